@@ -1,0 +1,56 @@
+/**
+ * `prisma.$jobs` and `tx.$jobs`: the API an application uses. One `JobsClient` per client or
+ * transaction client, all sharing their installation's {@link Engine}.
+ */
+import type { EnqueueOptions } from "./config.ts";
+import type { Job } from "./job.ts";
+import type { Queryable } from "./backend.ts";
+import type { Engine } from "./engine.ts";
+import { insertJobs, prepareJobs } from "./enqueue.ts";
+import type { MigrateResult } from "./postgres/migrations.ts";
+
+/**
+ * Enqueues jobs. `prisma.$jobs`, `tx.$jobs`, a `Queue` and the testing queue all satisfy it:
+ * let application code depend on this, not on Prisma.
+ *
+ * @example
+ * ```ts
+ * async function signUp(jobs: Enqueuer, userId: number) {
+ *   await jobs.enqueue(SendWelcome({ userId, at: new Date() }));
+ * }
+ * ```
+ */
+export interface Enqueuer {
+  /**
+   * Enqueues one job and returns its id. On `tx.$jobs` the job exists only if `tx` commits.
+   * @throws InvalidJobError, InvalidPayloadError, InvalidOptionsError, MigrationsPendingError
+   */
+  enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
+  /** Enqueues a batch (of one type or mixed) with one statement; returns the ids in order. */
+  enqueue(jobs: readonly Job[], options?: EnqueueOptions): Promise<string[]>;
+}
+
+/** The `$jobs` member of an extended Prisma client or transaction client. */
+export class JobsClient implements Enqueuer {
+  /** @internal */
+  constructor(
+    private readonly engine: Engine,
+    private readonly db: Queryable,
+  ) {}
+
+  enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
+  enqueue(jobs: readonly Job[], options?: EnqueueOptions): Promise<string[]>;
+  async enqueue(input: Job | readonly Job[], options?: EnqueueOptions): Promise<string | string[]> {
+    const prepared = prepareJobs(input, options, this.engine.options.maxPayloadBytes);
+    const ids = await insertJobs(this.engine, this.db, prepared);
+    return Array.isArray(input) ? ids : ids[0]!;
+  }
+
+  /**
+   * Creates or updates the library's tables in its schema. Idempotent and safe to run from
+   * several processes at once. `npx arrower-jobs migrate` does the same.
+   */
+  migrate(): Promise<MigrateResult> {
+    return this.engine.migrate();
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Validation of names and options. Configuration mistakes fail at the call site with a typed
+ * error that says what is wrong and how to fix it; nothing is written before validation passes.
+ */
+import { InvalidNameError, InvalidOptionsError } from "./errors.ts";
+import type { JobDefaults } from "./job.ts";
+
+/** Longest job-type name; names are stored with every job, so keep them short. */
+export const MAX_JOB_NAME_LENGTH = 128;
+/** Longest queue name. */
+export const MAX_QUEUE_NAME_LENGTH = 64;
+/** Longest dedup key. */
+export const MAX_DEDUP_KEY_LENGTH = 512;
+
+const NAME_PATTERN = /^[A-Za-z0-9_\-.:/]+$/;
+const INT4_MAX = 2_147_483_647;
+
+/** Checks a job-type name: non-empty, bounded, letters, digits and `_ - . : /`. */
+export function validateJobName(name: unknown): asserts name is string {
+  validateName(name, "job type name", MAX_JOB_NAME_LENGTH);
+}
+
+/** Checks a queue name: non-empty, bounded, letters, digits and `_ - . : /`. */
+export function validateQueueName(name: unknown): asserts name is string {
+  validateName(name, "queue name", MAX_QUEUE_NAME_LENGTH);
+}
+
+function validateName(name: unknown, what: string, max: number): void {
+  if (typeof name !== "string") throw new InvalidNameError(`${what} must be a string, got ${typeof name}`);
+  if (name.length === 0) throw new InvalidNameError(`${what} must not be empty`);
+  if (name.length > max) {
+    throw new InvalidNameError(`${what} "${name.slice(0, 40)}…" is ${name.length} characters long, the limit is ${max}`);
+  }
+  if (!NAME_PATTERN.test(name)) {
+    throw new InvalidNameError(
+      `${what} "${name}" may only contain letters, digits and _ - . : / (found ${JSON.stringify(firstBad(name))})`,
+    );
+  }
+}
+
+function firstBad(name: string): string {
+  for (const ch of name) if (!NAME_PATTERN.test(ch)) return ch;
+  return "";
+}
+
+/**
+ * Rejects keys that are not in `allowed`, suggesting the closest known key.
+ * Why: a misspelt option (`priorty`) silently ignored is a bug found in production.
+ */
+export function rejectUnknownKeys(options: object, allowed: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (allowed.includes(key)) continue;
+    const suggestion = closest(key, allowed);
+    throw new InvalidOptionsError(
+      key,
+      `unknown option "${key}" for ${what}${suggestion ? `, did you mean "${suggestion}"?` : `; known options: ${allowed.join(", ")}`}`,
+    );
+  }
+}
+
+/** The candidate within edit distance 2 (or a case-insensitive match), if any. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const d = candidate.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** Must be a plain object (or undefined → `{}`). */
+export function objectOrEmpty(options: unknown, what: string): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new InvalidOptionsError("options", `${what} must be an object, got ${options === null ? "null" : Array.isArray(options) ? "an array" : typeof options}`);
+  }
+  return options as Record<string, unknown>;
+}
+
+/** An integer in [min, max]. */
+export function integerOption(value: unknown, name: string, min: number, max: number, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new InvalidOptionsError(name, `${what}: ${name} must be an integer, got ${describeValue(value)}`);
+  }
+  if (value < min || value > max) {
+    throw new InvalidOptionsError(name, `${what}: ${name} must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** A valid Date. */
+export function dateOption(value: unknown, name: string, what: string): Date {
+  if (!(value instanceof Date)) {
+    throw new InvalidOptionsError(name, `${what}: ${name} must be a Date, got ${describeValue(value)}`);
+  }
+  if (Number.isNaN(value.getTime())) throw new InvalidOptionsError(name, `${what}: ${name} is an invalid Date`);
+  return value;
+}
+
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value)}`;
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return `${typeof value} ${String(value)}`;
+  return typeof value;
+}
+
+const DEFAULT_KEYS = ["queue", "priority", "maxAttempts", "timeout"] as const;
+
+/** Range of `priority`: PostgreSQL `int4`, lower runs first. */
+export const PRIORITY_RANGE = [-INT4_MAX, INT4_MAX] as const;
+/** Range of `maxAttempts`. */
+export const MAX_ATTEMPTS_RANGE = [1, 1_000_000] as const;
+/** Range of `timeout` in ms: at least 1 ms, at most 24 days (a 32-bit timer). */
+export const TIMEOUT_RANGE = [1, INT4_MAX] as const;
+
+/** Validates job defaults (also the shared part of enqueue options). */
+export function validateJobDefaults(input: unknown, what: string): JobDefaults {
+  const options = objectOrEmpty(input, what);
+  rejectUnknownKeys(options, DEFAULT_KEYS, what);
+  return pickDefaults(options, what);
+}
+
+function pickDefaults(options: Record<string, unknown>, what: string): JobDefaults {
+  const out: JobDefaults = {};
+  if (options.queue !== undefined) {
+    validateQueueName(options.queue);
+    out.queue = options.queue;
+  }
+  if (options.priority !== undefined) out.priority = integerOption(options.priority, "priority", ...PRIORITY_RANGE, what);
+  if (options.maxAttempts !== undefined) {
+    out.maxAttempts = integerOption(options.maxAttempts, "maxAttempts", ...MAX_ATTEMPTS_RANGE, what);
+  }
+  if (options.timeout !== undefined) out.timeout = integerOption(options.timeout, "timeout", ...TIMEOUT_RANGE, what);
+  return out;
+}
+
+/**
+ * Options of one `enqueue` call; they apply to every job of the call and override the job
+ * type's defaults.
+ */
+export interface EnqueueOptions extends JobDefaults {
+  /** When the job becomes due. Default: now (database clock). */
+  runAt?: Date;
+  /**
+   * A key that makes the enqueue idempotent: while a job with the same key is live (queued,
+   * scheduled or running) in the same queue, enqueueing another is a no-op that returns the
+   * live job's id. Once the job has finished, the key is free again.
+   */
+  dedupKey?: string;
+}
+
+const ENQUEUE_KEYS = [...DEFAULT_KEYS, "runAt", "dedupKey"] as const;
+
+/** Validates enqueue options. */
+export function validateEnqueueOptions(input: unknown): EnqueueOptions {
+  const what = "enqueue options";
+  const options = objectOrEmpty(input, what);
+  rejectUnknownKeys(options, ENQUEUE_KEYS, what);
+  const out: EnqueueOptions = pickDefaults(options, what);
+  if (options.runAt !== undefined) out.runAt = dateOption(options.runAt, "runAt", what);
+  if (options.dedupKey !== undefined) {
+    const key = options.dedupKey;
+    if (typeof key !== "string" || key.length === 0 || key.length > MAX_DEDUP_KEY_LENGTH || key.includes("\u0000")) {
+      throw new InvalidOptionsError(
+        "dedupKey",
+        `${what}: dedupKey must be a non-empty string of at most ${MAX_DEDUP_KEY_LENGTH} characters without \\u0000, got ${describeValue(key)}`,
+      );
+    }
+    out.dedupKey = key;
+  }
+  return out;
+}

@@ -1,0 +1,143 @@
+/**
+ * The state one `jobs()` installation shares between its `$jobs` objects (the client's and
+ * every transaction's), its queues and the CLI: options, the statements for its schema, how to
+ * open connections of its own, and the schema-version check.
+ */
+import pg from "pg";
+import { InvalidOptionsError, IntegrationError } from "./errors.ts";
+import { integerOption, objectOrEmpty, rejectUnknownKeys } from "./config.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "./payload.ts";
+import { Queries } from "./postgres/queries.ts";
+import { assertVersion, migrate, readVersion, type MigrateResult } from "./postgres/migrations.ts";
+import type { Queryable } from "./backend.ts";
+import { defaultLogger, type Logger } from "./logger.ts";
+
+/**
+ * Options of `jobs()`.
+ *
+ * @example
+ * ```ts
+ * const prisma = new PrismaClient({ adapter }).$extends(jobs({ schema: "jobs" }));
+ * ```
+ */
+export interface JobsOptions {
+  /** PostgreSQL schema of the library's tables. Default `"arrower"`. */
+  schema?: string;
+  /**
+   * Database for the connections arrower-jobs opens itself (workers, LISTEN, migrate, status).
+   * Default: the settings of the client's `@prisma/adapter-pg`. Enqueueing never opens one.
+   */
+  connectionString?: string;
+  /** Largest serialised payload in bytes. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Where the worker's own lines go. Default: the console (silent under test runners). */
+  logger?: Logger;
+}
+
+const OPTION_KEYS = ["schema", "connectionString", "maxPayloadBytes", "logger"] as const;
+
+/** Validated `jobs()` options with their defaults. */
+export interface ResolvedJobsOptions {
+  schema: string;
+  connectionString: string | undefined;
+  maxPayloadBytes: number;
+  logger: Logger;
+}
+
+/** Validates `jobs()` options. */
+export function resolveJobsOptions(input: unknown): ResolvedJobsOptions {
+  const what = "jobs() options";
+  const options = objectOrEmpty(input, what);
+  rejectUnknownKeys(options, OPTION_KEYS, what);
+  const connectionString = options.connectionString;
+  if (connectionString !== undefined && (typeof connectionString !== "string" || connectionString === "")) {
+    throw new InvalidOptionsError("connectionString", `${what}: connectionString must be a non-empty string`);
+  }
+  const logger = options.logger;
+  if (logger !== undefined && (typeof logger !== "object" || logger === null || typeof (logger as Logger).error !== "function")) {
+    throw new InvalidOptionsError("logger", `${what}: logger must have debug, info, warn and error methods (console works)`);
+  }
+  return {
+    schema: (options.schema as string | undefined) ?? "arrower",
+    connectionString: connectionString as string | undefined,
+    maxPayloadBytes:
+      options.maxPayloadBytes === undefined
+        ? DEFAULT_MAX_PAYLOAD_BYTES
+        : integerOption(options.maxPayloadBytes, "maxPayloadBytes", 1, 256 * 1024 * 1024, what),
+    logger: (logger as Logger | undefined) ?? defaultLogger(),
+  };
+}
+
+/** Shared state of one installation. */
+export class Engine {
+  readonly queries: Queries;
+  readonly options: ResolvedJobsOptions;
+  private schemaReady: Promise<void> | undefined;
+
+  /**
+   * @param poolConfig the driver adapter's connection settings, when known
+   */
+  constructor(options: ResolvedJobsOptions, private readonly poolConfig: pg.PoolConfig | undefined) {
+    this.options = options;
+    this.queries = new Queries(options.schema);
+  }
+
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
+  /** Settings for a connection of our own: TCP keepalive, so a dead host's locks go in seconds. */
+  connectionConfig(): pg.ClientConfig {
+    const base: pg.ClientConfig | undefined = this.options.connectionString
+      ? { connectionString: this.options.connectionString }
+      : this.poolConfig;
+    if (!base) {
+      throw new IntegrationError(
+        "arrower-jobs needs a database connection of its own here (workers, migrate): pass jobs({ connectionString }) or use @prisma/adapter-pg",
+      );
+    }
+    const { max: _max, idleTimeoutMillis: _idle, ...client } = base as pg.PoolConfig;
+    return { ...client, keepAlive: true, keepAliveInitialDelayMillis: 10_000, application_name: "arrower-jobs" };
+  }
+
+  /** Opens a dedicated connection. */
+  async connect(): Promise<pg.Client> {
+    const client = new pg.Client(this.connectionConfig());
+    await client.connect();
+    return client;
+  }
+
+  /** Applies pending migrations (see src/postgres/migrations.ts). */
+  async migrate(): Promise<MigrateResult> {
+    const client = await this.connect();
+    try {
+      const result = await migrate(client, this.queries);
+      this.schemaReady = Promise.resolve();
+      return result;
+    } finally {
+      await client.end();
+    }
+  }
+
+  /**
+   * Checks, once per installation, that the tables exist and are recent enough. Runs on the
+   * caller's queryable (possibly its transaction): the query cannot fail, so a missing schema
+   * never aborts the caller's transaction, and the typed error comes before any write.
+   */
+  async ensureSchema(db: Queryable): Promise<void> {
+    this.schemaReady ??= db.query<{ version: number }>(this.queries.schemaVersion, []).then(
+      (rows) => assertVersion(Number(rows[0]?.version ?? 0), this.options.schema, false),
+    );
+    try {
+      await this.schemaReady;
+    } catch (error) {
+      this.schemaReady = undefined; // check again next time: the schema may be migrated meanwhile
+      throw error;
+    }
+  }
+
+  /** The recorded schema version, on a connection of our own. */
+  async schemaVersion(client: pg.ClientBase): Promise<number> {
+    return readVersion(client, this.queries);
+  }
+}

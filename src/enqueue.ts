@@ -1,0 +1,119 @@
+/**
+ * Enqueue: validates everything first (so bad input writes nothing), then inserts the whole
+ * batch, of one job type or many, with one statement.
+ */
+import { validateEnqueueOptions, type EnqueueOptions } from "./config.ts";
+import { JOB_DEFAULTS, toJobList, type Job } from "./job.ts";
+import { serializePayload } from "./payload.ts";
+import type { Queryable } from "./backend.ts";
+import type { Engine } from "./engine.ts";
+import { ArrowerJobsError } from "./errors.ts";
+
+/** Extra columns set by the library itself (cron ticks, trace context). */
+export interface EnqueueExtras {
+  traceContext?: Record<string, string> | null;
+  scheduleId?: string | null;
+  tickAt?: Date | null;
+}
+
+/** One job, validated and serialised, ready for the insert. */
+export interface PreparedJob {
+  queue: string;
+  type: string;
+  payload: string;
+  payloadMeta: string | null;
+  priority: number;
+  runAt: Date | null;
+  maxAttempts: number;
+  timeoutMs: number;
+  dedupKey: string | null;
+}
+
+/** Validates and serialises jobs with the options of one enqueue call. Throws before any write. */
+export function prepareJobs(input: unknown, rawOptions: unknown, maxPayloadBytes: number, call = "enqueue"): PreparedJob[] {
+  const jobs = toJobList(input, call);
+  const options: EnqueueOptions = validateEnqueueOptions(rawOptions);
+  return jobs.map((job: Job) => prepareJob(job, options, maxPayloadBytes));
+}
+
+function prepareJob(job: Job, options: EnqueueOptions, maxPayloadBytes: number): PreparedJob {
+  const defaults = job.type.defaults;
+  const stored = serializePayload(job.payload, job.type.name, maxPayloadBytes);
+  return {
+    queue: options.queue ?? defaults.queue ?? JOB_DEFAULTS.queue,
+    type: job.type.name,
+    payload: stored.json,
+    payloadMeta: stored.meta,
+    priority: options.priority ?? defaults.priority ?? JOB_DEFAULTS.priority,
+    runAt: options.runAt ?? null,
+    maxAttempts: options.maxAttempts ?? defaults.maxAttempts ?? JOB_DEFAULTS.maxAttempts,
+    timeoutMs: options.timeout ?? defaults.timeout ?? JOB_DEFAULTS.timeout,
+    dedupKey: options.dedupKey ?? null,
+  };
+}
+
+interface EnqueueRow {
+  id: string | null;
+}
+
+/**
+ * Inserts prepared jobs in one statement on `db` (the caller's client or transaction) and
+ * returns their ids in input order. A dedup key already live in its queue yields that job's id.
+ */
+export async function insertJobs(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras = {}): Promise<string[]> {
+  if (jobs.length === 0) return [];
+  await engine.ensureSchema(db);
+  // Within one batch the same key in the same queue is one job: send it once, map the rest.
+  const firstIndex = new Map<string, number>();
+  const sent: PreparedJob[] = [];
+  const sentIndexOf: number[] = [];
+  for (const job of jobs) {
+    const key = job.dedupKey === null ? null : `${job.queue}\u0000${job.dedupKey}`;
+    const seen = key === null ? undefined : firstIndex.get(key);
+    if (seen !== undefined) {
+      sentIndexOf.push(seen);
+      continue;
+    }
+    if (key !== null) firstIndex.set(key, sent.length);
+    sentIndexOf.push(sent.length);
+    sent.push(job);
+  }
+  const trace = extras.traceContext ? JSON.stringify(extras.traceContext) : null;
+  const statement = firstIndex.size > 0 ? engine.queries.enqueueDedup : engine.queries.enqueue;
+  const rows = await db.query<EnqueueRow>(statement, [
+    sent.map((j) => j.queue),
+    sent.map((j) => j.type),
+    sent.map((j) => j.payload),
+    sent.map((j) => j.payloadMeta),
+    sent.map((j) => j.priority),
+    sent.map((j) => j.runAt),
+    sent.map((j) => j.maxAttempts),
+    sent.map((j) => j.timeoutMs),
+    sent.map((j) => j.dedupKey),
+    sent.map(() => trace),
+    sent.map(() => extras.scheduleId ?? null),
+    sent.map(() => extras.tickAt ?? null),
+    engine.queries.channel,
+  ]);
+  const ids: string[] = [];
+  for (const [index, row] of rows.entries()) {
+    ids[index] = row.id ?? (await findConcurrent(engine, db, sent[index]!));
+  }
+  return sentIndexOf.map((i) => ids[i]!);
+}
+
+/**
+ * A dedup key taken by a transaction that committed while our statement ran: our statement's
+ * snapshot cannot see that job, a new statement can (READ COMMITTED).
+ */
+async function findConcurrent(engine: Engine, db: Queryable, job: PreparedJob): Promise<string> {
+  const rows = await db.query<{ id: string }>(engine.queries.findLiveByDedupKey, [job.queue, job.dedupKey]);
+  const id = rows[0]?.id;
+  if (id === undefined) {
+    throw new ArrowerJobsError(
+      "INVALID_JOB",
+      `job "${job.type}" with dedupKey "${job.dedupKey}" conflicts with a job enqueued concurrently that this transaction cannot see (isolation level above READ COMMITTED?)`,
+    );
+  }
+  return id;
+}

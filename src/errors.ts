@@ -1,0 +1,173 @@
+/**
+ * The errors arrower-jobs throws. Every error is an {@link ArrowerJobsError} with a stable
+ * `code` that programs can branch on, and a message that says what was detected and how to
+ * fix it. Bad input is rejected before anything is written.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }), { priorty: 1 });
+ * } catch (error) {
+ *   if (error instanceof InvalidOptionsError) console.error(error.message);
+ *   // unknown option "priorty" for enqueue options, did you mean "priority"?
+ * }
+ * ```
+ */
+
+/** Stable machine-readable codes, one per kind of failure. */
+export type ArrowerJobsErrorCode =
+  | "INVALID_JOB"
+  | "INVALID_PAYLOAD"
+  | "INVALID_OPTIONS"
+  | "INVALID_NAME"
+  | "INVALID_CRON"
+  | "MIGRATIONS_PENDING"
+  | "SCHEMA_TOO_NEW"
+  | "NOT_ENOUGH_CONNECTIONS"
+  | "INTEGRATION"
+  | "JOB_RUNNING"
+  | "JOB_NOT_FOUND"
+  | "TESTING_ASSERTION"
+  | "DRAIN_LIMIT";
+
+/** Base class of every error arrower-jobs throws. */
+export class ArrowerJobsError extends Error {
+  /** A stable code for this kind of failure. */
+  readonly code: ArrowerJobsErrorCode;
+
+  constructor(code: ArrowerJobsErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A value given where a job was expected is not one (make jobs by calling a job type). */
+export class InvalidJobError extends ArrowerJobsError {
+  constructor(message: string) {
+    super("INVALID_JOB", message);
+  }
+}
+
+/** A payload cannot be stored faithfully (functions, symbols, unknown classes, `\u0000`, too large). */
+export class InvalidPayloadError extends ArrowerJobsError {
+  /** The job type whose payload was rejected. */
+  readonly jobType: string;
+  /** Where in the payload the problem is, as a path like `user.tags[2]`. */
+  readonly path: string;
+
+  constructor(jobType: string, path: string, problem: string) {
+    super(
+      "INVALID_PAYLOAD",
+      `payload of job "${jobType}" cannot be stored: ${problem} at ${path || "(root)"}`,
+    );
+    this.jobType = jobType;
+    this.path = path;
+  }
+}
+
+/** Options that are unknown, of the wrong type or out of range. */
+export class InvalidOptionsError extends ArrowerJobsError {
+  /** The option at fault, e.g. `maxAttempts`. */
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super("INVALID_OPTIONS", message);
+    this.option = option;
+  }
+}
+
+/** A job-type or queue name that is empty, too long or uses characters that are not allowed. */
+export class InvalidNameError extends ArrowerJobsError {
+  constructor(message: string) {
+    super("INVALID_NAME", message);
+  }
+}
+
+/** A cron spec, time zone or `@every` duration that cannot be used. */
+export class InvalidCronError extends ArrowerJobsError {
+  /** The spec as given. */
+  readonly spec: string;
+
+  constructor(spec: string, problem: string) {
+    super("INVALID_CRON", `invalid schedule "${spec}": ${problem}`);
+    this.spec = spec;
+  }
+}
+
+/** The library's tables are missing or older than this version of arrower-jobs. */
+export class MigrationsPendingError extends ArrowerJobsError {
+  /** The schema version found in the database (0 when the schema does not exist). */
+  readonly found: number;
+  /** The schema version this version of arrower-jobs needs. */
+  readonly expected: number;
+
+  constructor(schema: string, found: number, expected: number) {
+    super(
+      "MIGRATIONS_PENDING",
+      found === 0
+        ? `arrower-jobs tables are missing in schema "${schema}": run \`npx arrower-jobs migrate\` or \`await prisma.$jobs.migrate()\``
+        : `arrower-jobs schema "${schema}" is at version ${found}, this version needs ${expected}: run \`npx arrower-jobs migrate\` or \`await prisma.$jobs.migrate()\``,
+    );
+    this.found = found;
+    this.expected = expected;
+  }
+}
+
+/** The database was migrated by a newer arrower-jobs than this one (deploy the new code first). */
+export class SchemaTooNewError extends ArrowerJobsError {
+  readonly found: number;
+  readonly expected: number;
+
+  constructor(schema: string, found: number, expected: number) {
+    super(
+      "SCHEMA_TOO_NEW",
+      `arrower-jobs schema "${schema}" is at version ${found}, newer than the ${expected} this version knows: upgrade arrower-jobs in this process`,
+    );
+    this.found = found;
+    this.expected = expected;
+  }
+}
+
+/** A queue's pool cannot get the connections it needs. */
+export class NotEnoughConnectionsError extends ArrowerJobsError {
+  readonly needed: number;
+  readonly available: number;
+
+  constructor(queue: string, needed: number, available: number, cause?: unknown) {
+    super(
+      "NOT_ENOUGH_CONNECTIONS",
+      `queue "${queue}" needs ${needed} database connections (poolSize plus one for LISTEN) but could open only ${available}: lower poolSize or raise the server's max_connections`,
+      { cause },
+    );
+    this.needed = needed;
+    this.available = available;
+  }
+}
+
+/** arrower-jobs cannot work with the Prisma client or driver it was given. */
+export class IntegrationError extends ArrowerJobsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("INTEGRATION", message, options);
+  }
+}
+
+/** An admin action on a job that a worker is running right now. */
+export class JobRunningError extends ArrowerJobsError {
+  readonly jobId: string;
+
+  constructor(jobId: string, action: string) {
+    super("JOB_RUNNING", `job ${jobId} is running: cannot ${action} it now, try again when it has finished`);
+    this.jobId = jobId;
+  }
+}
+
+/** An admin action on a job id that does not exist (any more). */
+export class JobNotFoundError extends ArrowerJobsError {
+  readonly jobId: string;
+
+  constructor(jobId: string) {
+    super("JOB_NOT_FOUND", `job ${jobId} not found`);
+    this.jobId = jobId;
+  }
+}

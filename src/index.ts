@@ -1,0 +1,35 @@
+/**
+ * arrower-jobs: background jobs for Prisma and PostgreSQL, enqueued in your transaction and
+ * run in one of their own.
+ */
+export { jobs, type JobsExtension } from "./prisma/extension.ts";
+export type { JobsOptions } from "./engine.ts";
+export { JobsClient, type Enqueuer } from "./client.ts";
+export {
+  defineJob,
+  JobState,
+  JOB_DEFAULTS,
+  type Job,
+  type JobType,
+  type JobDefaults,
+  type PayloadOf,
+} from "./job.ts";
+export type { EnqueueOptions } from "./config.ts";
+export type { MigrateResult } from "./postgres/migrations.ts";
+export type { Logger } from "./logger.ts";
+export { consoleLogger, silentLogger, pinoLogger } from "./logger.ts";
+export {
+  ArrowerJobsError,
+  InvalidJobError,
+  InvalidPayloadError,
+  InvalidOptionsError,
+  InvalidNameError,
+  InvalidCronError,
+  MigrationsPendingError,
+  SchemaTooNewError,
+  NotEnoughConnectionsError,
+  IntegrationError,
+  JobRunningError,
+  JobNotFoundError,
+  type ArrowerJobsErrorCode,
+} from "./errors.ts";

@@ -1,0 +1,134 @@
+/**
+ * Job types and job values: the typed vocabulary shared by enqueue, the workers, the cron
+ * scheduler and the testing queue.
+ */
+import { InvalidJobError } from "./errors.ts";
+import { validateJobName, validateJobDefaults } from "./config.ts";
+
+/** Options a job type can set as defaults for its jobs; enqueue options override them. */
+export interface JobDefaults {
+  /** Queue the job goes to. Default `"default"`. */
+  queue?: string;
+  /** Lower runs first. Default `0`. */
+  priority?: number;
+  /** Attempts before the job is kept as failed. Default `25`. */
+  maxAttempts?: number;
+  /** Milliseconds an attempt may run before its `signal` aborts. Default `30_000`. */
+  timeout?: number;
+}
+
+/** The resolved defaults that apply when neither the job type nor enqueue sets an option. */
+export const JOB_DEFAULTS = {
+  queue: "default",
+  priority: 0,
+  maxAttempts: 25,
+  timeout: 30_000,
+} as const satisfies Required<JobDefaults>;
+
+const JOB_BRAND: unique symbol = Symbol.for("arrower-jobs.job");
+
+/**
+ * A job value: a job type's name and a payload, made by calling a {@link JobType}.
+ * Pass it to `enqueue` or `schedule`.
+ */
+export interface Job<P = unknown> {
+  readonly [JOB_BRAND]: true;
+  /** The job type this job belongs to. */
+  readonly type: JobType<P>;
+  /** The payload, as given. */
+  readonly payload: P;
+}
+
+/**
+ * A job type: call it with a payload to make a {@link Job}. Its `name` is the job's identity
+ * in the database: keep it stable (renaming leaves queued jobs without a handler).
+ *
+ * @example
+ * ```ts
+ * export const SendWelcome = defineJob<{ userId: number; at: Date }>("send-welcome");
+ * await prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }));
+ * ```
+ */
+export interface JobType<P = unknown> {
+  (payload: P): Job<P>;
+  /** The stable name stored with each job. */
+  readonly name: string;
+  /** Defaults for jobs of this type. */
+  readonly defaults: Readonly<JobDefaults>;
+}
+
+/** The payload type of a job type: `PayloadOf<typeof SendWelcome>`. */
+export type PayloadOf<T> = T extends JobType<infer P> ? P : never;
+
+/**
+ * Defines a job type with a typed payload.
+ *
+ * @param name stable, non-empty, at most 128 characters of letters, digits and `_ - . : /`
+ * @param defaults queue, priority, maxAttempts and timeout for jobs of this type
+ * @throws InvalidNameError, InvalidOptionsError
+ *
+ * @example
+ * ```ts
+ * export const Cleanup = defineJob<{ olderThanDays: number }>("cleanup", {
+ *   queue: "maintenance", priority: 0, maxAttempts: 10, timeout: 60_000,
+ * });
+ * ```
+ */
+export function defineJob<P>(name: string, defaults: JobDefaults = {}): JobType<P> {
+  validateJobName(name);
+  const frozen = Object.freeze(validateJobDefaults(defaults, `defineJob("${name}") defaults`));
+  const type = ((payload: P): Job<P> => Object.freeze({ [JOB_BRAND]: true as const, type, payload })) as JobType<P>;
+  // A function's own `name` is read-only; define ours so `SendWelcome.name` is the job name.
+  Object.defineProperty(type, "name", { value: name, enumerable: true });
+  Object.defineProperty(type, "defaults", { value: frozen, enumerable: true });
+  return type;
+}
+
+/** True for values made by calling a job type. */
+export function isJob(value: unknown): value is Job {
+  return typeof value === "object" && value !== null && (value as { [JOB_BRAND]?: unknown })[JOB_BRAND] === true;
+}
+
+/** True for job types made by {@link defineJob}. */
+export function isJobType(value: unknown): value is JobType {
+  return typeof value === "function" && typeof (value as { defaults?: unknown }).defaults === "object";
+}
+
+/** Normalises `job | job[]` and rejects anything that is not a job, naming its position. */
+export function toJobList(input: unknown, call: string): Job[] {
+  const list = Array.isArray(input) ? input : [input];
+  list.forEach((value, index) => {
+    if (isJob(value)) return;
+    const where = Array.isArray(input) ? ` at index ${index}` : "";
+    const hint = isJobType(value)
+      ? `: it is the job type "${value.name}" itself, call it with a payload, e.g. ${value.name}({...})`
+      : `: make jobs by calling a job type from defineJob(), e.g. SendWelcome({ userId: 1 })`;
+    throw new InvalidJobError(`${call} expects a job or an array of jobs, got ${describe(value)}${where}${hint}`);
+  });
+  return list as Job[];
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") return `an object (${Object.prototype.toString.call(value)})`;
+  return typeof value;
+}
+
+/**
+ * The states a job goes through. Live jobs (in `jobs`) are `available` or `scheduled` (derived
+ * from `run_at`) and `running` while a worker holds their row lock; finished jobs (in
+ * `job_history`) are `succeeded`, `failed` or `cancelled`. See docs/states.md.
+ */
+export const JobState = {
+  available: "available",
+  scheduled: "scheduled",
+  running: "running",
+  succeeded: "succeeded",
+  failed: "failed",
+  cancelled: "cancelled",
+} as const;
+
+/** One of {@link JobState}. */
+export type JobState = (typeof JobState)[keyof typeof JobState];

@@ -1,0 +1,114 @@
+/**
+ * Payload serialisation. Payloads travel through superjson, so Date, Map, Set, BigInt,
+ * undefined, RegExp, URL, Error and typed arrays survive. superjson never throws: it drops
+ * functions and symbols and flattens class instances it does not know. A job that silently
+ * loses part of its payload is worse than an error at the call site, so we check first.
+ */
+import superjson from "superjson";
+import { InvalidPayloadError } from "./errors.ts";
+
+/** Default cap on a payload's serialised size: 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+/** A payload as stored: superjson's JSON part (readable in SQL and the UI) and its type meta. */
+export interface StoredPayload {
+  /** `JSON.stringify` of superjson's `json` part: the `payload` jsonb column. */
+  json: string;
+  /** `JSON.stringify` of superjson's `meta`, or null when plain JSON round-trips as is. */
+  meta: string | null;
+}
+
+const KNOWN_PROTOTYPES: ReadonlySet<object | null> = new Set<object | null>([
+  null,
+  Object.prototype,
+  Array.prototype,
+  Date.prototype,
+  Map.prototype,
+  Set.prototype,
+  RegExp.prototype,
+  URL.prototype,
+  Error.prototype,
+]);
+
+/**
+ * Serialises a payload, or throws {@link InvalidPayloadError} saying where the problem is.
+ * @param jobType name used in error messages
+ */
+export function serializePayload(payload: unknown, jobType: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES): StoredPayload {
+  check(payload, jobType, "", new Set());
+  const { json, meta } = superjson.serialize(payload);
+  const text = JSON.stringify(json) ?? "null";
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > maxBytes) {
+    throw new InvalidPayloadError(jobType, "", `it is ${bytes} bytes serialised, over the limit of ${maxBytes} (store large data in your own table and pass its id)`);
+  }
+  return { json: text, meta: meta === undefined ? null : JSON.stringify(meta) };
+}
+
+/** The inverse of {@link serializePayload} for values read back from the database. */
+export function deserializePayload<P>(json: unknown, meta: unknown): P {
+  return superjson.deserialize<P>({ json: json as never, meta: (meta ?? undefined) as never });
+}
+
+/** Round-trips a payload the way the database would: what a handler will receive. */
+export function roundTripPayload<P>(payload: P, jobType: string, maxBytes?: number): P {
+  const stored = serializePayload(payload, jobType, maxBytes);
+  return deserializePayload<P>(JSON.parse(stored.json), stored.meta === null ? null : JSON.parse(stored.meta));
+}
+
+function check(value: unknown, jobType: string, path: string, seen: Set<object>): void {
+  switch (typeof value) {
+    case "function":
+      throw new InvalidPayloadError(jobType, path, "a function cannot be stored");
+    case "symbol":
+      throw new InvalidPayloadError(jobType, path, "a symbol cannot be stored");
+    case "string":
+      // jsonb rejects \u0000, and the failed INSERT would abort the caller's whole transaction.
+      if (value.includes("\u0000")) throw new InvalidPayloadError(jobType, path, "a string containing \\u0000 cannot be stored in PostgreSQL jsonb");
+      return;
+    case "object":
+      break;
+    default:
+      return;
+  }
+  if (value === null) return;
+  if (seen.has(value)) throw new InvalidPayloadError(jobType, path, "a circular reference cannot be stored");
+  if (ArrayBuffer.isView(value)) return;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (!KNOWN_PROTOTYPES.has(proto) && !(value instanceof Error) && !isRegisteredClass(value)) {
+    const name = (value as { constructor?: { name?: string } }).constructor?.name ?? "unknown";
+    throw new InvalidPayloadError(
+      jobType,
+      path,
+      `an instance of class ${name} would lose its class (use plain objects, or register the class with superjson.registerClass)`,
+    );
+  }
+  seen.add(value);
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      check(k, jobType, `${path}<key ${String(k)}>`, seen);
+      check(v, jobType, `${path}.get(${JSON.stringify(String(k))})`, seen);
+    }
+  } else if (value instanceof Set) {
+    let i = 0;
+    for (const v of value) check(v, jobType, `${path}<set item ${i++}>`, seen);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => check(v, jobType, `${path}[${i}]`, seen));
+  } else if (!(value instanceof Date) && !(value instanceof RegExp) && !(value instanceof URL) && !(value instanceof Error)) {
+    for (const key of Object.getOwnPropertySymbols(value)) {
+      throw new InvalidPayloadError(jobType, `${path}[${String(key)}]`, "a symbol key cannot be stored");
+    }
+    for (const [key, v] of Object.entries(value)) {
+      if (key.includes("\u0000")) throw new InvalidPayloadError(jobType, path, "a key containing \\u0000 cannot be stored in PostgreSQL jsonb");
+      check(v, jobType, path ? `${path}.${key}` : key, seen);
+    }
+  }
+  seen.delete(value);
+}
+
+function isRegisteredClass(value: object): boolean {
+  // superjson keeps its class registry on the default instance; a registered class round-trips.
+  const registry = (superjson as unknown as { classRegistry?: { getIdentifier(v: unknown): string | undefined } }).classRegistry;
+  const ctor = (value as { constructor?: unknown }).constructor;
+  return registry !== undefined && ctor !== undefined && registry.getIdentifier(ctor) !== undefined;
+}

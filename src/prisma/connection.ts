@@ -1,0 +1,146 @@
+/**
+ * Puts a handler's Prisma transaction on the job's own connection.
+ *
+ * The worker runs each job in a transaction on a `pg` connection of its own (its bookkeeping
+ * statements skip Prisma's per-query cost). The handler must get a real Prisma transaction
+ * client whose writes land in that same transaction, so they commit or roll back with the job.
+ *
+ * How: `@prisma/adapter-pg` starts an interactive transaction by taking a connection from its
+ * `pg.Pool` and sending `BEGIN`. We wrap that pool's `connect` so that, inside
+ * {@link runOnJobConnection} (an AsyncLocalStorage scope, claimed once), it hands out the job's
+ * connection instead, with `BEGIN` turned into a savepoint, `ROLLBACK` into a rollback to it,
+ * and `COMMIT`/`release()` into no-ops: the worker commits, once, after recording the outcome.
+ * Any other transaction, even one the handler opens on the root client, takes a pool
+ * connection as usual.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type pg from "pg";
+import { IntegrationError } from "../errors.ts";
+
+/** The savepoint a handler's writes live in; rolled back alone when the handler fails. */
+export const HANDLER_SAVEPOINT = "arrower_handler";
+
+interface Slot {
+  client: pg.ClientBase;
+  taken: boolean;
+}
+
+const scope = new AsyncLocalStorage<Slot>();
+const PATCHED = Symbol.for("arrower-jobs.patched-pool");
+
+/** The part of `@prisma/adapter-pg`'s factory (`PrismaPg`) we rely on. */
+interface PrismaPgFactoryLike {
+  adapterName?: string;
+  connect(): Promise<{ underlyingDriver?: () => unknown }>;
+  externalPool?: unknown;
+  config?: unknown;
+}
+
+/** What we learnt from the client's driver adapter. */
+export interface AdapterHook {
+  /** Connection settings the adapter uses, for the worker's own connections. */
+  readonly poolConfig: pg.PoolConfig | undefined;
+  /** True once a pool of the adapter has been patched (the adapter has connected through us). */
+  readonly patched: () => boolean;
+}
+
+/**
+ * Hooks the Prisma client's driver adapter factory. Must happen before the client's first
+ * query (when Prisma connects the adapter); `jobs()` is applied at construction, so it does.
+ * Returns undefined when the client does not use `@prisma/adapter-pg`.
+ */
+export function hookAdapter(client: unknown): AdapterHook | undefined {
+  const factory = (client as { _engineConfig?: { adapter?: PrismaPgFactoryLike } })._engineConfig?.adapter;
+  if (!factory || typeof factory.connect !== "function" || factory.adapterName !== "@prisma/adapter-pg") return undefined;
+  let patched = false;
+  const patch = (pool: unknown) => {
+    if (pool && typeof (pool as pg.Pool).connect === "function") {
+      patchPool(pool as pg.Pool);
+      patched = true;
+    }
+  };
+  if (factory.externalPool) patch(factory.externalPool);
+  if (!(factory as { [PATCHED]?: boolean })[PATCHED]) {
+    const connect = factory.connect;
+    factory.connect = async function (this: PrismaPgFactoryLike) {
+      const adapter = await connect.call(this);
+      patch(adapter.underlyingDriver?.());
+      return adapter;
+    };
+    (factory as { [PATCHED]?: boolean })[PATCHED] = true;
+  }
+  const external = factory.externalPool as pg.Pool | undefined | null;
+  const poolConfig = (external ? external.options : factory.config) as pg.PoolConfig | string | undefined;
+  return {
+    poolConfig: typeof poolConfig === "string" ? { connectionString: poolConfig } : poolConfig,
+    patched: () => patched,
+  };
+}
+
+function patchPool(pool: pg.Pool & { [PATCHED]?: boolean }): void {
+  if (pool[PATCHED]) return;
+  pool[PATCHED] = true;
+  const connect = pool.connect;
+  pool.connect = function (this: pg.Pool, ...args: unknown[]) {
+    const slot = scope.getStore();
+    if (slot && !slot.taken && args.length === 0) {
+      slot.taken = true;
+      return Promise.resolve(jobConnection(slot.client));
+    }
+    return (connect as (...a: unknown[]) => unknown).apply(this, args);
+  } as pg.Pool["connect"];
+}
+
+/**
+ * Runs `fn` so that the first Prisma interactive transaction it starts runs on `client` as a
+ * savepoint. Rejects with an {@link IntegrationError} if Prisma took another connection, so
+ * a handler never writes outside its job's transaction.
+ */
+export async function runOnJobConnection<T>(client: pg.ClientBase, fn: (check: () => void) => Promise<T>): Promise<T> {
+  const slot: Slot = { client, taken: false };
+  return scope.run(slot, () =>
+    fn(() => {
+      if (!slot.taken) {
+        throw new IntegrationError(
+          "the handler's Prisma transaction did not start on the job's connection: apply jobs() right after `new PrismaClient({ adapter: new PrismaPg(...) })`, before the client's first query",
+        );
+      }
+    }),
+  );
+}
+
+const EMPTY = { command: "", rowCount: 0, oid: 0, rows: [], fields: [] };
+
+/** The job's connection as `@prisma/adapter-pg` sees a pooled one. */
+function jobConnection(client: pg.ClientBase): pg.PoolClient {
+  const rewrite = (text: string): string | null | undefined => {
+    switch (text) {
+      case "BEGIN":
+        return `SAVEPOINT ${HANDLER_SAVEPOINT}`;
+      case "COMMIT":
+        // Left open on purpose: the worker commits the whole job; RELEASE would cost a round trip.
+        return null;
+      case "ROLLBACK":
+        return `ROLLBACK TO SAVEPOINT ${HANDLER_SAVEPOINT}`;
+      default:
+        if (text.startsWith("SET TRANSACTION")) {
+          throw new IntegrationError("a handler's transaction is part of the job's transaction: it cannot set its own isolation level");
+        }
+        return undefined;
+    }
+  };
+  const wrapper = Object.create(client) as pg.PoolClient;
+  wrapper.query = ((config: unknown, ...rest: unknown[]) => {
+    const text = typeof config === "string" ? config : (config as { text?: string }).text;
+    const replacement = text === undefined ? undefined : rewrite(text);
+    if (replacement === null) return Promise.resolve(EMPTY);
+    if (replacement === undefined) return (client.query as (...a: unknown[]) => unknown).call(client, config, ...rest);
+    const next = typeof config === "string" ? replacement : { ...(config as object), text: replacement };
+    return (client.query as (...a: unknown[]) => unknown).call(client, next, ...rest);
+  }) as pg.PoolClient["query"];
+  // Bind the EventEmitter methods to the real client; Prisma adds and removes an error listener.
+  wrapper.on = ((event: string, listener: (...a: unknown[]) => void) => (client.on(event as "error", listener), wrapper)) as pg.PoolClient["on"];
+  wrapper.removeListener = ((event: string, listener: (...a: unknown[]) => void) => (client.removeListener(event, listener), wrapper)) as pg.PoolClient["removeListener"];
+  wrapper.release = () => undefined;
+  return wrapper;
+}

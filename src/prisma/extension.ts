@@ -1,0 +1,84 @@
+/**
+ * The Prisma 7 client extension: `prisma.$extends(jobs())`.
+ *
+ * Prisma evaluates a client extension's non-function members once, at `$extends` time, so
+ * `tx.$jobs` would be the root client's and enqueue outside the transaction. We therefore also
+ * override `$transaction`: the callback receives a proxy of Prisma's own `tx` whose `$jobs` is
+ * bound to `tx`. We call Prisma's `$transaction` with `this` set to the client it was called
+ * on, so extensions applied after `jobs()` are still on `tx`, and `tx.$transaction()` stays a
+ * savepoint of the same transaction.
+ */
+import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
+import { JobsClient } from "../client.ts";
+import type { Queryable } from "../backend.ts";
+import { hookAdapter } from "./connection.ts";
+
+type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
+
+interface PrismaLike {
+  $extends: AnyFunction;
+  $transaction: AnyFunction;
+  $queryRawUnsafe(sql: string, ...values: unknown[]): Promise<unknown>;
+}
+
+/**
+ * The shape of `jobs()` that Prisma's `$extends` understands: it adds `$jobs` to the client
+ * and, through `$transaction`'s typing, to every transaction client.
+ */
+export type JobsExtension = (client: unknown) => {
+  $extends: { extArgs: { result: {}; model: {}; query: {}; client: { $jobs: () => JobsClient } } };
+};
+
+/** Adapts a Prisma client or transaction client to the engine's {@link Queryable}. */
+export function prismaQueryable(client: PrismaLike): Queryable {
+  return {
+    query: <R>(sql: string, values: readonly unknown[]) => client.$queryRawUnsafe(sql, ...values) as Promise<R[]>,
+  };
+}
+
+/**
+ * The arrower-jobs Prisma extension. Apply it right after constructing the client.
+ *
+ * @example
+ * ```ts
+ * const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString }) }).$extends(jobs());
+ * await prisma.$transaction(async (tx) => {
+ *   const user = await tx.user.create({ data: { email } });
+ *   await tx.$jobs.enqueue(SendWelcome({ userId: user.id, at: new Date() }));
+ * });
+ * ```
+ */
+export function jobs(options: JobsOptions = {}): JobsExtension {
+  const resolved = resolveJobsOptions(options);
+  const extension = (input: unknown) => {
+    const client = input as PrismaLike;
+    const engine = new Engine(resolved, hookAdapter(client)?.poolConfig);
+    const baseTransaction = client.$transaction;
+    const bound = new WeakMap<object, object>();
+
+    const bindJobs = (tx: object): object => {
+      let proxy = bound.get(tx);
+      if (!proxy) {
+        const txJobs = new JobsClient(engine, prismaQueryable(tx as PrismaLike));
+        proxy = new Proxy(tx, {
+          get: (target, property, receiver) => (property === "$jobs" ? txJobs : Reflect.get(target, property, receiver)),
+        });
+        bound.set(tx, proxy);
+      }
+      return proxy;
+    };
+
+    return client.$extends({
+      name: "arrower-jobs",
+      client: {
+        $jobs: new JobsClient(engine, prismaQueryable(client)),
+        $transaction(this: unknown, arg: unknown, ...rest: unknown[]) {
+          if (typeof arg !== "function") return baseTransaction.call(this, arg, ...rest);
+          const callback = arg as (tx: object) => unknown;
+          return baseTransaction.call(this, (tx: object) => callback(bindJobs(tx)), ...rest);
+        },
+      },
+    });
+  };
+  return extension as unknown as JobsExtension;
+}

@@ -1,0 +1,79 @@
+/**
+ * The public face of a worker pool: `prisma.$jobs.queue(name, options)` returns a {@link Queue}.
+ */
+import type { Enqueuer } from "./client.ts";
+import type { JobType } from "./job.ts";
+
+/** What a handler receives besides its payload. */
+export interface HandlerContext<TX> {
+  /**
+   * The job's transaction client: the handler's writes commit exactly when the job succeeds,
+   * and roll back (to a savepoint) when it throws. Enqueue follow-up jobs with `tx.$jobs`.
+   */
+  tx: TX;
+  /** The job's id. */
+  jobId: string;
+  /** This attempt's number, from 1. */
+  attempt: number;
+  /** Attempts allowed before the job is kept as failed. */
+  maxAttempts: number;
+  /** Aborted when the job's timeout runs out or the pool shuts down past its deadline. */
+  signal: AbortSignal;
+  /** The queue the job is in. */
+  queue: string;
+  /** When the job was due (for a cron job, its tick time). */
+  runAt: Date;
+  /** When the job was enqueued. */
+  createdAt: Date;
+}
+
+/**
+ * Handles one job type. Return (or resolve) to succeed; throw to fail the attempt, which rolls
+ * back the handler's writes and retries the job later with growing backoff.
+ */
+export type Handler<P, TX = unknown> = (payload: P, context: HandlerContext<TX>) => Promise<void> | void;
+
+/** Events a queue emits. */
+export interface QueueEvents {
+  /** A pool error that is not a job's: a failed automatic start, a lost connection. */
+  error: (error: Error) => void;
+}
+
+/**
+ * A queue and its worker pool. Enqueue into it, register handlers for the job types it runs;
+ * the pool starts shortly after the last `register` (or at `start()`).
+ *
+ * @example
+ * ```ts
+ * const queue = prisma.$jobs.queue("default", { poolSize: 10 });
+ * await queue.register(SendWelcome, async (job, { tx }) => {
+ *   await tx.user.update({ where: { id: job.userId }, data: { welcomedAt: job.at } });
+ * });
+ * // later, e.g. on SIGTERM
+ * await queue.shutdown();
+ * ```
+ */
+export interface Queue<TX = unknown> extends Enqueuer {
+  /** The queue's name. */
+  readonly name: string;
+  /**
+   * Registers the handler of a job type. The pool starts on its own after a short debounce
+   * (100 ms) from the last `register`; on a running pool, `register` waits for running jobs,
+   * restarts the pool and resolves when the restart is done.
+   */
+  register<P>(type: JobType<P>, handler: Handler<P, TX>): Promise<void>;
+  /** Starts the pool now. Rejects when it cannot start (e.g. not enough connections). Idempotent. */
+  start(): Promise<void>;
+  /**
+   * Stops claiming, waits for running jobs up to the deadline, then aborts their signals and
+   * rolls them back (they run again later, the attempt does not count). Safe to call twice.
+   * @param options.deadline milliseconds to wait for running jobs; default the queue's `shutdownDeadline`
+   */
+  shutdown(options?: { deadline?: number }): Promise<void>;
+  /** Listens to pool events. */
+  on<E extends keyof QueueEvents>(event: E, listener: QueueEvents[E]): this;
+  /** Removes a listener. */
+  off<E extends keyof QueueEvents>(event: E, listener: QueueEvents[E]): this;
+  /** `await using queue = …` shuts the pool down at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
+}

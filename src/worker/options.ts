@@ -1,0 +1,94 @@
+/**
+ * Queue (worker pool) options, their defaults and their validation.
+ */
+import { hostname } from "node:os";
+import { integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
+import { InvalidOptionsError } from "../errors.ts";
+
+/** Claim order of a pool. */
+export type Strategy = "priority" | "time";
+
+/** Retry delays: `min(maxDelay, baseDelay · 2^(attempt-1))`, then ±`jitter` of it at random. */
+export interface BackoffOptions {
+  /** Delay after the first failed attempt, ms. Default 1,000. */
+  baseDelay?: number;
+  /** Longest delay, ms. Default 3,600,000 (1 hour). */
+  maxDelay?: number;
+  /** Random spread as a fraction of the delay, so retries of a burst do not land together. Default 0.2. */
+  jitter?: number;
+}
+
+/**
+ * Options of `prisma.$jobs.queue(name, options)`.
+ */
+export interface QueueOptions {
+  /** Jobs run at once, each holding one connection for its transaction. Default 10. */
+  poolSize?: number;
+  /** Polling interval, ms: a safety net, since new jobs wake idle workers at once. Default 5,000. */
+  pollInterval?: number;
+  /** Name of this pool in `status` and the UI. Default: host name and pid. */
+  poolName?: string;
+  /** `"priority"`: lowest priority first, then run_at; `"time"`: run_at only. Default `"priority"`. */
+  strategy?: Strategy;
+  /** Retry delays. */
+  backoff?: BackoffOptions;
+  /** How long `shutdown()` waits for running jobs before aborting them, ms. Default 30,000. */
+  shutdownDeadline?: number;
+  /** Debounce of the automatic start after `register`, ms. Default 100. */
+  autoStartDelay?: number;
+}
+
+/** Options with defaults applied. */
+export interface ResolvedQueueOptions {
+  poolSize: number;
+  pollInterval: number;
+  poolName: string;
+  strategy: Strategy;
+  backoff: Required<BackoffOptions>;
+  shutdownDeadline: number;
+  autoStartDelay: number;
+}
+
+const KEYS = ["poolSize", "pollInterval", "poolName", "strategy", "backoff", "shutdownDeadline", "autoStartDelay"] as const;
+const BACKOFF_KEYS = ["baseDelay", "maxDelay", "jitter"] as const;
+
+/** Validates queue options. */
+export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueueOptions {
+  validateQueueName(name);
+  const what = `queue("${name}") options`;
+  const o = objectOrEmpty(input, what);
+  rejectUnknownKeys(o, KEYS, what);
+  const backoff = objectOrEmpty(o.backoff, `${what}: backoff`);
+  rejectUnknownKeys(backoff, BACKOFF_KEYS, `${what}: backoff`);
+  if (o.strategy !== undefined && o.strategy !== "priority" && o.strategy !== "time") {
+    throw new InvalidOptionsError("strategy", `${what}: strategy must be "priority" or "time", got ${JSON.stringify(o.strategy)}`);
+  }
+  if (o.poolName !== undefined && (typeof o.poolName !== "string" || o.poolName.length === 0 || o.poolName.length > 200)) {
+    throw new InvalidOptionsError("poolName", `${what}: poolName must be a non-empty string of at most 200 characters`);
+  }
+  const jitter = backoff.jitter ?? 0.2;
+  if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
+    throw new InvalidOptionsError("jitter", `${what}: backoff.jitter must be a number from 0 to 1, got ${String(jitter)}`);
+  }
+  const baseDelay = backoff.baseDelay === undefined ? 1000 : integerOption(backoff.baseDelay, "baseDelay", 0, 2_147_483_647, what);
+  const maxDelay = backoff.maxDelay === undefined ? 3_600_000 : integerOption(backoff.maxDelay, "maxDelay", 0, 2_147_483_647, what);
+  if (maxDelay < baseDelay) {
+    throw new InvalidOptionsError("maxDelay", `${what}: backoff.maxDelay (${maxDelay}) must not be below baseDelay (${baseDelay})`);
+  }
+  return {
+    poolSize: o.poolSize === undefined ? 10 : integerOption(o.poolSize, "poolSize", 1, 1000, what),
+    pollInterval: o.pollInterval === undefined ? 5000 : integerOption(o.pollInterval, "pollInterval", 10, 86_400_000, what),
+    poolName: (o.poolName as string | undefined) ?? `${hostname()}:${process.pid}`,
+    strategy: (o.strategy as Strategy | undefined) ?? "priority",
+    backoff: { baseDelay, maxDelay, jitter },
+    shutdownDeadline: o.shutdownDeadline === undefined ? 30_000 : integerOption(o.shutdownDeadline, "shutdownDeadline", 0, 86_400_000, what),
+    autoStartDelay: o.autoStartDelay === undefined ? 100 : integerOption(o.autoStartDelay, "autoStartDelay", 0, 60_000, what),
+  };
+}
+
+/** The delay before attempt `attempt + 1`, after `attempt` failed. */
+export function backoffDelay(backoff: Required<BackoffOptions>, attempt: number, random: () => number = Math.random): number {
+  const exponential = Math.min(backoff.maxDelay, backoff.baseDelay * 2 ** Math.min(attempt - 1, 40));
+  const spread = exponential * backoff.jitter * (2 * random() - 1);
+  return Math.max(0, Math.round(exponential + spread));
+}
