@@ -8,6 +8,11 @@ import type { Queryable } from "./backend.ts";
 import type { Engine } from "./engine.ts";
 import { insertJobs, prepareJobs } from "./enqueue.ts";
 import type { MigrateResult } from "./postgres/migrations.ts";
+import type { Queue } from "./queue.ts";
+import { resolveQueueOptions, type QueueOptions } from "./worker/options.ts";
+import { WorkerPool } from "./worker/pool.ts";
+import type { HandlerTransactions } from "./worker/executor.ts";
+import { IntegrationError } from "./errors.ts";
 
 /**
  * Enqueues jobs. `prisma.$jobs`, `tx.$jobs`, a `Queue` and the testing queue all satisfy it:
@@ -30,12 +35,16 @@ export interface Enqueuer {
   enqueue(jobs: readonly Job[], options?: EnqueueOptions): Promise<string[]>;
 }
 
-/** The `$jobs` member of an extended Prisma client or transaction client. */
-export class JobsClient implements Enqueuer {
+/**
+ * The `$jobs` member of an extended Prisma client or transaction client.
+ * @typeParam TX the transaction client handlers receive
+ */
+export class JobsClient<TX = unknown> implements Enqueuer {
   /** @internal */
   constructor(
     private readonly engine: Engine,
     private readonly db: Queryable,
+    private readonly transactions: HandlerTransactions | undefined,
   ) {}
 
   enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
@@ -44,6 +53,24 @@ export class JobsClient implements Enqueuer {
     const prepared = prepareJobs(input, options, this.engine.options.maxPayloadBytes);
     const ids = await insertJobs(this.engine, this.db, prepared);
     return Array.isArray(input) ? ids : ids[0]!;
+  }
+
+  /**
+   * A queue and its worker pool. Each call makes a pool of its own; queues are independent.
+   *
+   * @example
+   * ```ts
+   * const queue = prisma.$jobs.queue("default", { poolSize: 10, strategy: "priority" });
+   * await queue.register(SendWelcome, async (job, { tx }) => { ... });
+   * ```
+   * @throws InvalidNameError, InvalidOptionsError
+   */
+  queue(name: string, options?: QueueOptions): Queue<TX> {
+    const resolved = resolveQueueOptions(name, options);
+    if (!this.transactions) {
+      throw new IntegrationError("this client cannot run workers: it has no Prisma transaction support");
+    }
+    return new WorkerPool<TX>(this.engine, name, resolved, this, this.transactions);
   }
 
   /**

@@ -7,8 +7,8 @@ import pg from "pg";
 import { InvalidOptionsError, IntegrationError } from "./errors.ts";
 import { integerOption, objectOrEmpty, rejectUnknownKeys } from "./config.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "./payload.ts";
-import { Queries } from "./postgres/queries.ts";
-import { assertVersion, migrate, readVersion, type MigrateResult } from "./postgres/migrations.ts";
+import { Queries, quoteSchema } from "./postgres/queries.ts";
+import { assertVersion, migrate, queryableOf, readVersion, type MigrateResult } from "./postgres/migrations.ts";
 import type { Queryable } from "./backend.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 
@@ -57,8 +57,10 @@ export function resolveJobsOptions(input: unknown): ResolvedJobsOptions {
   if (logger !== undefined && (typeof logger !== "object" || logger === null || typeof (logger as Logger).error !== "function")) {
     throw new InvalidOptionsError("logger", `${what}: logger must have debug, info, warn and error methods (console works)`);
   }
+  const schema = (options.schema as string | undefined) ?? "arrower";
+  quoteSchema(schema);
   return {
-    schema: (options.schema as string | undefined) ?? "arrower",
+    schema,
     connectionString: connectionString as string | undefined,
     maxPayloadBytes:
       options.maxPayloadBytes === undefined
@@ -125,9 +127,7 @@ export class Engine {
    * never aborts the caller's transaction, and the typed error comes before any write.
    */
   async ensureSchema(db: Queryable): Promise<void> {
-    this.schemaReady ??= db.query<{ version: number }>(this.queries.schemaVersion, []).then(
-      (rows) => assertVersion(Number(rows[0]?.version ?? 0), this.options.schema, false),
-    );
+    this.schemaReady ??= readVersion(db, this.queries).then((version) => assertVersion(version, this.options.schema, false));
     try {
       await this.schemaReady;
     } catch (error) {
@@ -138,6 +138,6 @@ export class Engine {
 
   /** The recorded schema version, on a connection of our own. */
   async schemaVersion(client: pg.ClientBase): Promise<number> {
-    return readVersion(client, this.queries);
+    return readVersion(queryableOf(client), this.queries);
   }
 }

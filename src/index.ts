@@ -2,7 +2,7 @@
  * arrower-jobs: background jobs for Prisma and PostgreSQL, enqueued in your transaction and
  * run in one of their own.
  */
-export { jobs, type JobsExtension } from "./prisma/extension.ts";
+export { jobs, type JobsExtension, type Register, type TransactionClient, type RegisteredTransaction } from "./prisma/extension.ts";
 export type { JobsOptions } from "./engine.ts";
 export { JobsClient, type Enqueuer } from "./client.ts";
 export {
@@ -33,3 +33,5 @@ export {
   JobNotFoundError,
   type ArrowerJobsErrorCode,
 } from "./errors.ts";
+export type { Queue, Handler, HandlerContext, QueueEvents } from "./queue.ts";
+export type { QueueOptions, BackoffOptions, Strategy } from "./worker/options.ts";

@@ -34,7 +34,7 @@ const JOB_BRAND: unique symbol = Symbol.for("arrower-jobs.job");
 export interface Job<P = unknown> {
   readonly [JOB_BRAND]: true;
   /** The job type this job belongs to. */
-  readonly type: JobType<P>;
+  readonly type: JobTypeInfo;
   /** The payload, as given. */
   readonly payload: P;
 }
@@ -49,8 +49,12 @@ export interface Job<P = unknown> {
  * await prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }));
  * ```
  */
-export interface JobType<P = unknown> {
+export interface JobType<P = unknown> extends JobTypeInfo {
   (payload: P): Job<P>;
+}
+
+/** A job type's name and defaults (what a job value carries; not callable, so `Job<P>` stays covariant). */
+export interface JobTypeInfo {
   /** The stable name stored with each job. */
   readonly name: string;
   /** Defaults for jobs of this type. */

@@ -107,8 +107,17 @@ function check(value: unknown, jobType: string, path: string, seen: Set<object>)
 }
 
 function isRegisteredClass(value: object): boolean {
-  // superjson keeps its class registry on the default instance; a registered class round-trips.
-  const registry = (superjson as unknown as { classRegistry?: { getIdentifier(v: unknown): string | undefined } }).classRegistry;
+  // Classes registered with superjson.registerClass or registerCustom round-trip; superjson
+  // keeps both registries on its default instance.
+  const instance = (superjson as unknown as { defaultInstance?: SuperJsonInternals }).defaultInstance;
   const ctor = (value as { constructor?: unknown }).constructor;
-  return registry !== undefined && ctor !== undefined && registry.getIdentifier(ctor) !== undefined;
+  return (
+    (ctor !== undefined && instance?.classRegistry?.getIdentifier(ctor) !== undefined) ||
+    instance?.customTransformerRegistry?.findApplicable(value) !== undefined
+  );
+}
+
+interface SuperJsonInternals {
+  classRegistry?: { getIdentifier(ctor: unknown): string | undefined };
+  customTransformerRegistry?: { findApplicable(value: unknown): unknown };
 }

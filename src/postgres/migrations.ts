@@ -8,6 +8,12 @@ import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MigrationsPendingError, SchemaTooNewError } from "../errors.ts";
 import { quoteSchema, type Queries } from "./queries.ts";
+import type { Queryable } from "../backend.ts";
+
+/** A `pg` client as the engine's {@link Queryable}. */
+export function queryableOf(client: { query(sql: string, values?: unknown[]): Promise<{ rows: unknown[] }> }): Queryable {
+  return { query: async <R,>(sql: string, values: readonly unknown[]) => (await client.query(sql, values as unknown[])).rows as R[] };
+}
 
 /** A migration file: `000001.sql` → version 1. */
 export interface Migration {
@@ -55,7 +61,7 @@ export async function migrate(client: ScriptClient, queries: Queries): Promise<M
     await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [queries.lockMigrate]);
     await client.query(queries.createSchema);
     await client.query(queries.migrationsTable);
-    const current = await readVersion(client, queries);
+    const current = await readVersion(queryableOf(client), queries);
     const latest = latestVersion();
     if (current > latest) throw new SchemaTooNewError(queries.schema, current, latest);
     const applied: number[] = [];
@@ -75,9 +81,11 @@ export async function migrate(client: ScriptClient, queries: Queries): Promise<M
 }
 
 /** The version recorded in the database, 0 when the schema is missing. */
-export async function readVersion(client: { query(sql: string): Promise<{ rows: Record<string, unknown>[] }> }, queries: Queries): Promise<number> {
-  const { rows } = await client.query(queries.schemaVersion);
-  return Number(rows[0]?.version ?? 0);
+export async function readVersion(db: Queryable, queries: Queries): Promise<number> {
+  const [table] = await db.query<{ exists: boolean }>(queries.migrationsTableExists, []);
+  if (!table?.exists) return 0;
+  const [row] = await db.query<{ version: number }>(queries.schemaVersion, []);
+  return Number(row?.version ?? 0);
 }
 
 /**

@@ -27,9 +27,9 @@ export class Queries {
     const s = quoteSchema(schema);
     this.channel = `arrower_jobs:${schema}`;
     this.lockMigrate = `arrower-jobs:migrate:${schema}`;
-    this.schemaVersion = `
-      SELECT CASE WHEN to_regclass('${s}.migrations') IS NULL THEN 0
-             ELSE (SELECT coalesce(max(version), 0) FROM ${s}.migrations) END AS version`;
+    // Two statements: one naming a missing table fails at parse time, even in a CASE branch.
+    this.migrationsTableExists = `SELECT to_regclass('${s}.migrations') IS NOT NULL AS exists`;
+    this.schemaVersion = `SELECT coalesce(max(version), 0)::int AS version FROM ${s}.migrations`;
     this.migrationsTable = `CREATE TABLE IF NOT EXISTS ${s}.migrations (
       version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT clock_timestamp())`;
     this.createSchema = `CREATE SCHEMA IF NOT EXISTS ${s}`;
@@ -40,6 +40,12 @@ export class Queries {
     this.findLiveByDedupKey = `SELECT id::text AS id FROM ${s}.jobs WHERE queue = $1 AND dedup_key = $2`;
 
     this.claimPriority = claimStatement(s, "j.priority, j.run_at, j.id");
+    // A queue table's statistics are always stale (it empties and fills all day): estimating a
+    // handful of rows, the planner sorts every queued job per claim (4 ms at 2,000 queued)
+    // instead of walking the claim index. Forbid that for the claim only, in the same round
+    // trip as BEGIN, and restore the session's settings before the handler runs.
+    this.beginClaim = "BEGIN; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
+    this.endClaim = "RESET enable_sort; RESET enable_bitmapscan; SAVEPOINT arrower_handler";
     this.claimTime = claimStatement(s, "j.run_at, j.id");
     this.nextDueIn = `
       SELECT ceil(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::float8 AS ms
@@ -117,6 +123,7 @@ export class Queries {
   }
 
   readonly lockMigrate: string;
+  readonly migrationsTableExists: string;
   readonly schemaVersion: string;
   readonly migrationsTable: string;
   readonly createSchema: string;
@@ -124,6 +131,8 @@ export class Queries {
   readonly enqueue: string;
   readonly enqueueDedup: string;
   readonly findLiveByDedupKey: string;
+  readonly beginClaim: string;
+  readonly endClaim: string;
   readonly claimPriority: string;
   readonly claimTime: string;
   readonly nextDueIn: string;

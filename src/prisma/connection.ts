@@ -8,17 +8,17 @@
  * How: `@prisma/adapter-pg` starts an interactive transaction by taking a connection from its
  * `pg.Pool` and sending `BEGIN`. We wrap that pool's `connect` so that, inside
  * {@link runOnJobConnection} (an AsyncLocalStorage scope, claimed once), it hands out the job's
- * connection instead, with `BEGIN` turned into a savepoint, `ROLLBACK` into a rollback to it,
- * and `COMMIT`/`release()` into no-ops: the worker commits, once, after recording the outcome.
+ * connection instead. The worker has already opened the job's transaction and the handler's
+ * savepoint, so `BEGIN` and `COMMIT` become no-ops, `ROLLBACK` a rollback to the savepoint, and
+ * `release()` does nothing: the worker commits, once, after recording the outcome.
  * Any other transaction, even one the handler opens on the root client, takes a pool
  * connection as usual.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type pg from "pg";
 import { IntegrationError } from "../errors.ts";
+import { HANDLER_SAVEPOINT } from "../worker/executor.ts";
 
-/** The savepoint a handler's writes live in; rolled back alone when the handler fails. */
-export const HANDLER_SAVEPOINT = "arrower_handler";
 
 interface Slot {
   client: pg.ClientBase;
@@ -116,9 +116,9 @@ function jobConnection(client: pg.ClientBase): pg.PoolClient {
   const rewrite = (text: string): string | null | undefined => {
     switch (text) {
       case "BEGIN":
-        return `SAVEPOINT ${HANDLER_SAVEPOINT}`;
       case "COMMIT":
-        // Left open on purpose: the worker commits the whole job; RELEASE would cost a round trip.
+        // The savepoint stays open on purpose: the worker commits the whole job, and RELEASE
+        // would cost a round trip.
         return null;
       case "ROLLBACK":
         return `ROLLBACK TO SAVEPOINT ${HANDLER_SAVEPOINT}`;

@@ -11,7 +11,8 @@
 import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
 import { JobsClient } from "../client.ts";
 import type { Queryable } from "../backend.ts";
-import { hookAdapter } from "./connection.ts";
+import { hookAdapter, runOnJobConnection } from "./connection.ts";
+import type { HandlerTransactions } from "../worker/executor.ts";
 
 type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
@@ -26,8 +27,35 @@ interface PrismaLike {
  * and, through `$transaction`'s typing, to every transaction client.
  */
 export type JobsExtension = (client: unknown) => {
-  $extends: { extArgs: { result: {}; model: {}; query: {}; client: { $jobs: () => JobsClient } } };
+  $extends: { extArgs: { result: {}; model: {}; query: {}; client: { $jobs: () => JobsClient<RegisteredTransaction> } } };
 };
+
+/**
+ * Register your extended client's type to type handlers' `tx` (Prisma's `$extends` gives an
+ * extension no way to learn the client's type, so handlers would otherwise get `unknown`):
+ *
+ * @example
+ * ```ts
+ * export const prisma = new PrismaClient({ adapter }).$extends(jobs());
+ * declare module "arrower-jobs" {
+ *   interface Register { client: typeof prisma }
+ * }
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface Register {}
+
+/** Client members a Prisma transaction client does not have. */
+type TransactionDenyList = "$connect" | "$disconnect" | "$on" | "$use" | "$extends" | "$transaction";
+
+/** The transaction client of a client type `C` (what handlers receive as `tx`). */
+export type TransactionClient<C> = Omit<C, TransactionDenyList> & {
+  /** Nested: a savepoint of the same transaction. */
+  $transaction<R>(fn: (tx: TransactionClient<C>) => Promise<R>): Promise<R>;
+};
+
+/** Handlers' `tx` type: the registered client's transaction client, else `unknown`. */
+export type RegisteredTransaction = Register extends { client: infer C } ? TransactionClient<C> : unknown;
 
 /** Adapts a Prisma client or transaction client to the engine's {@link Queryable}. */
 export function prismaQueryable(client: PrismaLike): Queryable {
@@ -54,12 +82,29 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
     const client = input as PrismaLike;
     const engine = new Engine(resolved, hookAdapter(client)?.poolConfig);
     const baseTransaction = client.$transaction;
+    const baseExtends = client.$extends;
+    // The most extended client derived from ours: handlers' transactions start from it, so
+    // extensions applied after jobs() are on their `tx` too.
+    let outermost: PrismaLike = client;
+    const transactions: HandlerTransactions = {
+      run: (connection, timeoutMs, fn) =>
+        runOnJobConnection(connection, (check) =>
+          outermost.$transaction.call(
+            outermost,
+            async (tx: unknown) => {
+              check();
+              return fn(tx);
+            },
+            { timeout: timeoutMs, maxWait: 5_000 },
+          ) as Promise<never>,
+        ),
+    };
     const bound = new WeakMap<object, object>();
 
     const bindJobs = (tx: object): object => {
       let proxy = bound.get(tx);
       if (!proxy) {
-        const txJobs = new JobsClient(engine, prismaQueryable(tx as PrismaLike));
+        const txJobs = new JobsClient(engine, prismaQueryable(tx as PrismaLike), transactions);
         proxy = new Proxy(tx, {
           get: (target, property, receiver) => (property === "$jobs" ? txJobs : Reflect.get(target, property, receiver)),
         });
@@ -68,17 +113,24 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
       return proxy;
     };
 
-    return client.$extends({
+    const extended = client.$extends({
       name: "arrower-jobs",
       client: {
-        $jobs: new JobsClient(engine, prismaQueryable(client)),
+        $jobs: new JobsClient(engine, prismaQueryable(client), transactions),
         $transaction(this: unknown, arg: unknown, ...rest: unknown[]) {
           if (typeof arg !== "function") return baseTransaction.call(this, arg, ...rest);
           const callback = arg as (tx: object) => unknown;
           return baseTransaction.call(this, (tx: object) => callback(bindJobs(tx)), ...rest);
         },
+        $extends(this: unknown, ...args: unknown[]) {
+          const next = baseExtends.apply(this, args) as PrismaLike;
+          outermost = next;
+          return next;
+        },
       },
-    });
+    }) as PrismaLike;
+    outermost = extended;
+    return extended;
   };
   return extension as unknown as JobsExtension;
 }

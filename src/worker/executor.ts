@@ -1,0 +1,306 @@
+/**
+ * One worker slot: a connection of its own, and the loop that claims and runs one job at a
+ * time on it. Per job, one transaction:
+ *
+ *   BEGIN → claim (FOR UPDATE SKIP LOCKED) → SAVEPOINT → handler (its Prisma `tx` is this
+ *   connection) → record the outcome → COMMIT
+ *
+ * Success and the handler's writes commit together. A failure rolls back to the savepoint, so
+ * the handler's writes are undone while the attempt, its error and the next run are recorded
+ * and committed. A worker that dies mid-job leaves its in-flight mark behind (written outside
+ * the transaction), and the next claimer counts that attempt as crashed.
+ */
+import type pg from "pg";
+import type { Engine } from "../engine.ts";
+import type { ControlConnection } from "./control.ts";
+import type { Handler } from "../queue.ts";
+import { deserializePayload } from "../payload.ts";
+import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
+import { describeError, JobAbortedError, JobTimeoutError } from "./errors.ts";
+
+/** The savepoint a handler's writes live in; rolled back alone when the handler fails. */
+export const HANDLER_SAVEPOINT = "arrower_handler";
+
+/** Runs a handler with a transaction client bound to the job's connection. */
+export interface HandlerTransactions {
+  /**
+   * Calls `fn` with a transaction client whose statements run on `connection`, inside the
+   * savepoint the executor opened. `timeoutMs` bounds the client's own transaction timer.
+   */
+  run<T>(connection: pg.ClientBase, timeoutMs: number, fn: (tx: unknown) => Promise<T>): Promise<T>;
+}
+
+/** What the slot needs from its pool. */
+export interface SlotHost {
+  readonly engine: Engine;
+  readonly control: ControlConnection;
+  readonly queue: string;
+  readonly options: ResolvedQueueOptions;
+  readonly transactions: HandlerTransactions;
+  readonly handlers: ReadonlyMap<string, Handler<unknown, unknown>>;
+  readonly jobTypes: string[];
+  /** Another slot may find work too (we just claimed one). */
+  wakeAnother(): void;
+  /** Reports a finished attempt. */
+  emit(event: JobEvent): void;
+}
+
+/** What happened to an attempt. */
+export interface JobEvent {
+  kind: "succeeded" | "retrying" | "failed" | "crashed";
+  jobId: string;
+  type: string;
+  queue: string;
+  attempt: number;
+  error?: string;
+  durationMs?: number;
+}
+
+interface ClaimedRow {
+  id: string;
+  type: string;
+  payload: unknown;
+  payload_meta: unknown;
+  priority: number;
+  run_at: Date;
+  created_at: Date;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number;
+  crashed_attempt: number | null;
+  crashed_pool: string | null;
+  crashed_started_at: Date | null;
+  started_at: Date;
+}
+
+/** How long a handler that ignores its aborted signal is waited for before its connection is cut. */
+const ABORT_GRACE_MS = 2_000;
+
+type Outcome = { ok: true } | { ok: false; error: unknown; hung: boolean };
+
+/** A running job, as the pool sees it during shutdown. */
+export interface RunningJob {
+  readonly id: string;
+  abort(reason: Error): void;
+  readonly done: Promise<void>;
+}
+
+export class Slot {
+  private connection: pg.Client | undefined;
+  private backendPid = 0;
+  /** The job being run, if any. */
+  current: RunningJob | undefined;
+
+  constructor(private readonly host: SlotHost) {}
+
+  /** Opens this slot's connection. */
+  async open(): Promise<void> {
+    if (this.connection) return;
+    const connection = await this.host.engine.connect();
+    connection.on("error", (error) => this.host.engine.logger.warn("worker connection error", { queue: this.host.queue, error }));
+    const { rows } = await connection.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+    this.backendPid = rows[0]!.pid;
+    this.connection = connection;
+  }
+
+  /** The open connection (for the pool's start-up probe). */
+  get client(): pg.Client | undefined {
+    return this.connection;
+  }
+
+  /** Closes the connection. */
+  async close(): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    await connection?.end().catch(() => undefined);
+  }
+
+  /**
+   * Claims and runs one job. Resolves true when a job was claimed (whatever its outcome), false
+   * when none was due. Never rejects for a job's sake; rejects when the connection fails.
+   */
+  async runOne(): Promise<boolean> {
+    if (!this.connection) await this.open();
+    const connection = this.connection!;
+    const { engine, options, queue } = this.host;
+    const q = engine.queries;
+    await connection.query(q.beginClaim);
+    let claimed: ClaimedRow | undefined;
+    try {
+      const result = await connection.query<ClaimedRow>(options.strategy === "time" ? q.claimTime : q.claimPriority, [
+        queue,
+        this.host.jobTypes,
+      ]);
+      claimed = result.rows[0];
+    } catch (error) {
+      await this.rollbackQuietly();
+      throw error;
+    }
+    if (!claimed) {
+      await connection.query("COMMIT");
+      return false;
+    }
+    this.host.wakeAnother();
+    await this.process(connection, claimed);
+    return true;
+  }
+
+  private async process(connection: pg.Client, job: ClaimedRow): Promise<void> {
+    const { engine, control, options, queue } = this.host;
+    const q = engine.queries;
+    const pool = options.poolName;
+    let attemptsDone = job.attempts;
+    if (job.crashed_attempt !== null) {
+      // The previous holder died mid-attempt. The jobs row may not show it (that transaction
+      // rolled back), the in-flight mark does; the crash record is written where it survives
+      // should this attempt crash too.
+      attemptsDone = Math.max(attemptsDone, job.crashed_attempt);
+      const error = `worker crashed: pool "${job.crashed_pool}" died while running attempt ${job.crashed_attempt} (process killed, connection lost or server restarted)`;
+      await control.query(q.recordCrash, [job.id, job.crashed_attempt, error, job.crashed_started_at, job.crashed_pool]);
+      this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: job.crashed_attempt, error });
+      if (attemptsDone >= job.max_attempts) {
+        await connection.query(q.finish, [job.id, "failed", attemptsDone, error, job.crashed_started_at, job.crashed_pool, null]);
+        await connection.query("COMMIT");
+        this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: attemptsDone, error });
+        return;
+      }
+    }
+    const attempt = attemptsDone + 1;
+    const marked = control.mark(job.id, attempt, pool);
+
+    let payload: unknown;
+    try {
+      payload = deserializePayload(job.payload, job.payload_meta);
+    } catch (error) {
+      // Retrying cannot help a payload that does not decode: fail it now, visibly.
+      await marked;
+      const text = `payload cannot be decoded: ${describeError(error)}`;
+      await connection.query(q.finish, [job.id, "failed", attempt, text, job.started_at, pool, null]);
+      await connection.query("COMMIT");
+      this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt, error: text });
+      return;
+    }
+
+    const handler = this.host.handlers.get(job.type)!;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new JobTimeoutError(job.timeout_ms)), job.timeout_ms);
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    this.current = { id: job.id, abort: (reason) => controller.abort(reason), done };
+    const startedAt = performance.now();
+    try {
+      await connection.query(q.endClaim);
+      const outcome = await this.runHandler(connection, job, handler, payload, attempt, controller.signal);
+      await marked;
+      if (outcome.ok) {
+        try {
+          await connection.query(q.finish, [job.id, "succeeded", attempt, null, job.started_at, pool, null]);
+          await connection.query("COMMIT");
+          this.host.emit({ kind: "succeeded", jobId: job.id, type: job.type, queue, attempt, durationMs: performance.now() - startedAt });
+          return;
+        } catch (error) {
+          // The handler swallowed a failed statement: its transaction is aborted and cannot commit.
+          if ((error as { code?: string }).code !== "25P02") throw error;
+          await this.recordFailure(connection, job, attempt, new Error(`the handler's transaction was aborted by an earlier failed statement that the handler caught: ${(error as Error).message}`), false);
+          return;
+        }
+      }
+      if (controller.signal.reason instanceof JobAbortedError) {
+        await this.abandon(connection, job, outcome.hung);
+        return;
+      }
+      await this.recordFailure(connection, job, attempt, outcome.error, outcome.hung);
+    } finally {
+      clearTimeout(timer);
+      this.current = undefined;
+      finished();
+    }
+  }
+
+  private async runHandler(
+    connection: pg.Client,
+    job: ClaimedRow,
+    handler: Handler<unknown, unknown>,
+    payload: unknown,
+    attempt: number,
+    signal: AbortSignal,
+  ): Promise<Outcome> {
+    const run = this.host.transactions.run(connection, job.timeout_ms + ABORT_GRACE_MS * 2, async (tx) => {
+      await handler(payload, {
+        tx,
+        jobId: job.id,
+        attempt,
+        maxAttempts: job.max_attempts,
+        signal,
+        queue: this.host.queue,
+        runAt: job.run_at,
+        createdAt: job.created_at,
+      });
+    });
+    // A handler that ignores its aborted signal is given a grace period, then abandoned.
+    let hung!: (outcome: Outcome) => void;
+    const hang = new Promise<Outcome>((resolve) => (hung = resolve));
+    const onAbort = () => {
+      const grace = setTimeout(() => hung({ ok: false, error: signal.reason, hung: true }), ABORT_GRACE_MS);
+      grace.unref();
+      void run.finally(() => clearTimeout(grace)).catch(() => undefined);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await Promise.race([
+        run.then(
+          (): Outcome => (signal.aborted ? { ok: false, error: signal.reason, hung: false } : { ok: true }),
+          (error: unknown): Outcome => ({ ok: false, error: signal.aborted ? signal.reason : error, hung: false }),
+        ),
+        hang,
+      ]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Records a failed attempt: retry later with backoff, or keep as failed after the last attempt. */
+  private async recordFailure(connection: pg.Client, job: ClaimedRow, attempt: number, error: unknown, hung: boolean): Promise<void> {
+    const { engine, options, queue } = this.host;
+    const q = engine.queries;
+    const text = describeError(error);
+    const outcome = error instanceof JobTimeoutError ? "timeout" : "failed";
+    const final = attempt >= job.max_attempts;
+    const statement = final ? q.finish : q.retry;
+    const values = final
+      ? [job.id, "failed", attempt, text, job.started_at, options.poolName, null]
+      : [job.id, attempt, backoffDelay(options.backoff, attempt), text, outcome, job.started_at, options.poolName, null];
+    if (hung) {
+      // The handler still uses the connection: end its transaction by ending the connection,
+      // then record the failure in a transaction of its own.
+      await this.cut();
+      await this.host.control.query(statement, values);
+    } else {
+      await connection.query(`ROLLBACK TO SAVEPOINT ${HANDLER_SAVEPOINT}`);
+      await connection.query(statement, values);
+      await connection.query("COMMIT");
+    }
+    this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
+  }
+
+  /** Gives a job back untouched (shutdown): its attempt does not count. */
+  private async abandon(connection: pg.Client, job: ClaimedRow, hung: boolean): Promise<void> {
+    // Remove the mark first: once the row lock goes, the next claimer must not see a crash.
+    await this.host.control.query(this.host.engine.queries.unmarkInflight, [job.id]).catch(() => undefined);
+    if (hung) await this.cut();
+    else await connection.query("ROLLBACK");
+  }
+
+  /** Ends this slot's connection from the server side; the slot reconnects on its next job. */
+  private async cut(): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    await this.host.control.query(this.host.engine.queries.terminateBackend, [this.backendPid]).catch(() => undefined);
+    await connection?.end().catch(() => undefined);
+  }
+
+  private async rollbackQuietly(): Promise<void> {
+    await this.connection?.query("ROLLBACK").catch(() => undefined);
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * A queue's worker pool: `poolSize` slots, each with a connection of its own, woken by the
+ * NOTIFY sent at enqueue and by one poll timer per pool.
+ *
+ * Idle behaviour: a slot that finds nothing waits. When every slot waits, one timer (the poll
+ * interval, or sooner when a scheduled job falls due) wakes one slot; a NOTIFY wakes one slot;
+ * a slot that claims a job wakes one more. So an idle pool costs one claim per interval, and a
+ * burst of jobs fills the pool within a few round trips.
+ *
+ * Lifecycle (River's contract): start and shutdown are idempotent and safe in any order;
+ * `register` on a running pool waits for running jobs and restarts it.
+ */
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import type { Engine } from "../engine.ts";
+import type { Enqueuer } from "../client.ts";
+import type { EnqueueOptions } from "../config.ts";
+import { isJobType, type Job, type JobType } from "../job.ts";
+import type { Handler, Queue, QueueEvents } from "../queue.ts";
+import { InvalidOptionsError, InvalidJobError, NotEnoughConnectionsError, IntegrationError } from "../errors.ts";
+import { assertVersion } from "../postgres/migrations.ts";
+import { controlFor, type ControlConnection } from "./control.ts";
+import { Slot, type HandlerTransactions, type JobEvent, type SlotHost } from "./executor.ts";
+import { JobAbortedError } from "./errors.ts";
+import type { ResolvedQueueOptions } from "./options.ts";
+
+const HEARTBEAT_MS = 10_000;
+
+type State = "stopped" | "starting" | "running" | "stopping";
+
+/** The PostgreSQL implementation of {@link Queue}. */
+export class WorkerPool<TX> implements Queue<TX>, SlotHost {
+  readonly control: ControlConnection;
+  readonly handlers = new Map<string, Handler<unknown, unknown>>();
+  jobTypes: string[] = [];
+  private readonly events = new EventEmitter();
+  private state: State = "stopped";
+  private slots: Slot[] = [];
+  private loops: Promise<void>[] = [];
+  private waiting: Array<() => void> = [];
+  private pendingWake = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private autoStartTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private transition: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly engine: Engine,
+    readonly name: string,
+    readonly options: ResolvedQueueOptions,
+    private readonly enqueuer: Enqueuer,
+    readonly transactions: HandlerTransactions,
+  ) {
+    this.control = controlFor(engine);
+  }
+
+  get queue(): string {
+    return this.name;
+  }
+
+  enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
+  enqueue(jobs: readonly Job[], options?: EnqueueOptions): Promise<string[]>;
+  enqueue(input: Job | readonly Job[], options?: EnqueueOptions): Promise<string | string[]> {
+    if (options?.queue !== undefined && options.queue !== this.name) {
+      throw new InvalidOptionsError("queue", `queue("${this.name}").enqueue() puts jobs in "${this.name}", got queue "${options.queue}": use prisma.$jobs.enqueue for another queue`);
+    }
+    return this.enqueuer.enqueue(input as Job[], { ...options, queue: this.name });
+  }
+
+  async register<P>(type: JobType<P>, handler: Handler<P, TX>): Promise<void> {
+    if (!isJobType(type)) throw new InvalidJobError(`register expects a job type from defineJob(), got ${typeof type}`);
+    if (typeof handler !== "function") throw new InvalidJobError(`register("${type.name}") expects a handler function, got ${typeof handler}`);
+    this.handlers.set(type.name, handler as Handler<unknown, unknown>);
+    if (this.state === "running" || this.state === "starting") {
+      await this.restart();
+      return;
+    }
+    // Debounced: registering ten handlers in a row starts the pool once.
+    clearTimeout(this.autoStartTimer);
+    this.autoStartTimer = setTimeout(() => {
+      this.autoStartTimer = undefined;
+      this.start().catch((error: unknown) => this.reportError(error));
+    }, this.options.autoStartDelay);
+  }
+
+  start(): Promise<void> {
+    clearTimeout(this.autoStartTimer);
+    this.autoStartTimer = undefined;
+    return this.serialize(() => this.doStart());
+  }
+
+  shutdown(options?: { deadline?: number }): Promise<void> {
+    clearTimeout(this.autoStartTimer);
+    this.autoStartTimer = undefined;
+    const deadline = options?.deadline ?? this.options.shutdownDeadline;
+    return this.serialize(() => this.doStop(deadline, "the pool is shutting down"));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  on<E extends keyof QueueEvents>(event: E, listener: QueueEvents[E]): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  off<E extends keyof QueueEvents>(event: E, listener: QueueEvents[E]): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  /** @internal Jobs running now (for status and tests). */
+  get running(): number {
+    return this.slots.filter((slot) => slot.current).length;
+  }
+
+  wakeAnother(): void {
+    this.wake();
+  }
+
+  emit(event: JobEvent): void {
+    if (event.kind === "failed" || event.kind === "crashed") {
+      this.engine.logger.warn(`job ${event.kind}`, { queue: event.queue, type: event.type, id: event.jobId, attempt: event.attempt, error: firstLine(event.error) });
+    } else if (event.kind === "retrying") {
+      this.engine.logger.info("job failed, will retry", { queue: event.queue, type: event.type, id: event.jobId, attempt: event.attempt, error: firstLine(event.error) });
+    }
+    this.events.emit(event.kind, event);
+  }
+
+  private restart(): Promise<void> {
+    return this.serialize(async () => {
+      if (this.state !== "running") return;
+      // Wait for running jobs (no deadline): a deploy must not burn attempts.
+      await this.doStop(Infinity, "the pool is restarting");
+      await this.doStart();
+    });
+  }
+
+  /** Runs lifecycle transitions one at a time. */
+  private serialize(step: () => Promise<void>): Promise<void> {
+    const next = this.transition.then(step, step);
+    this.transition = next.catch(() => undefined);
+    return next;
+  }
+
+  private async doStart(): Promise<void> {
+    if (this.state === "running") return;
+    if (this.handlers.size === 0) {
+      throw new InvalidOptionsError("handlers", `queue "${this.name}" has no handlers: register at least one job type before start()`);
+    }
+    this.state = "starting";
+    this.jobTypes = [...this.handlers.keys()];
+    try {
+      const probe = await this.engine.connect();
+      try {
+        assertVersion(await this.engine.schemaVersion(probe), this.engine.options.schema, true);
+      } finally {
+        await probe.end();
+      }
+      await this.control.acquire();
+      try {
+        await this.openSlots();
+        await this.probeTransactions(this.slots[0]!);
+      } catch (error) {
+        await Promise.all(this.slots.map((slot) => slot.close()));
+        this.slots = [];
+        await this.control.release();
+        throw error;
+      }
+    } catch (error) {
+      this.state = "stopped";
+      throw error;
+    }
+    this.unsubscribe = this.control.subscribe(this.name, () => this.wake());
+    this.state = "running";
+    this.loops = this.slots.map((slot) => this.loop(slot));
+    await this.heartbeat();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), HEARTBEAT_MS);
+    this.heartbeatTimer.unref();
+    this.engine.logger.info("pool started", { queue: this.name, pool: this.options.poolName, size: this.options.poolSize, types: this.jobTypes.join(",") });
+  }
+
+  private async openSlots(): Promise<void> {
+    const slots = Array.from({ length: this.options.poolSize }, () => new Slot(this));
+    const results = await Promise.allSettled(slots.map((slot) => slot.open()));
+    this.slots = slots;
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (!failed) return;
+    const opened = results.filter((r) => r.status === "fulfilled").length;
+    const code = (failed.reason as { code?: string }).code;
+    if (code === "53300" || /too many (clients|connections)/i.test(String((failed.reason as Error).message))) {
+      throw new NotEnoughConnectionsError(this.name, this.options.poolSize + 1, opened + 1, failed.reason);
+    }
+    throw failed.reason;
+  }
+
+  /** Fails the start, not the first job, when the handler's transaction cannot be put on our connection. */
+  private async probeTransactions(slot: Slot): Promise<void> {
+    const client = slot.client!;
+    await client.query("BEGIN");
+    try {
+      await client.query("SAVEPOINT arrower_handler");
+      await this.transactions.run(client, 5_000, async () => undefined);
+    } catch (error) {
+      throw error instanceof IntegrationError ? error : new IntegrationError(`cannot run handlers in the job's transaction: ${(error as Error).message}`, { cause: error });
+    } finally {
+      await client.query("ROLLBACK").catch(() => undefined);
+    }
+  }
+
+  private async loop(slot: Slot): Promise<void> {
+    let failures = 0;
+    while (this.state === "running") {
+      let found: boolean;
+      try {
+        found = await slot.runOne();
+        failures = 0;
+      } catch (error) {
+        // A lost connection or a server restart: reconnect with backoff, never crash the pool.
+        failures++;
+        this.reportError(error);
+        await slot.close();
+        await this.sleep(Math.min(100 * 2 ** failures, 10_000));
+        continue;
+      }
+      if (!found) await this.idle();
+    }
+  }
+
+  /** Waits until woken: by a NOTIFY, the poll timer, or a slot that found work. */
+  private async idle(): Promise<void> {
+    if (this.pendingWake) {
+      this.pendingWake = false;
+      return;
+    }
+    const woken = new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (this.waiting.length === this.slots.length) void this.armPollTimer();
+    await woken;
+  }
+
+  private wake(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.pendingWake = true;
+  }
+
+  /** All slots idle: one timer wakes one of them at the poll interval, or when the next scheduled job is due. */
+  private async armPollTimer(): Promise<void> {
+    let delay = this.options.pollInterval;
+    try {
+      const rows = await this.control.query<{ ms: number | null }>(this.engine.queries.nextDueIn, [this.name, this.jobTypes]);
+      const ms = rows[0]?.ms;
+      if (ms !== null && ms !== undefined) delay = Math.max(0, Math.min(delay, ms));
+    } catch {
+      // Keep the poll interval; the control connection reconnects on its own.
+    }
+    if (this.state !== "running" || this.waiting.length !== this.slots.length) return;
+    clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => this.wake(), delay);
+    this.pollTimer.unref();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+    });
+  }
+
+  private async doStop(deadline: number, why: string): Promise<void> {
+    if (this.state !== "running") return;
+    this.state = "stopping";
+    clearTimeout(this.pollTimer);
+    clearInterval(this.heartbeatTimer);
+    this.unsubscribe?.();
+    for (const resolve of this.waiting.splice(0)) resolve();
+    const running = this.slots.flatMap((slot) => (slot.current ? [slot.current] : []));
+    if (running.length > 0 && Number.isFinite(deadline)) {
+      const timer = setTimeout(() => running.forEach((job) => job.abort(new JobAbortedError(why))), deadline);
+      await Promise.all(this.loops);
+      clearTimeout(timer);
+    } else {
+      await Promise.all(this.loops);
+    }
+    this.loops = [];
+    await Promise.all(this.slots.map((slot) => slot.close()));
+    this.slots = [];
+    await this.control.query(this.engine.queries.removePool, [this.options.poolName, this.name]).catch(() => undefined);
+    await this.control.release();
+    this.state = "stopped";
+    this.engine.logger.info("pool stopped", { queue: this.name, pool: this.options.poolName });
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.control.query(this.engine.queries.heartbeat, [
+        this.options.poolName,
+        this.name,
+        this.jobTypes,
+        this.options.poolSize,
+        this.running,
+        hostname(),
+        process.pid,
+      ]);
+    } catch (error) {
+      this.engine.logger.warn("heartbeat failed", { queue: this.name, error });
+    }
+  }
+
+  private reportError(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.engine.logger.error("pool error", { queue: this.name, error: err.message });
+    // Never an unhandled 'error' event: emit only when someone listens.
+    if (this.events.listenerCount("error") > 0) this.events.emit("error", err);
+  }
+}
+
+function firstLine(text: string | undefined): string | undefined {
+  return text?.split("\n", 1)[0];
+}

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defineJob } from "../../src/index.ts";
+import pg from "pg";
+import { deserializePayload } from "../../src/payload.ts";
+import { Engine, resolveJobsOptions } from "../../src/engine.ts";
+import { insertJobs, prepareJobs } from "../../src/enqueue.ts";
+import type { Queryable } from "../../src/backend.ts";
+import { createTestApp, type TestApp } from "../helpers/app.ts";
+
+const SendWelcome = defineJob<{ userId: number; at: Date }>("send-welcome");
+const Rich = defineJob<{
+  at: Date;
+  tags: Set<string>;
+  scores: Map<string, bigint>;
+  nested: { maybe: string | undefined; list: (number | undefined)[] };
+}>("rich", { queue: "other" });
+
+describe("batch enqueue", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(() => app.close());
+
+  it("inserts 10,000 mixed jobs with one statement and returns 10,000 ids in order", async () => {
+    const jobs = Array.from({ length: 10_000 }, (_, i) =>
+      i % 2 === 0
+        ? SendWelcome({ userId: i, at: new Date(Date.UTC(2026, 0, 1, 0, 0, i % 60)) })
+        : Rich({ at: new Date(i), tags: new Set([`t${i}`]), scores: new Map([["s", BigInt(i)]]), nested: { maybe: undefined, list: [i, undefined] } }),
+    );
+    // Count the statements enqueue sends, on a connection of our own.
+    const client = new pg.Client({ connectionString: app.url });
+    await client.connect();
+    const sent: string[] = [];
+    const db: Queryable = {
+      query: async <R,>(sql: string, values: readonly unknown[]) => {
+        sent.push(sql);
+        return (await client.query(sql, values as unknown[])).rows as R[];
+      },
+    };
+    const engine = new Engine(resolveJobsOptions({}), undefined);
+    await engine.ensureSchema(db);
+    sent.length = 0;
+    const ids = await insertJobs(engine, db, prepareJobs(jobs, {}, engine.options.maxPayloadBytes));
+    await client.end();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/INSERT INTO "arrower"\.jobs/);
+
+    expect(ids).toHaveLength(10_000);
+    expect(new Set(ids).size).toBe(10_000);
+    // Ids are drawn in input order.
+    expect(ids.map(Number)).toEqual([...ids.map(Number)].sort((a, b) => a - b));
+    expect(await app.count("jobs")).toBe(10_000);
+    const byQueue = await app.rows<{ queue: string; type: string; n: number }>(
+      `SELECT queue, type, count(*)::int AS n FROM arrower.jobs GROUP BY 1, 2 ORDER BY 1`,
+    );
+    expect(byQueue).toEqual([
+      { queue: "default", type: "send-welcome", n: 5000 },
+      { queue: "other", type: "rich", n: 5000 },
+    ]);
+    const [row] = await app.rows<{ payload: unknown; payload_meta: unknown }>(`SELECT payload, payload_meta FROM arrower.jobs WHERE id = $1`, [ids[1]]);
+    expect(deserializePayload(row!.payload, row!.payload_meta)).toEqual({
+      at: new Date(1),
+      tags: new Set(["t1"]),
+      scores: new Map([["s", 1n]]),
+      nested: { maybe: undefined, list: [1, undefined] },
+    });
+  });
+
+  it("payloads round-trip exactly: Date, Map, Set, BigInt, nested undefined", async () => {
+    const payload = {
+      at: new Date("2026-11-29T10:00:00.123Z"),
+      tags: new Set(["a", "b"]),
+      scores: new Map([["x", 12345678901234567890n]]),
+      nested: { maybe: undefined, list: [1, undefined, 3] },
+    };
+    const id = await app.prisma.$jobs.enqueue(Rich(payload));
+    const [row] = await app.rows<{ payload: unknown; payload_meta: unknown }>(`SELECT payload, payload_meta FROM arrower.jobs WHERE id = $1`, [id]);
+    const decoded = deserializePayload<typeof payload>(row!.payload, row!.payload_meta);
+    expect(decoded).toEqual(payload);
+    expect("maybe" in decoded.nested).toBe(true);
+    expect(decoded.scores.get("x")).toBe(12345678901234567890n);
+  });
+
+  it("applies options and job type defaults, options winning", async () => {
+    const runAt = new Date(Date.now() + 3_600_000);
+    const [a, b] = await app.prisma.$jobs.enqueue(
+      [Rich({ at: new Date(), tags: new Set(), scores: new Map(), nested: { maybe: "x", list: [] } }), SendWelcome({ userId: 1, at: new Date() })],
+      { priority: -5, maxAttempts: 3, timeout: 1234, runAt },
+    );
+    const rows = await app.rows<{ id: string; queue: string; priority: number; max_attempts: number; timeout_ms: number; run_at: Date }>(
+      `SELECT id::text, queue, priority, max_attempts, timeout_ms, run_at FROM arrower.jobs WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      [[a, b]],
+    );
+    expect(rows).toEqual([
+      { id: a, queue: "other", priority: -5, max_attempts: 3, timeout_ms: 1234, run_at: runAt },
+      { id: b, queue: "default", priority: -5, max_attempts: 3, timeout_ms: 1234, run_at: runAt },
+    ]);
+  });
+
+  it("an empty batch is a no-op", async () => {
+    expect(await app.prisma.$jobs.enqueue([])).toEqual([]);
+  });
+});
+
+describe("dedup key", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(() => app.close());
+
+  it("two enqueues with the same key: one live job, the same id", async () => {
+    const first = await app.prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }), { dedupKey: "welcome-1" });
+    const second = await app.prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }), { dedupKey: "welcome-1" });
+    expect(second).toBe(first);
+    expect(await app.count("jobs", "dedup_key = 'welcome-1'")).toBe(1);
+  });
+
+  it("the same key within one batch is one job", async () => {
+    const ids = await app.prisma.$jobs.enqueue(
+      [SendWelcome({ userId: 2, at: new Date() }), SendWelcome({ userId: 3, at: new Date() })],
+      { dedupKey: "batch-key" },
+    );
+    expect(ids[0]).toBe(ids[1]);
+    expect(await app.count("jobs", "dedup_key = 'batch-key'")).toBe(1);
+  });
+
+  it("the same key in another queue is another job", async () => {
+    const a = await app.prisma.$jobs.enqueue(SendWelcome({ userId: 4, at: new Date() }), { dedupKey: "per-queue" });
+    const b = await app.prisma.$jobs.enqueue(SendWelcome({ userId: 4, at: new Date() }), { dedupKey: "per-queue", queue: "other" });
+    expect(a).not.toBe(b);
+  });
+
+  it("concurrent transactions with the same key get the same id", async () => {
+    const results = await Promise.all(
+      [1, 2, 3].map(() => app.prisma.$transaction(async (tx) => tx.$jobs.enqueue(SendWelcome({ userId: 5, at: new Date() }), { dedupKey: "race" }))),
+    );
+    expect(new Set(results).size).toBe(1);
+    expect(await app.count("jobs", "dedup_key = 'race'")).toBe(1);
+  });
+});
+

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { defineJob } from "../../src/index.ts";
+import { createTestApp, type TestApp } from "../helpers/app.ts";
+
+const SendWelcome = defineJob<{ userId: number; at: Date }>("send-welcome");
+
+describe("transactional enqueue", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(() => app.close());
+
+  it("a transaction that throws leaves no job (and no user)", async () => {
+    const before = await app.count("jobs");
+    await expect(
+      app.prisma.$transaction(async (tx) => {
+        const user = await tx.user.create({ data: { email: "rolled-back@example.com" } });
+        await tx.$jobs.enqueue(SendWelcome({ userId: user.id, at: new Date() }));
+        throw new Error("checkout failed");
+      }),
+    ).rejects.toThrow("checkout failed");
+    expect(await app.count("jobs")).toBe(before);
+    expect(await app.rows(`SELECT * FROM "User" WHERE email = 'rolled-back@example.com'`)).toEqual([]);
+  });
+
+  it("a committed job is invisible to another connection until the commit, visible after", async () => {
+    let seenInside: number | undefined;
+    let id: string | undefined;
+    await app.prisma.$transaction(async (tx) => {
+      const user = await tx.user.create({ data: { email: "committed@example.com" } });
+      id = await tx.$jobs.enqueue(SendWelcome({ userId: user.id, at: new Date() }));
+      seenInside = await app.count("jobs", "id = $1", [id]);
+    });
+    expect(seenInside).toBe(0);
+    expect(await app.count("jobs", "id = $1", [id])).toBe(1);
+  });
+
+  it("tx.$transaction() inside stays in the same transaction (a savepoint)", async () => {
+    await expect(
+      app.prisma.$transaction(async (tx) => {
+        await tx.$transaction(async (inner) => {
+          await inner.$jobs.enqueue(SendWelcome({ userId: 7, at: new Date() }), { dedupKey: "nested" });
+        });
+        throw new Error("outer fails");
+      }),
+    ).rejects.toThrow("outer fails");
+    expect(await app.count("jobs", "dedup_key = 'nested'")).toBe(0);
+  });
+
+  it("prisma.$jobs inside a transaction callback is not part of it", async () => {
+    await expect(
+      app.prisma.$transaction(async () => {
+        await app.prisma.$jobs.enqueue(SendWelcome({ userId: 8, at: new Date() }), { dedupKey: "outside" });
+        throw new Error("tx fails");
+      }),
+    ).rejects.toThrow("tx fails");
+    expect(await app.count("jobs", "dedup_key = 'outside'")).toBe(1);
+  });
+
+  it("sends a NOTIFY on commit, not before", async () => {
+    const heard: string[] = [];
+    const listener = (message: { channel: string; payload?: string }) => heard.push(message.payload ?? "");
+    app.observer.on("notification", listener);
+    await app.observer.query(`LISTEN "arrower_jobs:arrower"`);
+    try {
+      await app.prisma.$transaction(async (tx) => {
+        await tx.$jobs.enqueue(SendWelcome({ userId: 9, at: new Date() }), { queue: "mail" });
+        await new Promise((r) => setTimeout(r, 50));
+        expect(heard).toEqual([]);
+      });
+      await expect.poll(() => heard).toEqual(["mail"]);
+    } finally {
+      await app.observer.query(`UNLISTEN *`);
+      app.observer.off("notification", listener);
+    }
+  });
+});
+
+describe("extension composition", () => {
+  it("composes with $extends before and after jobs(), and later extensions stay on tx", async () => {
+    const { createAppClient } = await import("../helpers/db.ts");
+    const { jobs } = await import("../../src/index.ts");
+    const app = await createTestApp();
+    const prisma = createAppClient(app.url)
+      .$extends({ client: { $before: () => "before" } })
+      .$extends(jobs())
+      .$extends({ client: { $after: () => "after" } });
+    try {
+      await prisma.$transaction(async (tx) => {
+        expect(tx.$before()).toBe("before");
+        expect(tx.$after()).toBe("after");
+        await tx.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }));
+      });
+      expect(prisma.$before()).toBe("before");
+      expect(await app.count("jobs")).toBe(1);
+    } finally {
+      await prisma.$disconnect();
+      await app.close();
+    }
+  });
+});

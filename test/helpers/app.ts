@@ -1,0 +1,53 @@
+/**
+ * A test app: a fresh database with the app's tables, a Prisma client extended with jobs(),
+ * the library's schema migrated, and a second, independent connection to look from.
+ */
+import pg from "pg";
+import { createAppClient, createAppTables, createTestDatabase, type TestDatabase } from "./db.ts";
+import { jobs, type JobsOptions } from "../../src/index.ts";
+
+export function extendedClient(url: string, options?: JobsOptions) {
+  return createAppClient(url).$extends(jobs(options));
+}
+
+export type TestClient = ReturnType<typeof extendedClient>;
+
+export interface TestApp {
+  db: TestDatabase;
+  url: string;
+  prisma: TestClient;
+  /** An independent connection: sees only what is committed. */
+  observer: pg.Client;
+  /** Rows of a query on the observer connection. */
+  rows<R = Record<string, unknown>>(sql: string, values?: unknown[]): Promise<R[]>;
+  /** Counts rows of a table in the library's schema, e.g. count("jobs"). */
+  count(table: string, where?: string, values?: unknown[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function createTestApp(options: { migrate?: boolean; jobs?: JobsOptions } = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  await createAppTables(db.url);
+  const prisma = extendedClient(db.url, options.jobs);
+  if (options.migrate !== false) await prisma.$jobs.migrate();
+  const observer = new pg.Client({ connectionString: db.url });
+  await observer.connect();
+  const schema = options.jobs?.schema ?? "arrower";
+  const rows = async <R,>(sql: string, values?: unknown[]) => (await observer.query(sql, values)).rows as R[];
+  return {
+    db,
+    url: db.url,
+    prisma,
+    observer,
+    rows,
+    async count(table, where, values) {
+      const result = await rows<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".${table}${where ? ` WHERE ${where}` : ""}`, values);
+      return result[0]!.n;
+    },
+    async close() {
+      await observer.end().catch(() => undefined);
+      await prisma.$disconnect();
+      await db.drop();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Type tests, checked by `npm run typecheck` (tsc): what must compile, and with
+ * `@ts-expect-error`, what must not. Never executed.
+ */
+import { PrismaClient } from "../generated/prisma/client.ts";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { defineJob, jobs, type Enqueuer } from "../../src/index.ts";
+
+const SendWelcome = defineJob<{ userId: number; at: Date }>("send-welcome");
+
+const audit = { client: { $audit: () => "audited" as const } };
+const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: "" }) })
+  .$extends(audit)
+  .$extends(jobs())
+  .$extends({ client: { $after: () => 1 } });
+
+declare module "../../src/index.ts" {
+  interface Register {
+    client: typeof prisma;
+  }
+}
+
+export async function typeTests(): Promise<void> {
+  // $jobs on the client and on tx, no casts; other extensions stay on tx.
+  const id: string = await prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }));
+  const ids: string[] = await prisma.$jobs.enqueue([SendWelcome({ userId: 1, at: new Date() })]);
+  await prisma.$transaction(async (tx) => {
+    const user = await tx.user.create({ data: { email: "a@example.com" } });
+    await tx.$jobs.enqueue(SendWelcome({ userId: user.id, at: new Date() }), { priority: 1 });
+    const a: "audited" = tx.$audit();
+    const b: number = tx.$after();
+    await tx.$transaction(async (inner) => inner.$jobs.enqueue(SendWelcome({ userId: 2, at: new Date() })));
+    void a, b;
+  });
+
+  // Payload types flow from defineJob to enqueue...
+  // @ts-expect-error userId must be a number
+  SendWelcome({ userId: "1", at: new Date() });
+  // @ts-expect-error unknown enqueue option
+  await prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }), { priorty: 1 });
+
+  // ...and to the handler, whose tx is the extended transaction client.
+  const queue = prisma.$jobs.queue("default", { poolSize: 2 });
+  await queue.register(SendWelcome, async (job, { tx, attempt, signal }) => {
+    const userId: number = job.userId;
+    const at: Date = job.at;
+    await tx.user.update({ where: { id: userId }, data: { welcomedAt: at } });
+    await tx.$jobs.enqueue(SendWelcome({ userId, at }));
+    // @ts-expect-error the payload has no such field
+    job.email;
+    void attempt, signal;
+  });
+
+  // Application code depends on the narrow interface.
+  const enqueuer: Enqueuer = prisma.$jobs;
+  const queueAsEnqueuer: Enqueuer = queue;
+  void id, ids, enqueuer, queueAsEnqueuer;
+}
