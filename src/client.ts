@@ -7,7 +7,7 @@ import type { Job } from "./job.ts";
 import type { Queryable } from "./backend.ts";
 import type { Engine } from "./engine.ts";
 import { insertJobs, prepareJobs } from "./enqueue.ts";
-import type { MigrateResult } from "./postgres/migrations.ts";
+import { latestVersion, type MigrateResult } from "./postgres/migrations.ts";
 import type { Queue } from "./queue.ts";
 import { resolveQueueOptions, type QueueOptions } from "./worker/options.ts";
 import { WorkerPool } from "./worker/pool.ts";
@@ -80,4 +80,51 @@ export class JobsClient<TX = unknown> implements Enqueuer {
   migrate(): Promise<MigrateResult> {
     return this.engine.migrate();
   }
+
+  /**
+   * The schema version in the database and the one this version of arrower-jobs needs, read on
+   * a connection of its own without changing anything. `npx arrower-jobs migrate --check` uses
+   * it; a deploy script or health check can too.
+   *
+   * @example
+   * ```ts
+   * const { version, latest } = await prisma.$jobs.schemaStatus();
+   * if (version < latest) console.warn(`arrower-jobs: ${latest - version} migration(s) pending`);
+   * ```
+   */
+  schemaStatus(): Promise<SchemaStatus> {
+    return schemaStatusOf(this.engine);
+  }
+}
+
+/** What {@link JobsClient.schemaStatus} reports. */
+export interface SchemaStatus {
+  /** The version recorded in the database; 0 when the library's tables do not exist. */
+  version: number;
+  /** The version this version of arrower-jobs needs (`version < latest`: migrations pending). */
+  latest: number;
+}
+
+/**
+ * @internal The schema status through an engine: the CLI also needs it where it has no
+ * `JobsClient` (`--database-url`).
+ */
+export async function schemaStatusOf(engine: Engine): Promise<SchemaStatus> {
+  const client = await engine.connect();
+  try {
+    return { version: await engine.schemaVersion(client), latest: latestVersion() };
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * @internal The engine behind a `prisma.$jobs`, for the CLI (status reads with the engine's own
+ * connections). Not exported from the package root.
+ *
+ * Reads the field by name rather than through a WeakMap or `instanceof`: a config file loaded
+ * by the CLI's TypeScript loader may bring its own copy of this module.
+ */
+export function engineOf(client: JobsClient<unknown>): Engine {
+  return client["engine"];
 }

@@ -4,7 +4,7 @@
  */
 export { jobs, type JobsExtension, type Register, type TransactionClient, type RegisteredTransaction } from "./prisma/extension.ts";
 export type { JobsOptions } from "./engine.ts";
-export { JobsClient, type Enqueuer } from "./client.ts";
+export { JobsClient, type Enqueuer, type SchemaStatus } from "./client.ts";
 export {
   defineJob,
   JobState,
@@ -35,3 +35,4 @@ export {
 } from "./errors.ts";
 export type { Queue, Handler, HandlerContext, QueueEvents } from "./queue.ts";
 export type { QueueOptions, BackoffOptions, Strategy } from "./worker/options.ts";
+export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";

@@ -231,6 +231,8 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
 
   /** Waits until woken: by a NOTIFY, the poll timer, or a slot that found work. */
   private async idle(): Promise<void> {
+    // A slot that was claiming while shutdown began must not wait: nobody would wake it.
+    if (this.state !== "running") return;
     if (this.pendingWake) {
       this.pendingWake = false;
       return;

@@ -51,3 +51,19 @@ export async function createTestApp(options: { migrate?: boolean; jobs?: JobsOpt
     },
   };
 }
+
+// Handlers in tests get the test app's transaction client as `tx`.
+declare module "../../src/index.ts" {
+  interface Register {
+    client: TestClient;
+  }
+}
+
+/** Resolves when `predicate` holds, polling every 20 ms; rejects after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * `arrower-jobs status`: job counts per queue and the live worker pools, as a table or JSON.
+ *
+ * Running jobs are invisible to other sessions (their row lock is uncommitted), so `running`
+ * comes from the pools' heartbeats, not from the jobs table.
+ */
+import type { Engine } from "../engine.ts";
+import { latestVersion } from "../postgres/migrations.ts";
+import { CliError, EXIT, formatFlags, parseFlags, type Command, type FlagSpecs } from "./args.ts";
+import { resolveTarget } from "./load-config.ts";
+import { TARGET_FLAGS } from "./migrate.ts";
+
+const FLAGS = {
+  ...TARGET_FLAGS,
+  json: { type: "boolean", description: "Print JSON instead of tables." },
+} satisfies FlagSpecs;
+
+/** One queue's counts. */
+export interface QueueStatus {
+  name: string;
+  /** Live jobs: due + scheduled (running ones included, they are still live). */
+  queued: number;
+  /** Live jobs whose run_at has passed. */
+  due: number;
+  /** Live jobs whose run_at is in the future (retries waiting for their backoff included). */
+  scheduled: number;
+  /** Jobs running now, from the heartbeats of the queue's live pools. */
+  running: number;
+  /** Jobs kept as failed after their last attempt. */
+  failed: number;
+  /** Live jobs that failed at least once and will run again. */
+  retrying: number;
+  /** Live jobs of a type that no live pool of the queue has a handler for. */
+  noHandler: number;
+  paused: boolean;
+  /** Live pools (seen in the last minute). */
+  pools: number;
+}
+
+/** One worker pool, from its heartbeat row. */
+export interface PoolStatus {
+  name: string;
+  queue: string;
+  jobTypes: string[];
+  size: number;
+  running: number;
+  host: string | null;
+  pid: number | null;
+  startedAt: string | null;
+  lastSeenAt: string;
+  /** Seen in the last minute; older rows are pools that died without removing themselves. */
+  alive: boolean;
+}
+
+/** What `status --json` prints. */
+export interface StatusReport {
+  schema: string;
+  version: number;
+  queues: QueueStatus[];
+  pools: PoolStatus[];
+}
+
+/** The `status` command. */
+export const statusCommand: Command = {
+  name: "status",
+  summary: "Job counts per queue and the live worker pools",
+  help: () => `Usage: arrower-jobs status [--config path | --database-url url [--schema name]] [--json]
+
+Prints per queue: queued (due + scheduled), due, scheduled, running, failed, retrying,
+no handler (no live pool runs that job type), paused, pools; then the live worker pools.
+
+Flags:
+${formatFlags(FLAGS)}`,
+  run,
+};
+
+interface StatusRow {
+  queue: string;
+  queued: number;
+  due: number;
+  scheduled: number;
+  retrying: number;
+  running: number;
+  failed: number;
+  pools: number;
+  paused: boolean;
+  no_handler: number;
+}
+
+interface PoolRow {
+  name: string;
+  queue: string;
+  job_types: string[];
+  size: number;
+  running: number;
+  host: string | null;
+  pid: number | null;
+  started_at: Date | null;
+  last_seen_at: Date;
+  alive: boolean;
+}
+
+async function run(argv: readonly string[]): Promise<number> {
+  const flags = parseFlags("status", argv, FLAGS);
+  if (flags.help) {
+    console.log(statusCommand.help());
+    return EXIT.ok;
+  }
+  const target = await resolveTarget(flags);
+  let report: StatusReport;
+  try {
+    report = await readStatus(target.engine, target.queues);
+  } finally {
+    await target.close();
+  }
+  if (flags.json) console.log(JSON.stringify(report, null, 2));
+  else console.log(formatReport(report));
+  return EXIT.ok;
+}
+
+async function readStatus(engine: Engine, configured: string[]): Promise<StatusReport> {
+  const schema = engine.options.schema;
+  const client = await engine.connect();
+  try {
+    const version = await engine.schemaVersion(client);
+    const latest = latestVersion();
+    if (version === 0) {
+      throw new CliError(`schema "${schema}" has no arrower-jobs tables: run \`arrower-jobs migrate\``, EXIT.failure);
+    }
+    if (version < latest) {
+      console.error(`arrower-jobs: schema "${schema}" is at version ${version}, this version expects ${latest}: run \`arrower-jobs migrate\``);
+    }
+    const statusRows = (await client.query<StatusRow>(engine.queries.status)).rows;
+    const poolRows = (await client.query<PoolRow>(engine.queries.listPools)).rows;
+    const queues = new Map<string, QueueStatus>();
+    for (const row of statusRows) {
+      queues.set(row.queue, {
+        name: row.queue,
+        queued: row.queued,
+        due: row.due,
+        scheduled: row.scheduled,
+        running: row.running,
+        failed: row.failed,
+        retrying: row.retrying,
+        noHandler: row.no_handler,
+        paused: row.paused,
+        pools: row.pools,
+      });
+    }
+    // Queues of the config that nothing has touched yet still get a row: an empty queue is news too.
+    for (const name of configured) {
+      if (!queues.has(name)) {
+        queues.set(name, { name, queued: 0, due: 0, scheduled: 0, running: 0, failed: 0, retrying: 0, noHandler: 0, paused: false, pools: 0 });
+      }
+    }
+    return {
+      schema,
+      version,
+      queues: [...queues.values()].sort((a, b) => a.name.localeCompare(b.name)),
+      pools: poolRows.map((row) => ({
+        name: row.name,
+        queue: row.queue,
+        jobTypes: row.job_types,
+        size: row.size,
+        running: row.running,
+        host: row.host,
+        pid: row.pid,
+        startedAt: row.started_at?.toISOString() ?? null,
+        lastSeenAt: row.last_seen_at.toISOString(),
+        alive: row.alive,
+      })),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
+/** The report as two tables. */
+export function formatReport(report: StatusReport, now: Date = new Date()): string {
+  const lines: string[] = [];
+  lines.push(`Queues (schema "${report.schema}", version ${report.version})`);
+  if (report.queues.length === 0) {
+    lines.push("  no queues yet: enqueue a job or start a worker");
+  } else {
+    lines.push(
+      ...table(
+        ["QUEUE", "QUEUED", "DUE", "SCHEDULED", "RUNNING", "FAILED", "RETRYING", "NO HANDLER", "PAUSED", "POOLS"],
+        report.queues.map((q) => [q.name, q.queued, q.due, q.scheduled, q.running, q.failed, q.retrying, q.noHandler, q.paused ? "yes" : "no", q.pools]),
+      ),
+    );
+  }
+  lines.push("");
+  const live = report.pools.filter((p) => p.alive);
+  lines.push("Live pools");
+  if (live.length === 0) {
+    lines.push("  none: start one with `arrower-jobs worker`");
+  } else {
+    lines.push(
+      ...table(
+        ["NAME", "QUEUE", "SIZE", "RUNNING", "LAST SEEN", "JOB TYPES"],
+        live.map((p) => [p.name, p.queue, p.size, p.running, ago(new Date(p.lastSeenAt), now), p.jobTypes.join(", ")]),
+      ),
+    );
+  }
+  const stale = report.pools.length - live.length;
+  if (stale > 0) {
+    lines.push(`  (${stale} more pool${stale === 1 ? "" : "s"} not seen for over a minute: stopped without cleaning up, or unreachable)`);
+  }
+  return lines.join("\n");
+}
+
+/** Left-aligned text, right-aligned numbers, two spaces between columns. */
+function table(header: string[], rows: Array<Array<string | number>>): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
+  const numeric = header.map((_, i) => rows.every((row) => typeof row[i] === "number"));
+  const line = (cells: Array<string | number>) =>
+    "  " +
+    cells
+      .map((cell, i) => (numeric[i] ? String(cell).padStart(widths[i]!) : String(cell).padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+function ago(then: Date, now: Date): string {
+  const seconds = Math.max(0, Math.round((now.getTime() - then.getTime()) / 1000));
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)}m ago`;
+  return `${Math.round(seconds / 3600)}h ago`;
+}

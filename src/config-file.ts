@@ -1,0 +1,53 @@
+/**
+ * The worker configuration file, `arrower-jobs.config.ts` (or .js/.mjs), read by
+ * `npx arrower-jobs worker | migrate | status`.
+ *
+ * @example
+ * ```ts
+ * // arrower-jobs.config.ts
+ * import { defineConfig, handle } from "arrower-jobs";
+ * import { prisma } from "./src/db.ts";
+ * import { SendWelcome, sendWelcome } from "./src/jobs.ts";
+ *
+ * export default defineConfig({
+ *   prisma,
+ *   queues: [{ name: "default", poolSize: 5, handlers: [handle(SendWelcome, sendWelcome)] }],
+ * });
+ * ```
+ */
+import type { JobsClient } from "./client.ts";
+import type { JobType } from "./job.ts";
+import type { Handler } from "./queue.ts";
+import type { QueueOptions } from "./worker/options.ts";
+
+/** A job type and its handler, made by {@link handle}. */
+export interface HandlerEntry<TX = unknown> {
+  readonly type: JobType<never>;
+  readonly handler: Handler<never, TX>;
+}
+
+/** Pairs a job type with its handler, keeping the payload type. */
+export function handle<P, TX>(type: JobType<P>, handler: Handler<P, TX>): HandlerEntry<TX> {
+  return { type: type as unknown as JobType<never>, handler: handler as Handler<never, TX> };
+}
+
+/** One queue the worker runs. */
+export interface QueueConfig<TX = unknown> extends QueueOptions {
+  /** Queue name. */
+  name: string;
+  /** The job types this pool runs. */
+  handlers: HandlerEntry<TX>[];
+}
+
+/** The contents of `arrower-jobs.config.ts`. */
+export interface ArrowerJobsConfig<TX = unknown> {
+  /** The Prisma client extended with `jobs()`. */
+  prisma: { $jobs: JobsClient<TX> };
+  /** The queues `npx arrower-jobs worker` runs (select some with `--queue`). */
+  queues?: QueueConfig<TX>[];
+}
+
+/** Declares the worker configuration (an identity function, for types). */
+export function defineConfig<TX>(config: ArrowerJobsConfig<TX>): ArrowerJobsConfig<TX> {
+  return config;
+}

@@ -1,0 +1,462 @@
+/**
+ * `createTestingJobs()`: an in-memory {@link Queue} for an application's own tests. It enqueues
+ * with the real validation and serialisation (`prepareJobs`), stores jobs in a
+ * {@link MemoryStore}, and runs them through the handlers registered on it only when a test
+ * asks (`runAll`, `drain`): no timers, no database, no background work to leak between tests.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { EventEmitter } from "node:events";
+import type { EnqueueOptions } from "../config.ts";
+import { integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
+import { prepareJobs } from "../enqueue.ts";
+import { InvalidJobError, InvalidOptionsError } from "../errors.ts";
+import { isJobType, JOB_DEFAULTS, type Job, type JobType } from "../job.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "../payload.ts";
+import type { Handler, HandlerContext, Queue, QueueEvents } from "../queue.ts";
+import { describeError } from "../worker/errors.ts";
+import { backoffDelay, resolveQueueOptions } from "../worker/options.ts";
+import { createAssertions, type JobAssertions } from "./assertions.ts";
+import { DrainLimitError, NoHandlerError, type QueuedCount } from "./errors.ts";
+import { decodePayload, MemoryStore, runOrder, toQueued, type FinishedJob, type MemoryTransaction, type QueuedJob, type StoredJob } from "./store.ts";
+
+/**
+ * Options of {@link createTestingJobs}.
+ * @typeParam TX what handlers receive as `tx`
+ *
+ * @example
+ * ```ts
+ * const jobs = createTestingJobs({ maxPayloadBytes: 64 * 1024, queue: "web", tx: fakeTx });
+ * ```
+ */
+export interface TestingJobsOptions<TX> {
+  /** Largest serialised payload in bytes, as `jobs({ maxPayloadBytes })`. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** The testing queue's `name`. It holds jobs of every queue all the same. Default `"default"`. */
+  queue?: string;
+  /**
+   * What handlers get as `tx`. There is no database here: pass a fake of the parts of your
+   * transaction client your handlers use, or a function that makes one per attempt (it gets the
+   * testing queue, so a fake `tx.$jobs` can be the queue itself). A function is always called;
+   * to hand over a function as `tx`, return it from one. Default `undefined`.
+   *
+   * @example
+   * ```ts
+   * const jobs = createTestingJobs<AppTx>({ tx: (jobs) => ({ $jobs: jobs, user: fakeUsers }) });
+   * ```
+   */
+  tx?: TX | ((jobs: TestingJobs<TX>) => TX);
+}
+
+/**
+ * Options of {@link TestingJobs.drain}.
+ *
+ * @example
+ * ```ts
+ * await jobs.drain({ maxRounds: 10 });
+ * ```
+ */
+export interface DrainOptions {
+  /** Rounds to run before giving up with {@link DrainLimitError}. Default 100. */
+  maxRounds?: number;
+}
+
+/**
+ * What a `runAll()` or `drain()` did.
+ *
+ * @example
+ * ```ts
+ * expect(await jobs.drain()).toMatchObject({ succeeded: 3, failed: 0 });
+ * ```
+ */
+export interface RunSummary {
+  /** Rounds run: `runAll` runs at most one; each `drain` round runs every job queued at its start. */
+  rounds: number;
+  /** Handler calls made. */
+  attempts: number;
+  /** Jobs that succeeded. */
+  succeeded: number;
+  /** Failed attempts that will be retried. */
+  retried: number;
+  /** Jobs that failed their last attempt and are kept as failed. */
+  failed: number;
+}
+
+/**
+ * An attempt's outcome, emitted under its `kind` (`"succeeded"`, `"retrying"`, `"failed"`) like
+ * the real pool's job events; listen once `QueueEvents` declares them.
+ *
+ * @example
+ * ```ts
+ * const event: TestingJobEvent = { kind: "retrying", jobId: "1", type: "charge", queue: "default", attempt: 1, error: "Error: declined" };
+ * ```
+ */
+export interface TestingJobEvent {
+  kind: "succeeded" | "retrying" | "failed";
+  jobId: string;
+  type: string;
+  queue: string;
+  attempt: number;
+  /** The error text of a failed attempt. */
+  error?: string;
+}
+
+const OPTION_KEYS = ["maxPayloadBytes", "queue", "tx"] as const;
+const DRAIN_KEYS = ["maxRounds"] as const;
+/** The real queue's default backoff without jitter: retry times in tests are predictable. */
+const BACKOFF = { ...resolveQueueOptions(JOB_DEFAULTS.queue, {}).backoff, jitter: 0 };
+
+/**
+ * An in-memory queue with assertions, for an application's own tests. It implements {@link Queue}
+ * (and so `Enqueuer`), so it stands in for `prisma.$jobs` and for `prisma.$jobs.queue(...)` in
+ * code that depends on those interfaces. It holds jobs of every queue.
+ *
+ * Enqueue validates and serialises exactly like the real queue: a payload the database could not
+ * store faithfully fails here too, and payloads read back (`all()`, `getFirstOf()`, handlers) are
+ * round-tripped as the database would return them. Nothing runs until the test calls
+ * {@link TestingJobs.runAll} or {@link TestingJobs.drain}.
+ *
+ * @typeParam TX what handlers receive as `tx` (see {@link TestingJobsOptions.tx})
+ *
+ * @example
+ * ```ts
+ * const jobs = createTestingJobs();
+ * await signUp({ jobs, users }, "ada@example.com");
+ * jobs.assert().queued(SendWelcome, 1);
+ * expect(jobs.getFirstOf(SendWelcome)?.email).toBe("ada@example.com");
+ * ```
+ */
+export class TestingJobs<TX = unknown> implements Queue<TX> {
+  /** The queue's name (the `queue` option). */
+  readonly name: string;
+  readonly #store = new MemoryStore();
+  readonly #handlers = new Map<string, Handler<unknown, TX>>();
+  readonly #events = new EventEmitter();
+  /** The attempt (and its transaction) a handler's enqueue belongs to, across its awaits. */
+  readonly #attempt = new AsyncLocalStorage<MemoryTransaction>();
+  readonly #maxPayloadBytes: number;
+  readonly #tx: TestingJobsOptions<TX>["tx"];
+  #started = false;
+
+  /** Prefer {@link createTestingJobs}. */
+  constructor(options?: TestingJobsOptions<TX>) {
+    const what = "createTestingJobs() options";
+    const o = objectOrEmpty(options, what);
+    rejectUnknownKeys(o, OPTION_KEYS, what);
+    const name = o.queue ?? JOB_DEFAULTS.queue;
+    validateQueueName(name);
+    this.name = name;
+    this.#maxPayloadBytes =
+      o.maxPayloadBytes === undefined ? DEFAULT_MAX_PAYLOAD_BYTES : integerOption(o.maxPayloadBytes, "maxPayloadBytes", 1, 256 * 1024 * 1024, what);
+    this.#tx = options?.tx;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Enqueuer
+
+  /**
+   * Enqueues one job and returns its id, with the real queue's validation, serialisation and
+   * dedup keys. Inside a handler run by `runAll`/`drain`, the job becomes visible when the
+   * handler returns and is dropped if it throws, as with `tx.$jobs.enqueue` in the real queue.
+   * @throws InvalidJobError, InvalidPayloadError, InvalidOptionsError, InvalidNameError
+   */
+  enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
+  /** Enqueues a batch and returns the ids in order. */
+  enqueue(jobs: readonly Job[], options?: EnqueueOptions): Promise<string[]>;
+  async enqueue(input: Job | readonly Job[], options?: EnqueueOptions): Promise<string | string[]> {
+    const prepared = prepareJobs(input, options, this.#maxPayloadBytes);
+    // One clock for everything here, Date.now(): fake timers and a mocked Date.now both apply.
+    const ids = this.#store.insert(prepared, new Date(Date.now()), this.#attempt.getStore());
+    return Array.isArray(input) ? ids : ids[0]!;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Queue lifecycle: kept consistent with the real pool, but nothing runs in the background.
+
+  /**
+   * Registers the handler of a job type (replacing an earlier one), used by `runAll`/`drain`.
+   * Unlike the real pool it starts nothing.
+   * @throws InvalidJobError when `type` is not a job type or `handler` not a function
+   */
+  async register<P>(type: JobType<P>, handler: Handler<P, TX>): Promise<void> {
+    if (!isJobType(type)) throw new InvalidJobError(`register expects a job type from defineJob(), got ${typeof type}`);
+    if (typeof handler !== "function") throw new InvalidJobError(`register("${type.name}") expects a handler function, got ${typeof handler}`);
+    this.#handlers.set(type.name, handler as Handler<unknown, TX>);
+  }
+
+  /**
+   * Marks the queue started, after the real pool's check that it has handlers. Runs nothing:
+   * call `runAll()` or `drain()`. Idempotent.
+   * @throws InvalidOptionsError when no handler is registered
+   */
+  async start(): Promise<void> {
+    if (this.#handlers.size === 0) {
+      throw new InvalidOptionsError("handlers", `queue "${this.name}" has no handlers: register at least one job type before start()`);
+    }
+    this.#started = true;
+  }
+
+  /** Marks the queue stopped. Queued jobs stay. Idempotent; the deadline is accepted and unused. */
+  async shutdown(_options?: { deadline?: number }): Promise<void> {
+    this.#started = false;
+  }
+
+  /** Whether `start()` was called since the last `shutdown()`. */
+  get started(): boolean {
+    return this.#started;
+  }
+
+  /** Listens to queue events, as on the real pool. Job events are emitted under their `kind`. */
+  on<E extends keyof QueueEvents>(event: E, listener: QueueEvents[E]): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  /** Removes a listener. */
+  off<E extends keyof QueueEvents>(event: E, listener: QueueEvents[E]): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+
+  /** `await using jobs = createTestingJobs()` shuts it down at the end of the scope. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Scheduler: `schedule(spec, job, options?)` and `unschedule(idOrName)` arrive with the cron
+  // work. Keep them here, recording schedules in the store, and let a test fire a tick
+  // explicitly (no timers, like everything else in this class).
+
+  // ---------------------------------------------------------------------------------------------
+  // Inspection
+
+  /**
+   * Assertions on what is queued now. Failures throw `AssertionError` (node:assert) listing the
+   * queued jobs.
+   *
+   * @example
+   * ```ts
+   * jobs.assert().queued(SendWelcome, 1).contains(SendWelcome({ userId: 1, email: "a@b.c" }));
+   * ```
+   */
+  assert(): JobAssertions {
+    return createAssertions(() => this.all());
+  }
+
+  /**
+   * The payload of the first queued job of a type (in enqueue order), or undefined. A fresh copy
+   * each call, decoded as a handler would receive it.
+   *
+   * @example
+   * ```ts
+   * const welcome = jobs.getFirstOf(SendWelcome); // { userId: number; at: Date } | undefined
+   * ```
+   */
+  getFirstOf<P>(type: JobType<P>): P | undefined {
+    if (!isJobType(type)) throw new InvalidJobError(`getFirstOf expects a job type from defineJob(), got ${typeof type}`);
+    const job = this.#store.liveJobs().find((j) => j.type === type.name);
+    return job === undefined ? undefined : decodePayload<P>(job);
+  }
+
+  /**
+   * Every queued job (running ones included), in enqueue order.
+   *
+   * @example
+   * ```ts
+   * expect(jobs.all().map((j) => j.type)).toEqual(["send-welcome", "track-signup"]);
+   * ```
+   */
+  all(): QueuedJob[] {
+    return this.#store.liveJobs().map(toQueued);
+  }
+
+  /**
+   * Jobs that succeeded, in the order they finished.
+   *
+   * @example
+   * ```ts
+   * await jobs.drain();
+   * expect(jobs.succeeded().map((j) => j.type)).toEqual(["send-welcome"]);
+   * ```
+   */
+  succeeded(): FinishedJob[] {
+    return this.#store.finishedJobs("succeeded");
+  }
+
+  /**
+   * Jobs that failed their last attempt and are kept as failed, with every attempt's error text
+   * (`errors`) and the last thrown value (`thrown`).
+   *
+   * @example
+   * ```ts
+   * await jobs.drain();
+   * expect(jobs.failed()[0]?.thrown).toBeInstanceOf(MailerDown);
+   * ```
+   */
+  failed(): FinishedJob[] {
+    return this.#store.finishedJobs("failed");
+  }
+
+  /**
+   * Forgets all jobs (queued, succeeded, failed) and restarts ids at 1. Handlers stay registered.
+   *
+   * @example
+   * ```ts
+   * beforeEach(() => jobs.reset());
+   * ```
+   */
+  reset(): void {
+    this.#store.reset();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Running
+
+  /**
+   * Runs each job that is due now (`runAt <= Date.now()`, so fake timers apply) once, through
+   * the registered handlers, in the real queue's order: priority, then runAt, then id. Jobs that
+   * handlers enqueue, and retries (which are due after a backoff), wait for the next call.
+   * @throws NoHandlerError (before running anything) when a due job's type has no handler
+   *
+   * @example
+   * ```ts
+   * await jobs.enqueue(SendWelcome(payload));
+   * await jobs.runAll();
+   * jobs.assert().empty();
+   * ```
+   */
+  async runAll(): Promise<RunSummary> {
+    const summary: RunSummary = { rounds: 0, attempts: 0, succeeded: 0, retried: 0, failed: 0 };
+    const now = Date.now();
+    const due = this.#runnable().filter((job) => job.runAt.getTime() <= now);
+    if (due.length > 0) {
+      summary.rounds = 1;
+      await this.#runRound(due, summary);
+    }
+    return summary;
+  }
+
+  /**
+   * Runs everything until nothing is queued: future jobs too, jobs the handlers enqueue, and
+   * retries, until each job succeeds or fails its last attempt (`failed()` lists those). Each
+   * round runs the jobs queued at its start, in the real queue's order.
+   * @throws DrainLimitError after `maxRounds` rounds with jobs still queued
+   * @throws NoHandlerError (before running the round) when a job's type has no handler
+   *
+   * @example
+   * ```ts
+   * await signUp({ jobs, users }, "ada@example.com");
+   * await jobs.drain();
+   * expect(mailer.sent).toHaveLength(1);
+   * ```
+   */
+  async drain(options?: DrainOptions): Promise<RunSummary> {
+    const what = "drain() options";
+    const o = objectOrEmpty(options, what);
+    rejectUnknownKeys(o, DRAIN_KEYS, what);
+    const maxRounds = o.maxRounds === undefined ? 100 : integerOption(o.maxRounds, "maxRounds", 1, 1_000_000, what);
+    const summary: RunSummary = { rounds: 0, attempts: 0, succeeded: 0, retried: 0, failed: 0 };
+    for (;;) {
+      const round = this.#runnable();
+      if (round.length === 0) return summary;
+      if (summary.rounds === maxRounds) throw new DrainLimitError(maxRounds, countByType(round));
+      summary.rounds++;
+      await this.#runRound(round, summary);
+    }
+  }
+
+  /** Live jobs no run is holding, in run order. */
+  #runnable(): StoredJob[] {
+    return this.#store
+      .liveJobs()
+      .filter((job) => !job.running)
+      .sort(runOrder);
+  }
+
+  async #runRound(round: StoredJob[], summary: RunSummary): Promise<void> {
+    // Check the whole round first: a missing handler fails the call before any job runs.
+    for (const job of round) {
+      if (!this.#handlers.has(job.type)) {
+        throw new NoHandlerError(job.type, round.filter((j) => j.type === job.type).length, [...this.#handlers.keys()]);
+      }
+    }
+    for (const job of round) await this.#runOne(job, summary);
+  }
+
+  async #runOne(job: StoredJob, summary: RunSummary): Promise<void> {
+    const handler = this.#handlers.get(job.type);
+    if (handler === undefined || !this.#store.claim(job)) return; // gone since the round began
+    const attempt = job.attempts + 1;
+    summary.attempts++;
+    const tx = this.#store.begin();
+    let failure: { error: unknown } | undefined;
+    try {
+      const payload = decodePayload(job);
+      const context: HandlerContext<TX> = {
+        tx: this.#txFor(),
+        jobId: job.id,
+        attempt,
+        maxAttempts: job.maxAttempts,
+        // Timeouts are not enforced in memory (no timers): the signal never aborts.
+        signal: new AbortController().signal,
+        queue: job.queue,
+        runAt: new Date(job.runAt),
+        createdAt: new Date(job.createdAt),
+      };
+      await this.#attempt.run(tx, () => handler(payload, context));
+    } catch (error) {
+      failure = { error };
+    }
+    const now = new Date(Date.now());
+    if (failure === undefined) {
+      this.#store.commit(tx);
+      this.#store.succeed(job, attempt, now);
+      summary.succeeded++;
+      this.#emit({ kind: "succeeded", jobId: job.id, type: job.type, queue: job.queue, attempt });
+      return;
+    }
+    this.#store.rollback(tx);
+    const text = describeError(failure.error);
+    const retryAt = new Date(now.getTime() + backoffDelay(BACKOFF, attempt));
+    const kind = this.#store.fail(job, attempt, text, failure.error, now, retryAt);
+    if (kind === "failed") summary.failed++;
+    else summary.retried++;
+    this.#emit({ kind, jobId: job.id, type: job.type, queue: job.queue, attempt, error: text });
+  }
+
+  #txFor(): TX {
+    const tx = this.#tx;
+    return typeof tx === "function" ? (tx as (jobs: TestingJobs<TX>) => TX)(this) : (tx as TX);
+  }
+
+  #emit(event: TestingJobEvent): void {
+    this.#events.emit(event.kind, event);
+  }
+}
+
+function countByType(jobs: readonly StoredJob[]): QueuedCount[] {
+  const counts = new Map<string, number>();
+  for (const job of jobs) counts.set(job.type, (counts.get(job.type) ?? 0) + 1);
+  return [...counts].map(([type, count]) => ({ type, count })).sort((a, b) => b.count - a.count);
+}
+
+/**
+ * Creates an in-memory testing queue: see {@link TestingJobs}. One per test file, `reset()`
+ * between tests.
+ *
+ * @typeParam TX what handlers receive as `tx`; default `unknown` (handlers get `undefined`
+ *   unless the `tx` option provides a fake)
+ * @throws InvalidOptionsError, InvalidNameError for bad options
+ *
+ * @example
+ * ```ts
+ * import { createTestingJobs } from "arrower-jobs/testing";
+ *
+ * const jobs = createTestingJobs();
+ * await signUp({ jobs, users }, "ada@example.com"); // app code that takes an Enqueuer
+ * jobs.assert().queued(SendWelcome, 1);
+ * ```
+ */
+export function createTestingJobs<TX = unknown>(options?: TestingJobsOptions<TX>): TestingJobs<TX> {
+  return new TestingJobs<TX>(options);
+}

@@ -1,0 +1,290 @@
+/**
+ * The in-memory backend of the testing queue: live jobs, finished jobs and an id sequence, with
+ * the same contract as the PostgreSQL tables for what they share (test/conformance runs one
+ * suite against both). Jobs arrive already validated and serialised by `prepareJobs`, exactly
+ * as the real queue inserts them; payloads are kept in their stored form and decoded on every
+ * read, so each reader gets a fresh value, as from the database.
+ *
+ * Transactions are modelled only as far as jobs need them: a handler's attempt is a
+ * {@link MemoryTransaction} whose enqueues become live when the handler succeeds and vanish
+ * when it throws, like `tx.$jobs.enqueue` in the real queue.
+ */
+import type { PreparedJob } from "../enqueue.ts";
+import { deserializePayload } from "../payload.ts";
+
+/**
+ * A queued job as `all()` returns it. The payload is decoded the way a handler would receive it
+ * from the database.
+ *
+ * @example
+ * ```ts
+ * const [job] = jobs.all();
+ * expect(job).toMatchObject({ type: "send-welcome", queue: "default", attempts: 0 });
+ * ```
+ */
+export interface QueuedJob<P = unknown> {
+  /** The job's id: a decimal string, increasing in enqueue order (like the real sequence). */
+  id: string;
+  /** The job type's name. */
+  type: string;
+  /** The queue it is in. */
+  queue: string;
+  /** The payload, round-tripped through the same serialisation as the database. */
+  payload: P;
+  /** Lower runs first. */
+  priority: number;
+  /** When it is due. After a failed attempt: when it will be retried. */
+  runAt: Date;
+  /** When it was enqueued. */
+  createdAt: Date;
+  /** Attempts made so far (0 until it first runs). */
+  attempts: number;
+  /** Attempts allowed before it is kept as failed. */
+  maxAttempts: number;
+  /** Its timeout in ms (not enforced in memory: handlers are awaited to the end). */
+  timeout: number;
+  /** Its dedup key, or null. */
+  dedupKey: string | null;
+  /** The error of its last failed attempt, or null. */
+  lastError: string | null;
+}
+
+/**
+ * A job that has finished: `succeeded()` and `failed()` return these.
+ *
+ * @example
+ * ```ts
+ * const [failed] = jobs.failed();
+ * expect(failed?.errors).toHaveLength(failed!.maxAttempts);
+ * ```
+ */
+export interface FinishedJob<P = unknown> extends QueuedJob<P> {
+  /** How it ended. */
+  state: "succeeded" | "failed";
+  /** When it finished. */
+  finishedAt: Date;
+  /** The error text of every failed attempt, oldest first (empty for a first-time success). */
+  errors: readonly string[];
+  /** What the last failed attempt threw (undefined if no attempt failed). */
+  thrown: unknown;
+}
+
+/** A live job's row. Mutable only through {@link MemoryStore}. */
+export interface StoredJob {
+  readonly id: string;
+  readonly seq: number;
+  readonly queue: string;
+  readonly type: string;
+  /** The payload as the jsonb column would return it (keys in jsonb order). */
+  readonly payload: string;
+  readonly payloadMeta: string | null;
+  readonly priority: number;
+  runAt: Date;
+  readonly createdAt: Date;
+  attempts: number;
+  readonly maxAttempts: number;
+  readonly timeoutMs: number;
+  readonly dedupKey: string | null;
+  lastError: string | null;
+  errors: string[];
+  thrown: unknown;
+  /** Held by a run in progress (the real queue's row lock). */
+  running: boolean;
+}
+
+interface FinishedRecord {
+  job: StoredJob;
+  state: "succeeded" | "failed";
+  finishedAt: Date;
+}
+
+/** One handler attempt's writes: enqueued jobs that become live only when it commits. */
+export interface MemoryTransaction {
+  readonly pending: StoredJob[];
+  open: boolean;
+  /** The store's generation at begin: an attempt that outlives a `reset()` commits nothing. */
+  readonly generation: number;
+}
+
+/** Run order of the real queue's "priority" strategy: priority, then run_at, then id. */
+export function runOrder(a: StoredJob, b: StoredJob): number {
+  return a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq;
+}
+
+/** Live and finished jobs of one testing queue. */
+export class MemoryStore {
+  private live = new Map<string, StoredJob>();
+  private finished: FinishedRecord[] = [];
+  private seq = 0;
+  private generation = 0;
+
+  /**
+   * Inserts prepared jobs, live or into `tx`, and returns their ids in input order. A dedup key
+   * that is live in the job's queue (or pending in the same transaction, or earlier in the same
+   * batch) yields that job's id instead, as in PostgreSQL.
+   */
+  insert(jobs: readonly PreparedJob[], now: Date, tx?: MemoryTransaction): string[] {
+    const target = tx?.open ? tx : undefined;
+    return jobs.map((job) => {
+      if (job.dedupKey !== null) {
+        const existing = this.findByDedupKey(job.queue, job.dedupKey, target);
+        if (existing) return existing.id;
+      }
+      const seq = ++this.seq;
+      const stored: StoredJob = {
+        id: String(seq),
+        seq,
+        queue: job.queue,
+        type: job.type,
+        payload: asJsonb(job.payload)!,
+        payloadMeta: asJsonb(job.payloadMeta),
+        priority: job.priority,
+        runAt: job.runAt ?? now,
+        createdAt: now,
+        attempts: 0,
+        maxAttempts: job.maxAttempts,
+        timeoutMs: job.timeoutMs,
+        dedupKey: job.dedupKey,
+        lastError: null,
+        errors: [],
+        thrown: undefined,
+        running: false,
+      };
+      if (target) target.pending.push(stored);
+      else this.live.set(stored.id, stored);
+      return stored.id;
+    });
+  }
+
+  /** Starts a handler attempt's transaction. */
+  begin(): MemoryTransaction {
+    return { pending: [], open: true, generation: this.generation };
+  }
+
+  /**
+   * Makes a transaction's jobs live. A dedup key taken meanwhile by a job outside the
+   * transaction keeps that job (PostgreSQL's unique index would have made us wait for it).
+   */
+  commit(tx: MemoryTransaction): void {
+    tx.open = false;
+    if (tx.generation !== this.generation) return;
+    for (const job of tx.pending) {
+      if (job.dedupKey !== null && this.findByDedupKey(job.queue, job.dedupKey)) continue;
+      this.live.set(job.id, job);
+    }
+  }
+
+  /** Drops a transaction's jobs (the handler threw). Their ids stay used, like a sequence's. */
+  rollback(tx: MemoryTransaction): void {
+    tx.open = false;
+  }
+
+  /** Live jobs in id order, running ones included. */
+  liveJobs(): StoredJob[] {
+    return [...this.live.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Finished jobs in the order they finished. */
+  finishedJobs(state: "succeeded" | "failed"): FinishedJob[] {
+    return this.finished.filter((r) => r.state === state).map((r) => ({ ...toQueued(r.job), state: r.state, finishedAt: r.finishedAt, errors: [...r.job.errors], thrown: r.job.thrown }));
+  }
+
+  /** Takes a live, idle job for an attempt; false if it is gone or already running. */
+  claim(job: StoredJob): boolean {
+    if (this.live.get(job.id) !== job || job.running) return false;
+    job.running = true;
+    return true;
+  }
+
+  /** Records a successful attempt: the job leaves the live set for history. */
+  succeed(job: StoredJob, attempt: number, now: Date): void {
+    if (this.live.get(job.id) !== job) return; // reset() while it ran
+    job.attempts = attempt;
+    job.running = false;
+    this.live.delete(job.id);
+    this.finished.push({ job, state: "succeeded", finishedAt: now });
+  }
+
+  /**
+   * Records a failed attempt: the job is retried at `retryAt`, or kept as failed after its last
+   * attempt. Returns which.
+   */
+  fail(job: StoredJob, attempt: number, error: string, thrown: unknown, now: Date, retryAt: Date): "retrying" | "failed" {
+    job.attempts = attempt;
+    job.lastError = error;
+    job.errors.push(error);
+    job.thrown = thrown;
+    job.running = false;
+    if (this.live.get(job.id) !== job) return attempt >= job.maxAttempts ? "failed" : "retrying";
+    if (attempt >= job.maxAttempts) {
+      this.live.delete(job.id);
+      this.finished.push({ job, state: "failed", finishedAt: now });
+      return "failed";
+    }
+    job.runAt = retryAt;
+    return "retrying";
+  }
+
+  /** Forgets every job, live and finished, and restarts the id sequence. */
+  reset(): void {
+    this.live = new Map();
+    this.finished = [];
+    this.seq = 0;
+    this.generation++;
+  }
+
+  private findByDedupKey(queue: string, key: string, tx?: MemoryTransaction): StoredJob | undefined {
+    for (const job of this.live.values()) if (job.queue === queue && job.dedupKey === key) return job;
+    return tx?.pending.find((job) => job.queue === queue && job.dedupKey === key);
+  }
+}
+
+/** Decodes a stored payload, as the worker does with the columns it claims. */
+export function decodePayload<P>(job: StoredJob): P {
+  return deserializePayload<P>(JSON.parse(job.payload), job.payloadMeta === null ? null : JSON.parse(job.payloadMeta));
+}
+
+/** The public view of a stored job. */
+export function toQueued(job: StoredJob): QueuedJob {
+  return {
+    id: job.id,
+    type: job.type,
+    queue: job.queue,
+    payload: decodePayload(job),
+    priority: job.priority,
+    runAt: new Date(job.runAt),
+    createdAt: new Date(job.createdAt),
+    attempts: job.attempts,
+    maxAttempts: job.maxAttempts,
+    timeout: job.timeoutMs,
+    dedupKey: job.dedupKey,
+    lastError: job.lastError,
+  };
+}
+
+/**
+ * JSON text as a jsonb column gives it back. jsonb does not keep object key order: it stores
+ * keys shortest first, then by their bytes. Code that walks `Object.keys(payload)` sees that
+ * order in production, so it sees it here too.
+ */
+export function asJsonb(text: string | null): string | null {
+  return text === null ? null : JSON.stringify(jsonbOrder(JSON.parse(text) as unknown));
+}
+
+function jsonbOrder(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(jsonbOrder);
+  if (value === null || typeof value !== "object") return value;
+  const keys = Object.keys(value).sort(jsonbKeyOrder);
+  const out: Record<string, unknown> = {};
+  // defineProperty, not assignment: a "__proto__" key is data in JSON, not a prototype.
+  for (const key of keys) {
+    Object.defineProperty(out, key, { value: jsonbOrder((value as Record<string, unknown>)[key]), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+function jsonbKeyOrder(a: string, b: string): number {
+  const x = Buffer.from(a, "utf8");
+  const y = Buffer.from(b, "utf8");
+  return x.length - y.length || Buffer.compare(x, y);
+}
