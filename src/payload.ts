@@ -75,7 +75,9 @@ function check(value: unknown, jobType: string, path: string, seen: Set<object>)
   if (seen.has(value)) throw new InvalidPayloadError(jobType, path, "a circular reference cannot be stored");
   if (ArrayBuffer.isView(value)) return;
   const proto = Object.getPrototypeOf(value) as object | null;
-  if (!KNOWN_PROTOTYPES.has(proto) && !(value instanceof Error) && !isRegisteredClass(value)) {
+  // Fake timers (vitest, sinon) replace the global Date with a subclass: still a Date.
+  const currentDate = proto !== null && proto === globalThis.Date.prototype;
+  if (!KNOWN_PROTOTYPES.has(proto) && !currentDate && !(value instanceof Error) && !isRegisteredClass(value)) {
     const name = (value as { constructor?: { name?: string } }).constructor?.name ?? "unknown";
     throw new InvalidPayloadError(
       jobType,

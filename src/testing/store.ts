@@ -139,8 +139,9 @@ export class MemoryStore {
         payload: asJsonb(job.payload)!,
         payloadMeta: asJsonb(job.payloadMeta),
         priority: job.priority,
-        runAt: job.runAt ?? now,
-        createdAt: now,
+        // Copies: the caller may reuse or mutate the Date it passed as runAt.
+        runAt: new Date((job.runAt ?? now).getTime()),
+        createdAt: new Date(now.getTime()),
         attempts: 0,
         maxAttempts: job.maxAttempts,
         timeoutMs: job.timeoutMs,

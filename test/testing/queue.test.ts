@@ -210,3 +210,16 @@ describe("options", () => {
     await expect(jobs.enqueue({ type: SendWelcome, payload: {} } as unknown as Job)).rejects.toBeInstanceOf(InvalidJobError);
   });
 });
+
+describe("stored values are the queue's own", () => {
+  it("mutating the runAt Date after enqueue changes nothing", async () => {
+    const jobs = createTestingJobs();
+    const runAt = new Date(Date.now() + 60_000);
+    const expected = runAt.getTime();
+    await jobs.enqueue(Cleanup({ olderThanDays: 1 }), { runAt });
+    runAt.setTime(0);
+    expect(jobs.all()[0]!.runAt.getTime()).toBe(expected);
+    await jobs.register(Cleanup, () => undefined);
+    expect((await jobs.runAll()).attempts).toBe(0);
+  });
+});

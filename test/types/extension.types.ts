@@ -14,11 +14,8 @@ const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: "" }
   .$extends(jobs())
   .$extends({ client: { $after: () => 1 } });
 
-declare module "../../src/index.ts" {
-  interface Register {
-    client: typeof prisma;
-  }
-}
+// Handlers' `tx` comes from the Register augmentation in test/helpers/app.ts (the test app's client).
+import type {} from "../helpers/app.ts";
 
 export async function typeTests(): Promise<void> {
   // $jobs on the client and on tx, no casts; other extensions stay on tx.

@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { defineJob } from "../../src/index.ts";
+import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+
+const Effect = defineJob<{ n: number }>("effect");
+const Slow = defineJob<{ ms: number }>("slow");
+const Suicide = defineJob<{ n: number }>("suicide");
+const fixture = fileURLToPath(new URL("./fixtures/worker-process.ts", import.meta.url));
+
+interface Worker {
+  child: ChildProcess;
+  output: string[];
+  exited: Promise<number | null>;
+}
+
+function startWorker(url: string, poolSize: number): Promise<Worker> {
+  const child = spawn(process.execPath, ["--import", "tsx", fixture, url, String(poolSize)], { stdio: ["ignore", "pipe", "pipe"] });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output.push(...chunk.toString().split("\n").filter(Boolean));
+      if (output.includes("ready")) resolve({ child, output, exited });
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+    void exited.then((code) => reject(new Error(`worker exited with ${code} before ready: ${output.join("\n")}`)));
+  });
+}
+
+async function stop(worker: Worker): Promise<number | null> {
+  if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGTERM");
+  return worker.exited;
+}
+
+describe("several worker processes", () => {
+  let app: TestApp;
+  const workers: Worker[] = [];
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map(stop));
+  });
+  afterAll(() => app.close());
+
+  it("4 processes, 5,000 jobs writing a row keyed by job id: every job done exactly once, all succeeded", async () => {
+    workers.push(...(await Promise.all([1, 2, 3, 4].map(() => startWorker(app.url, 4)))));
+    const ids = await app.prisma.$jobs.enqueue(Array.from({ length: 5_000 }, (_, n) => Effect({ n })));
+    await waitFor(async () => (await app.count("job_history")) === 5_000, 120_000, "5,000 jobs in history");
+    const codes = await Promise.all(workers.splice(0).map(stop));
+    expect(codes).toEqual([0, 0, 0, 0]);
+    expect(await app.rows(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "SideEffect"`)).toEqual([{ n: 5_000, d: 5_000 }]);
+    expect(await app.rows(`SELECT state, count(*)::int AS n, max(attempts)::int AS attempts FROM arrower.job_history GROUP BY state`)).toEqual([
+      { state: "succeeded", n: 5_000, attempts: 1 },
+    ]);
+    expect(await app.count("attempts")).toBe(0);
+    const effects = await app.rows<{ id: string }>(`SELECT id FROM "SideEffect"`);
+    expect(new Set(effects.map((e) => e.id))).toEqual(new Set(ids));
+  }, 180_000);
+
+  it("SIGKILL mid-job: another process completes it later, and history shows the crashed attempt", async () => {
+    await app.rows(`TRUNCATE "SideEffect", arrower.job_history, arrower.attempts`);
+    const victim = await startWorker(app.url, 1);
+    workers.push(victim);
+    const id = await app.prisma.$jobs.enqueue(Slow({ ms: 1_500 }));
+    await waitFor(() => victim.output.includes(`running ${id}`), 20_000, "the job to start");
+    victim.child.kill("SIGKILL");
+    await victim.exited;
+    workers.push(await startWorker(app.url, 1));
+    await waitFor(async () => (await app.count("job_history", "id = $1", [id])) === 1, 30_000, "the job to complete elsewhere");
+    const [history] = await app.rows<{ state: string; attempts: number }>(`SELECT state, attempts FROM arrower.job_history WHERE id = $1`, [id]);
+    expect(history).toEqual({ state: "succeeded", attempts: 2 });
+    const attempts = await app.rows<{ attempt: number; outcome: string; error: string }>(`SELECT attempt, outcome, error FROM arrower.attempts WHERE job_id = $1`, [id]);
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]).toMatchObject({ attempt: 1, outcome: "crashed" });
+    expect(attempts[0]!.error).toMatch(/worker crashed/);
+    expect(await app.rows(`SELECT id FROM "SideEffect"`)).toEqual([{ id }]);
+  }, 60_000);
+
+  it("a job that kills its worker every time ends failed after maxAttempts", async () => {
+    const id = await app.prisma.$jobs.enqueue(Suicide({ n: 1 }), { maxAttempts: 3 });
+    for (let i = 0; i < 4 && (await app.count("job_history", "id = $1", [id])) === 0; i++) {
+      const worker = await startWorker(app.url, 1);
+      workers.push(worker);
+      await Promise.race([worker.exited, waitFor(async () => (await app.count("job_history", "id = $1", [id])) === 1, 20_000).catch(() => undefined)]);
+    }
+    const [history] = await app.rows<{ state: string; attempts: number; last_error: string }>(
+      `SELECT state, attempts, last_error FROM arrower.job_history WHERE id = $1`,
+      [id],
+    );
+    expect(history).toMatchObject({ state: "failed", attempts: 3 });
+    expect(history!.last_error).toMatch(/worker crashed/);
+    expect(await app.rows(`SELECT attempt, outcome FROM arrower.attempts WHERE job_id = $1 ORDER BY attempt`, [id])).toEqual([
+      { attempt: 1, outcome: "crashed" },
+      { attempt: 2, outcome: "crashed" },
+      { attempt: 3, outcome: "crashed" },
+    ]);
+  }, 120_000);
+});
