@@ -41,6 +41,8 @@ export interface SlotHost {
   readonly jobTypes: string[];
   /** Another slot may find work too (we just claimed one). */
   wakeAnother(): void;
+  /** Whether the pool still claims jobs (false once shutdown has begun). */
+  accepting(): boolean;
   /** Reports a finished attempt. */
   emit(event: JobEvent): void;
 }
@@ -88,6 +90,8 @@ export interface RunningJob {
 export class Slot {
   private connection: pg.Client | undefined;
   private backendPid = 0;
+  /** A transaction for the next claim is already open (see {@link commit}). */
+  private claimOpen = false;
   /** The job being run, if any. */
   current: RunningJob | undefined;
 
@@ -112,6 +116,7 @@ export class Slot {
   async close(): Promise<void> {
     const connection = this.connection;
     this.connection = undefined;
+    this.claimOpen = false;
     await connection?.end().catch(() => undefined);
   }
 
@@ -124,7 +129,8 @@ export class Slot {
     const connection = this.connection!;
     const { engine, options, queue } = this.host;
     const q = engine.queries;
-    await connection.query(q.beginClaim);
+    if (!this.claimOpen) await connection.query(q.beginClaim);
+    this.claimOpen = false;
     let claimed: ClaimedRow | undefined;
     try {
       const result = await connection.query<ClaimedRow>(options.strategy === "time" ? q.claimTime : q.claimPriority, [
@@ -140,6 +146,7 @@ export class Slot {
       await connection.query("COMMIT");
       return false;
     }
+    // From here on every path ends the transaction through commit() or by dropping the connection.
     this.host.wakeAnother();
     await this.process(connection, claimed);
     return true;
@@ -160,7 +167,7 @@ export class Slot {
       this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: job.crashed_attempt, error });
       if (attemptsDone >= job.max_attempts) {
         await connection.query(q.finish, [job.id, "failed", attemptsDone, error, job.crashed_started_at, job.crashed_pool, null]);
-        await connection.query("COMMIT");
+        await this.commit(connection);
         this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: attemptsDone, error });
         return;
       }
@@ -176,7 +183,7 @@ export class Slot {
       await marked;
       const text = `payload cannot be decoded: ${describeError(error)}`;
       await connection.query(q.finish, [job.id, "failed", attempt, text, job.started_at, pool, null]);
-      await connection.query("COMMIT");
+      await this.commit(connection);
       this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt, error: text });
       return;
     }
@@ -195,7 +202,7 @@ export class Slot {
       if (outcome.ok) {
         try {
           await connection.query(q.finish, [job.id, "succeeded", attempt, null, job.started_at, pool, null]);
-          await connection.query("COMMIT");
+          await this.commit(connection);
           this.host.emit({ kind: "succeeded", jobId: job.id, type: job.type, queue, attempt, durationMs: performance.now() - startedAt });
           return;
         } catch (error) {
@@ -279,7 +286,7 @@ export class Slot {
     } else {
       await connection.query(`ROLLBACK TO SAVEPOINT ${HANDLER_SAVEPOINT}`);
       await connection.query(statement, values);
-      await connection.query("COMMIT");
+      await this.commit(connection);
     }
     this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
   }
@@ -298,6 +305,19 @@ export class Slot {
     this.connection = undefined;
     await this.host.control.query(this.host.engine.queries.terminateBackend, [this.backendPid]).catch(() => undefined);
     await connection?.end().catch(() => undefined);
+  }
+
+  /**
+   * Commits the job's transaction. While the pool runs, the next claim's transaction is opened
+   * in the same round trip: a slot that just finished a job will most likely find another.
+   */
+  private async commit(connection: pg.Client): Promise<void> {
+    if (this.host.accepting()) {
+      await connection.query(this.host.engine.queries.commitAndBeginClaim);
+      this.claimOpen = true;
+    } else {
+      await connection.query("COMMIT");
+    }
   }
 
   private async rollbackQuietly(): Promise<void> {

@@ -120,6 +120,10 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     this.wake();
   }
 
+  accepting(): boolean {
+    return this.state === "running";
+  }
+
   emit(event: JobEvent): void {
     if (event.kind === "failed" || event.kind === "crashed") {
       this.engine.logger.warn(`job ${event.kind}`, { queue: event.queue, type: event.type, id: event.jobId, attempt: event.attempt, error: firstLine(event.error) });

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { defineJob, type Queue } from "../../src/index.ts";
+import { defineJob, type Handler, type Queue, type RegisteredTransaction } from "../../src/index.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
 
 const Sleep = defineJob<{ ms: number; ignoreSignal?: boolean }>("sleep");
@@ -17,14 +17,14 @@ describe("timeouts", () => {
   });
   afterAll(() => app.close());
 
-  function sleepQueue(name: string): Queue {
+  function sleepQueue(name: string): Queue<RegisteredTransaction> {
     const queue = app.prisma.$jobs.queue(name, { poolSize: 1, pollInterval: 200, backoff: { baseDelay: 10_000, maxDelay: 10_000 } });
     queues.push(queue);
     return queue;
   }
 
-  const handler = async (job: { ms: number; ignoreSignal?: boolean }, { tx, jobId, attempt, signal }: { tx: Parameters<Parameters<Queue["register"]>[1]>[1]["tx"] & object; jobId: string; attempt: number; signal: AbortSignal }) => {
-    await (tx as TestApp["prisma"]).sideEffect.create({ data: { id: `${jobId}:${attempt}` } });
+  const handler: Handler<{ ms: number; ignoreSignal?: boolean }, RegisteredTransaction> = async (job, { tx, jobId, attempt, signal }) => {
+    await tx.sideEffect.create({ data: { id: `${jobId}:${attempt}` } });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(resolve, job.ms);
       if (!job.ignoreSignal) signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
@@ -106,14 +106,14 @@ describe("lifecycle", () => {
 
   it("shutdown waits for a running job; past the deadline it is rolled back and runs again later, its attempt not counted", async () => {
     const queue = app.prisma.$jobs.queue("drain", { poolSize: 1, pollInterval: 200 });
-    const handler = async (job: { ms: number }, { tx, jobId, attempt, signal }: { tx: TestApp["prisma"]; jobId: string; attempt: number; signal: AbortSignal }) => {
+    const handler: Handler<{ ms: number }, RegisteredTransaction> = async (job, { tx, jobId, attempt, signal }) => {
       await tx.sideEffect.create({ data: { id: `${jobId}:${attempt}` } });
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, job.ms);
         signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
       });
     };
-    await queue.register(Sleep, handler as never);
+    await queue.register(Sleep, handler);
     await queue.start();
     // Waits for it.
     const quick = await queue.enqueue(Sleep({ ms: 500 }));
