@@ -3,7 +3,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    exclude: [...configDefaults.exclude, "examples/**", "bench/**", "node_modules/**", "dist/**", "scratch/**"],
+    exclude: [...configDefaults.exclude, "examples/**", "bench/**", "node_modules/**", "dist/**", "scratch/**", "test/faults/**"],
     // Starts embedded PostgreSQL (or uses DATABASE_URL) and provides "adminUrl".
     globalSetup: ["test/setup/global-setup.ts"],
     pool: "forks",

@@ -70,7 +70,10 @@ CREATE TABLE :ARROWER_SCHEMA.job_history (
   pool           text,
   trace_id       text
 );
-CREATE INDEX job_history_queue_state ON :ARROWER_SCHEMA.job_history (queue, state, finished_at DESC, id DESC);
+-- Listing by state (and queue), newest first, with keyset pagination on id.
+CREATE INDEX job_history_state ON :ARROWER_SCHEMA.job_history (state, id DESC);
+CREATE INDEX job_history_queue_state ON :ARROWER_SCHEMA.job_history (queue, state, id DESC);
+-- Retention: prune by age.
 CREATE INDEX job_history_finished ON :ARROWER_SCHEMA.job_history (finished_at, id);
 
 -- Attempts that did not finish the job: failures that were retried, crashes, timeouts.

@@ -13,6 +13,9 @@ import { resolveQueueOptions, type QueueOptions } from "./worker/options.ts";
 import { WorkerPool } from "./worker/pool.ts";
 import type { HandlerTransactions } from "./worker/executor.ts";
 import { IntegrationError } from "./errors.ts";
+import * as admin from "./admin/api.ts";
+import type { JobDetails, JobFilter, JobPage, PruneOptions, QueueStats } from "./admin/api.ts";
+import { listSchedulesOf, scheduleJob, unscheduleJob, type ScheduleInfo, type ScheduleOptions } from "./cron/schedules.ts";
 
 /**
  * Enqueues jobs. `prisma.$jobs`, `tx.$jobs`, a `Queue` and the testing queue all satisfy it:
@@ -36,6 +39,29 @@ export interface Enqueuer {
 }
 
 /**
+ * Makes jobs repeat. `prisma.$jobs` and `tx.$jobs` satisfy it: let application code depend on
+ * this, not on Prisma.
+ *
+ * @example
+ * ```ts
+ * async function declareSchedules(scheduler: Scheduler) {
+ *   await scheduler.schedule("0 4 * * *", Cleanup({ olderThanDays: 30 }), { name: "nightly-cleanup" });
+ * }
+ * ```
+ */
+export interface Scheduler {
+  /**
+   * Makes `job` repeat on `spec` and returns the schedule's id. Declaring the same schedule
+   * again (same `name`; without a name, same job type, spec, time zone and payload) returns the
+   * same id; with a name it replaces the schedule's spec, time zone, job and options.
+   * @throws InvalidCronError, InvalidJobError, InvalidPayloadError, InvalidOptionsError, MigrationsPendingError
+   */
+  schedule<P>(spec: string, job: Job<P>, options?: ScheduleOptions): Promise<string>;
+  /** Removes a schedule by id or name; resolves to whether it existed. */
+  unschedule(idOrName: string): Promise<boolean>;
+}
+
+/**
  * The `$jobs` member of an extended Prisma client or transaction client.
  * @typeParam TX the transaction client handlers receive
  */
@@ -56,6 +82,79 @@ export class JobsClient<TX = unknown> implements Enqueuer {
   }
 
   /**
+   * Makes a job repeat: each tick of `spec` enqueues one job, exactly once however many worker
+   * processes run (every worker process runs the scheduler; the job is enqueued in the
+   * transaction that advances the schedule). Returns the schedule's id.
+   *
+   * Specs: crontab with 5 fields, or 6 with seconds first (`"0 4 * * *"`, `"30 0 4 * * *"`);
+   * `@yearly`/`@annually`, `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly`; and
+   * `@every <duration>` with a Go-style duration of at least 1 s (`"@every 90s"`,
+   * `"@every 1h30m"`), aligned to the Unix epoch. Fields are read in `options.timezone`
+   * (default `"UTC"`).
+   *
+   * Identity: with `options.name`, the name — scheduling that name again replaces spec, time
+   * zone, job and options (the next tick is recomputed when spec or zone changed). Without a
+   * name: job type + spec + time zone + payload (key order does not matter) — scheduling it
+   * again returns the same id and changes nothing about when or what runs. Either way the job
+   * options (queue, priority, maxAttempts, timeout) follow the latest declaration, and the
+   * schedule records when it was last declared, so schedules no deployed code declares any
+   * more show as stale; remove those with {@link JobsClient.unschedule}.
+   *
+   * Each job carries its schedule's id and tick time (`schedule_id`, `tick_at`; `run_at` is
+   * the tick). After downtime a schedule catches up with ONE job, for its oldest missed tick,
+   * then continues with the next tick after now: missed ticks are not enqueued one by one.
+   *
+   * On `tx.$jobs` the schedule exists only if `tx` commits.
+   *
+   * @param spec the schedule, e.g. `"0 4 * * *"`, `"@daily"`, `"@every 90s"`
+   * @param job the job every tick enqueues: `Cleanup({ olderThanDays: 30 })`
+   * @param options `name`, `timezone`, and `queue`, `priority`, `maxAttempts`, `timeout` for
+   *   its jobs (default: the job type's defaults)
+   * @throws InvalidCronError (invalid spec, unknown time zone, bad `@every` duration; quotes the
+   *   spec), InvalidJobError, InvalidPayloadError, InvalidOptionsError, InvalidNameError,
+   *   MigrationsPendingError. Nothing is stored when it throws.
+   *
+   * @example
+   * ```ts
+   * await prisma.$jobs.schedule("0 4 * * *", Cleanup({ olderThanDays: 30 }));
+   * await prisma.$jobs.schedule("@every 90s", Cleanup({ olderThanDays: 1 }));
+   * const id = await prisma.$jobs.schedule("30 8 * * MON-FRI", Report({ kind: "daily" }), {
+   *   name: "daily-report", timezone: "Europe/Berlin", queue: "reports",
+   * });
+   * ```
+   */
+  schedule<P>(spec: string, job: Job<P>, options?: ScheduleOptions): Promise<string> {
+    return scheduleJob(this.engine, this.db, spec, job, options);
+  }
+
+  /**
+   * Removes a schedule by its id (as {@link JobsClient.schedule} returned it) or its name. Jobs
+   * it already enqueued are not touched. Resolves to whether the schedule existed.
+   *
+   * @example
+   * ```ts
+   * await prisma.$jobs.unschedule("daily-report");
+   * ```
+   */
+  unschedule(idOrName: string): Promise<boolean> {
+    return unscheduleJob(this.engine, this.db, idOrName);
+  }
+
+  /**
+   * Every schedule, soonest next tick first, with its decoded payload and when code last
+   * declared it (`declaredAt`): for the CLI, the UI, and cleaning up stale schedules.
+   *
+   * @example
+   * ```ts
+   * const stale = (await prisma.$jobs.listSchedules()).filter((s) => s.declaredAt < deployStartedAt);
+   * for (const s of stale) await prisma.$jobs.unschedule(s.id);
+   * ```
+   */
+  listSchedules(): Promise<ScheduleInfo[]> {
+    return listSchedulesOf(this.engine, this.db);
+  }
+
+  /**
    * A queue and its worker pool. Each call makes a pool of its own; queues are independent.
    *
    * @example
@@ -71,6 +170,69 @@ export class JobsClient<TX = unknown> implements Enqueuer {
       throw new IntegrationError("this client cannot run workers: it has no Prisma transaction support");
     }
     return new WorkerPool<TX>(this.engine, name, resolved, this, this.transactions);
+  }
+
+  /**
+   * A job by id, live or finished, with its earlier attempts; null when unknown. A job a
+   * worker holds right now is reported as `running`.
+   */
+  getJob(id: string): Promise<JobDetails | null> {
+    return admin.getJob(this.engine, id);
+  }
+
+  /**
+   * Jobs of one state (default `available`), newest first, `limit` (default 50) per page. Pass
+   * the returned `next` as `cursor` for the following page: keyset pagination, as fast on page
+   * 1,000 as on page 1.
+   */
+  listJobs(filter?: JobFilter, cursor?: string | null): Promise<JobPage> {
+    return admin.listJobs(this.engine, filter, cursor);
+  }
+
+  /**
+   * Runs a job again: a queued one now, a finished one (failed, cancelled or succeeded) as a
+   * fresh job with attempts from zero. @throws JobRunningError (a worker runs it now), JobNotFoundError
+   */
+  retry(id: string): Promise<string> {
+    return admin.retry(this.engine, id);
+  }
+
+  /** Cancels a queued job (kept in history as `cancelled`). @throws JobRunningError, JobNotFoundError */
+  cancel(id: string): Promise<void> {
+    return admin.cancel(this.engine, id);
+  }
+
+  /** Deletes a queued or finished job and its attempts. @throws JobRunningError, JobNotFoundError */
+  deleteJob(id: string): Promise<void> {
+    return admin.deleteJob(this.engine, id);
+  }
+
+  /** Pauses a queue: no worker claims from it until `resume`; running jobs finish. */
+  pause(queue: string): Promise<void> {
+    return admin.setPaused(this.engine, queue, true);
+  }
+
+  /** Resumes a paused queue and wakes its workers. */
+  resume(queue: string): Promise<void> {
+    return admin.setPaused(this.engine, queue, false);
+  }
+
+  /** Moves failed jobs (of a queue, a type, or all) back to the queue as fresh jobs; returns how many. */
+  requeueFailed(filter?: { queue?: string; type?: string }): Promise<number> {
+    return admin.requeueFailed(this.engine, filter);
+  }
+
+  /** Counts per queue: due, scheduled, retrying, running (from pool heartbeats), failed, succeeded in the last hour. */
+  stats(): Promise<QueueStats[]> {
+    return admin.stats(this.engine);
+  }
+
+  /**
+   * Deletes history older than the retention (default: succeeded 7 days, failed 30 days) in
+   * small batches. Workers do this on their own once a minute; `npx arrower-jobs prune` runs it once.
+   */
+  prune(options?: PruneOptions): Promise<{ succeeded: number; failed: number; cancelled: number }> {
+    return admin.prune(this.engine, options);
   }
 
   /**

@@ -11,6 +11,8 @@ import { Queries, quoteSchema } from "./postgres/queries.ts";
 import { assertVersion, migrate, queryableOf, readVersion, type MigrateResult } from "./postgres/migrations.ts";
 import type { Queryable } from "./backend.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
+import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
+import { Instrumentation } from "./otel/instrumentation.ts";
 
 /**
  * Options of `jobs()`.
@@ -32,9 +34,20 @@ export interface JobsOptions {
   maxPayloadBytes?: number;
   /** Where the worker's own lines go. Default: the console (silent under test runners). */
   logger?: Logger;
+  /**
+   * OpenTelemetry tracer provider for the enqueue, attempt and cron spans. Default: the global
+   * one (`trace.setGlobalTracerProvider`, which the Node SDK's `start()` sets); with none
+   * registered nothing is traced, at no cost.
+   */
+  tracerProvider?: TracerProvider;
+  /**
+   * OpenTelemetry meter provider for the job counters, histograms and queue-depth gauge.
+   * Default: the global one (`metrics.setGlobalMeterProvider`, which the Node SDK sets).
+   */
+  meterProvider?: MeterProvider;
 }
 
-const OPTION_KEYS = ["schema", "connectionString", "maxPayloadBytes", "logger"] as const;
+const OPTION_KEYS = ["schema", "connectionString", "maxPayloadBytes", "logger", "tracerProvider", "meterProvider"] as const;
 
 /** Validated `jobs()` options with their defaults. */
 export interface ResolvedJobsOptions {
@@ -42,6 +55,8 @@ export interface ResolvedJobsOptions {
   connectionString: string | undefined;
   maxPayloadBytes: number;
   logger: Logger;
+  tracerProvider: TracerProvider | undefined;
+  meterProvider: MeterProvider | undefined;
 }
 
 /** Validates `jobs()` options. */
@@ -57,6 +72,12 @@ export function resolveJobsOptions(input: unknown): ResolvedJobsOptions {
   if (logger !== undefined && (typeof logger !== "object" || logger === null || typeof (logger as Logger).error !== "function")) {
     throw new InvalidOptionsError("logger", `${what}: logger must have debug, info, warn and error methods (console works)`);
   }
+  for (const [key, method] of [["tracerProvider", "getTracer"], ["meterProvider", "getMeter"]] as const) {
+    const provider = options[key] as Record<string, unknown> | null | undefined;
+    if (provider !== undefined && (typeof provider !== "object" || provider === null || typeof provider[method] !== "function")) {
+      throw new InvalidOptionsError(key, `${what}: ${key} must be an OpenTelemetry ${key === "tracerProvider" ? "TracerProvider" : "MeterProvider"} (with a ${method} method), got ${provider === null ? "null" : typeof provider}`);
+    }
+  }
   const schema = (options.schema as string | undefined) ?? "arrower";
   quoteSchema(schema);
   return {
@@ -67,6 +88,8 @@ export function resolveJobsOptions(input: unknown): ResolvedJobsOptions {
         ? DEFAULT_MAX_PAYLOAD_BYTES
         : integerOption(options.maxPayloadBytes, "maxPayloadBytes", 1, 256 * 1024 * 1024, what),
     logger: (logger as Logger | undefined) ?? defaultLogger(),
+    tracerProvider: options.tracerProvider as TracerProvider | undefined,
+    meterProvider: options.meterProvider as MeterProvider | undefined,
   };
 }
 
@@ -74,7 +97,10 @@ export function resolveJobsOptions(input: unknown): ResolvedJobsOptions {
 export class Engine {
   readonly queries: Queries;
   readonly options: ResolvedJobsOptions;
+  /** Spans and metrics (src/otel/). */
+  readonly otel: Instrumentation;
   private schemaReady: Promise<void> | undefined;
+  private smallPool: pg.Pool | undefined;
 
   /**
    * @param poolConfig the driver adapter's connection settings, when known
@@ -82,6 +108,7 @@ export class Engine {
   constructor(options: ResolvedJobsOptions, private readonly poolConfig: pg.PoolConfig | undefined) {
     this.options = options;
     this.queries = new Queries(options.schema);
+    this.otel = new Instrumentation({ tracerProvider: options.tracerProvider, meterProvider: options.meterProvider });
   }
 
   get logger(): Logger {
@@ -107,6 +134,41 @@ export class Engine {
     const client = new pg.Client(this.connectionConfig());
     await client.connect();
     return client;
+  }
+
+  /**
+   * A small pool for admin calls and maintenance, opened on first use (so enqueue-only processes
+   * never open it); idle connections close and never keep the process alive.
+   */
+  pool(): pg.Pool {
+    if (!this.smallPool) {
+      this.smallPool = new pg.Pool({ ...this.connectionConfig(), max: 2, idleTimeoutMillis: 5_000, allowExitOnIdle: true });
+      this.smallPool.on("error", (error) => this.logger.warn("admin connection error", { error }));
+    }
+    return this.smallPool;
+  }
+
+  /** Runs `fn` in a transaction on the small pool. */
+  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool().connect();
+    try {
+      await client.query("BEGIN");
+      const result = await fn(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Closes the connections this installation opened outside its pools (called by `$disconnect`). */
+  async close(): Promise<void> {
+    const pool = this.smallPool;
+    this.smallPool = undefined;
+    await pool?.end();
   }
 
   /** Applies pending migrations (see src/postgres/migrations.ts). */

@@ -62,6 +62,12 @@ interface EnqueueRow {
  */
 export async function insertJobs(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras = {}): Promise<string[]> {
   if (jobs.length === 0) return [];
+  // otel: one "send" span per call; the carrier it gives (its trace context, or the caller's
+  // extras.traceContext) is stored with each job (src/otel/instrumentation.ts).
+  return engine.otel.enqueueSpan(jobs, extras.traceContext, (traceContext) => insertBatch(engine, db, jobs, { ...extras, traceContext }));
+}
+
+async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras): Promise<string[]> {
   await engine.ensureSchema(db);
   // Within one batch the same key in the same queue is one job: send it once, map the rest.
   const firstIndex = new Map<string, number>();

@@ -4,9 +4,11 @@
  */
 export { jobs, type JobsExtension, type Register, type TransactionClient, type RegisteredTransaction } from "./prisma/extension.ts";
 export type { JobsOptions } from "./engine.ts";
-export { JobsClient, type Enqueuer, type SchemaStatus } from "./client.ts";
+export { JobsClient, type Enqueuer, type Scheduler, type SchemaStatus } from "./client.ts";
+export type { ScheduleOptions, ScheduleInfo } from "./cron/schedules.ts";
 export {
   defineJob,
+  type JobTypeDefaults,
   JobState,
   JOB_DEFAULTS,
   type Job,
@@ -33,6 +35,8 @@ export {
   JobNotFoundError,
   type ArrowerJobsErrorCode,
 } from "./errors.ts";
-export type { Queue, Handler, HandlerContext, QueueEvents } from "./queue.ts";
+export type { Queue, Handler, HandlerContext, QueueEvents, JobEvent } from "./queue.ts";
 export type { QueueOptions, BackoffOptions, Strategy } from "./worker/options.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";
+export { UnrecoverableError, snooze, JobSnooze } from "./outcomes.ts";
+export type { JobInfo, JobDetails, AttemptInfo, JobFilter, JobPage, QueueStats, PruneOptions } from "./admin/api.ts";

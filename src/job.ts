@@ -4,6 +4,7 @@
  */
 import { InvalidJobError } from "./errors.ts";
 import { validateJobName, validateJobDefaults } from "./config.ts";
+import { resolveBackoff, type BackoffOptions } from "./worker/options.ts";
 
 /** Options a job type can set as defaults for its jobs; enqueue options override them. */
 export interface JobDefaults {
@@ -15,6 +16,12 @@ export interface JobDefaults {
   maxAttempts?: number;
   /** Milliseconds an attempt may run before its `signal` aborts. Default `30_000`. */
   timeout?: number;
+}
+
+/** Defaults of a job type: {@link JobDefaults}, plus retry delays of its own. */
+export interface JobTypeDefaults extends JobDefaults {
+  /** Retry delays for this job type; default: the queue's `backoff`. */
+  backoff?: BackoffOptions;
 }
 
 /** The resolved defaults that apply when neither the job type nor enqueue sets an option. */
@@ -59,6 +66,8 @@ export interface JobTypeInfo {
   readonly name: string;
   /** Defaults for jobs of this type. */
   readonly defaults: Readonly<JobDefaults>;
+  /** Retry delays of this job type, when it sets its own. */
+  readonly backoff?: Readonly<Required<BackoffOptions>>;
 }
 
 /** The payload type of a job type: `PayloadOf<typeof SendWelcome>`. */
@@ -78,13 +87,18 @@ export type PayloadOf<T> = T extends JobType<infer P> ? P : never;
  * });
  * ```
  */
-export function defineJob<P>(name: string, defaults: JobDefaults = {}): JobType<P> {
+export function defineJob<P>(name: string, defaults: JobTypeDefaults = {}): JobType<P> {
   validateJobName(name);
-  const frozen = Object.freeze(validateJobDefaults(defaults, `defineJob("${name}") defaults`));
+  const what = `defineJob("${name}") defaults`;
+  // `backoff` belongs to the job type only (enqueue options cannot set it): checked on its own.
+  const isObject = typeof defaults === "object" && defaults !== null;
+  const { backoff, ...shared } = isObject ? defaults : ({} as JobTypeDefaults);
+  const frozen = Object.freeze(validateJobDefaults(isObject ? shared : defaults, what));
   const type = ((payload: P): Job<P> => Object.freeze({ [JOB_BRAND]: true as const, type, payload })) as JobType<P>;
   // A function's own `name` is read-only; define ours so `SendWelcome.name` is the job name.
   Object.defineProperty(type, "name", { value: name, enumerable: true });
   Object.defineProperty(type, "defaults", { value: frozen, enumerable: true });
+  if (backoff !== undefined) Object.defineProperty(type, "backoff", { value: Object.freeze(resolveBackoff(backoff, what)), enumerable: true });
   return type;
 }
 

@@ -38,7 +38,11 @@ function format(message: string, fields?: Record<string, unknown>): string {
   return `arrower-jobs: ${message} ${parts.join(" ")}`;
 }
 
-/** The default: silent under vitest/jest/node:test (NODE_ENV=test), the console otherwise. */
+/**
+ * The default: silent under test runners (vitest sets VITEST, jest NODE_ENV=test, `node --test`
+ * NODE_TEST_CONTEXT in the processes it runs test files in), the console otherwise.
+ */
 export function defaultLogger(): Logger {
-  return process.env.NODE_ENV === "test" || process.env.VITEST ? silentLogger : consoleLogger;
+  const env = process.env;
+  return env.NODE_ENV === "test" || env.VITEST || env.NODE_TEST_CONTEXT ? silentLogger : consoleLogger;
 }

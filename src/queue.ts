@@ -3,6 +3,21 @@
  */
 import type { Enqueuer } from "./client.ts";
 import type { JobType } from "./job.ts";
+import type { JobSnooze } from "./outcomes.ts";
+
+/** What happened to an attempt; the payload of a queue's job events. */
+export interface JobEvent {
+  /** `succeeded`; `retrying` (failed, will run again); `failed` (final); `crashed` (its worker died); `snoozed`. */
+  kind: "succeeded" | "retrying" | "failed" | "crashed" | "snoozed";
+  jobId: string;
+  type: string;
+  queue: string;
+  attempt: number;
+  /** The error text as stored in history (failures and crashes). */
+  error?: string;
+  /** How long the handler ran (succeeded). */
+  durationMs?: number;
+}
 
 /** What a handler receives besides its payload. */
 export interface HandlerContext<TX> {
@@ -31,12 +46,25 @@ export interface HandlerContext<TX> {
  * Handles one job type. Return (or resolve) to succeed; throw to fail the attempt, which rolls
  * back the handler's writes and retries the job later with growing backoff.
  */
-export type Handler<P, TX = unknown> = (payload: P, context: HandlerContext<TX>) => Promise<void> | void;
+export type Handler<P, TX = unknown> = (
+  payload: P,
+  context: HandlerContext<TX>,
+) => Promise<void | JobSnooze> | void | JobSnooze;
 
 /** Events a queue emits. */
 export interface QueueEvents {
   /** A pool error that is not a job's: a failed automatic start, a lost connection. */
   error: (error: Error) => void;
+  /** A job succeeded. */
+  succeeded: (event: JobEvent) => void;
+  /** An attempt failed; the job will run again after its backoff. */
+  retrying: (event: JobEvent) => void;
+  /** A job failed for good (last attempt, or UnrecoverableError): alert on this one. */
+  failed: (event: JobEvent) => void;
+  /** A worker died while running the job; found and counted by the next claimer. */
+  crashed: (event: JobEvent) => void;
+  /** A handler snoozed its job. */
+  snoozed: (event: JobEvent) => void;
 }
 
 /**

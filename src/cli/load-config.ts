@@ -21,6 +21,11 @@ import { CliError } from "./args.ts";
 /** Looked for in the working directory, in this order, when `--config` is not given. */
 export const CONFIG_FILES = ["arrower-jobs.config.ts", "arrower-jobs.config.mts", "arrower-jobs.config.js", "arrower-jobs.config.mjs"] as const;
 
+/** The keys of {@link ArrowerJobsConfig}; a key added there fails to compile until it is listed here. */
+const CONFIG_KEYS = ["prisma", "queues"] as const satisfies ReadonlyArray<keyof ArrowerJobsConfig>;
+const configKeysComplete: [Exclude<keyof ArrowerJobsConfig, (typeof CONFIG_KEYS)[number]>] extends [never] ? true : never = true;
+void configKeysComplete;
+
 /** A checked queue of the config: its name, handlers and the options for `$jobs.queue()`. */
 export interface LoadedQueue {
   name: string;
@@ -81,7 +86,7 @@ export async function loadConfig(explicit: string | undefined, cwd: string = pro
     const jiti = createJiti(pathToFileURL(cwd + "/").href);
     module = await jiti.import(path);
   } catch (error) {
-    fail(`cannot load it: ${describeLoadError(error)}`);
+    fail(`cannot load it: ${describeLoadError(error, path, display)}`);
   }
   const hasDefault = typeof module === "object" && module !== null && "default" in module && (module as { default: unknown }).default !== undefined;
   if (!hasDefault) {
@@ -97,9 +102,9 @@ export async function loadConfig(explicit: string | undefined, cwd: string = pro
   }
   const config = exported as Record<string, unknown>;
   for (const key of Object.keys(config)) {
-    if (key === "prisma" || key === "queues") continue;
-    const suggestion = closest(key, ["prisma", "queues"]);
-    fail(`unknown key "${key}"${suggestion ? `, did you mean "${suggestion}"?` : ": the config has `prisma` and `queues`"}`);
+    if ((CONFIG_KEYS as readonly string[]).includes(key)) continue;
+    const suggestion = closest(key, CONFIG_KEYS);
+    fail(`unknown key "${key}"${suggestion ? `, did you mean "${suggestion}"?` : `: the config has ${CONFIG_KEYS.join(", ")}`}`);
   }
   const prisma = config.prisma as { $jobs?: { queue?: unknown; migrate?: unknown } } | undefined;
   if (prisma === undefined || prisma === null) {
@@ -158,13 +163,22 @@ function checkQueues(input: unknown, fail: (problem: string) => never): LoadedQu
   });
 }
 
-/** The first useful line of a load error (a syntax error, a missing module, a throw in the file). */
-function describeLoadError(error: unknown): string {
+/**
+ * One line for a load error (a syntax error, a missing module, a throw in the file), with the
+ * place in the config file when the error has one: the user's fix starts there.
+ */
+function describeLoadError(error: unknown, path: string, display: string): string {
   if (!(error instanceof Error)) return String(error);
-  const code = (error as { code?: string }).code;
-  const first = error.message.split("\n", 1)[0]!;
-  if (code === "MODULE_NOT_FOUND" || code === "ERR_MODULE_NOT_FOUND") return first.replace(/^Error: /, "");
-  return error.name && error.name !== "Error" && !first.startsWith(error.name) ? `${error.name}: ${first}` : first;
+  const lines = error.message.split("\n").map((line) => line.trim());
+  let text = lines[0]!.replace(/^Error: /, "");
+  if (error.name && error.name !== "Error" && !text.startsWith(error.name)) text = `${error.name}: ${text}`;
+  // jiti puts a syntax error's position on the message's next line; a throw has it in the stack.
+  const position =
+    lines.slice(1).find((line) => /:\d+:\d+$/.test(line)) ??
+    error.stack?.split("\n").find((line) => line.includes(path))?.match(/(\d+:\d+)\)?$/)?.[1];
+  if (!position) return text;
+  const at = position.startsWith(path) ? display + position.slice(path.length) : /^\d+:\d+$/.test(position) ? `${display}:${position}` : position;
+  return `${text} (at ${at})`;
 }
 
 function displayPath(path: string, cwd: string): string {

@@ -11,9 +11,10 @@ import { closest } from "../config.ts";
 import { CliError, errorMessage, EXIT, type Command } from "./args.ts";
 import { migrateCommand } from "./migrate.ts";
 import { statusCommand } from "./status.ts";
+import { uiCommand } from "./ui.ts";
 import { workerCommand } from "./worker.ts";
 
-const COMMANDS: readonly Command[] = [workerCommand, migrateCommand, statusCommand];
+const COMMANDS: readonly Command[] = [workerCommand, migrateCommand, statusCommand, uiCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -3,11 +3,11 @@
  */
 import { schemaStatusOf } from "../client.ts";
 import { EXIT, formatFlags, parseFlags, type Command, type FlagSpecs } from "./args.ts";
-import { CONFIG_FILES, resolveTarget } from "./load-config.ts";
+import { resolveTarget } from "./load-config.ts";
 
 /** Flags that choose the database, shared with `status`. */
 export const TARGET_FLAGS = {
-  config: { type: "string", short: "c", value: "path", description: `Config file. Default: the first of ${CONFIG_FILES.join(", ")} here.` },
+  config: { type: "string", short: "c", value: "path", description: "Config file. Default: arrower-jobs.config.ts (or .mts, .js, .mjs) in this directory." },
   "database-url": { type: "string", value: "url", description: "Use this database instead of a config file (needs no Prisma client)." },
   schema: { type: "string", value: "name", description: "With --database-url: the library's PostgreSQL schema. Default: arrower." },
 } satisfies FlagSpecs;
@@ -50,12 +50,12 @@ async function run(argv: readonly string[]): Promise<number> {
       if (version < latest) {
         const pending = latest - version;
         console.error(
-          `${pending} migration${pending === 1 ? "" : "s"} pending: schema "${schema}" is at version ${version}` +
+          `arrower-jobs: ${pending} migration${pending === 1 ? "" : "s"} pending: schema "${schema}" is at version ${version}` +
             `${version === 0 ? " (no arrower-jobs tables yet)" : ""}, this version of arrower-jobs expects ${latest}; run \`arrower-jobs migrate\``,
         );
       } else {
         console.error(
-          `schema "${schema}" is at version ${version}, newer than the ${latest} this version of arrower-jobs expects: upgrade arrower-jobs`,
+          `arrower-jobs: schema "${schema}" is at version ${version}, newer than the ${latest} this version of arrower-jobs expects: upgrade arrower-jobs`,
         );
       }
       return EXIT.failure;

@@ -10,10 +10,10 @@ import { closest } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Queue } from "../queue.ts";
 import { CliError, errorMessage, EXIT, formatFlags, listFlag, parseFlags, positiveInteger, type Command, type FlagSpecs } from "./args.ts";
-import { CONFIG_FILES, loadConfig, type LoadedConfig, type LoadedQueue } from "./load-config.ts";
+import { loadConfig, type LoadedConfig, type LoadedQueue } from "./load-config.ts";
 
 const FLAGS = {
-  config: { type: "string", short: "c", value: "path", description: `Config file. Default: the first of ${CONFIG_FILES.join(", ")} here.` },
+  config: { type: "string", short: "c", value: "path", description: "Config file. Default: arrower-jobs.config.ts (or .mts, .js, .mjs) in this directory." },
   queue: { type: "string", short: "q", value: "a,b", description: "Run only these queues of the config. Default: all of them." },
   "pool-size": { type: "string", value: "n", description: "Jobs run at once per queue (one connection each), overriding the config." },
 } satisfies FlagSpecs;
@@ -49,6 +49,11 @@ async function run(argv: readonly string[]): Promise<number> {
     return EXIT.ok;
   }
   const poolSize = flags["pool-size"] === undefined ? undefined : positiveInteger(flags["pool-size"], "--pool-size", 1000);
+  // Listen from the start: a signal while the config loads (which can take seconds) must end
+  // the worker cleanly too, not kill it halfway.
+  const shutdown = new Shutdown();
+  process.on("SIGINT", shutdown.onSignal);
+  process.on("SIGTERM", shutdown.onSignal);
   const loaded = await loadConfig(flags.config);
   const selected = selectQueues(loaded, flags.queue);
   const prisma = loaded.config.prisma as { $jobs: JobsClient<unknown>; $disconnect?: () => Promise<void> };
@@ -70,11 +75,14 @@ async function run(argv: readonly string[]): Promise<number> {
     throw new CliError(`${loaded.display}: ${errorMessage(error)}`);
   }
 
-  // Signals are handled from here on, so one that arrives while the pools start still stops
-  // them cleanly (shutdown waits for a start in progress).
-  const shutdown = new Shutdown(queues, logger);
-  process.on("SIGINT", shutdown.onSignal);
-  process.on("SIGTERM", shutdown.onSignal);
+  // From here a signal shuts the queues down; one that arrives while they start still stops them
+  // cleanly (shutdown waits for a start in progress).
+  shutdown.attach(queues, logger);
+  if (shutdown.requested) {
+    const code = await shutdown.done;
+    await disconnect();
+    return code;
+  }
 
   const started = await Promise.allSettled(queues.map((queue) => queue.start()));
   const failures = started.flatMap((result, i) => (result.status === "rejected" ? [`queue "${selected[i]!.name}" cannot start: ${errorMessage(result.reason)}`] : []));
@@ -91,7 +99,8 @@ async function run(argv: readonly string[]): Promise<number> {
   });
 
   const code = await shutdown.done;
-  await disconnect();
+  // Forced: exit now. Prisma's pool would wait for connections still busy with aborted jobs.
+  if (!shutdown.forced) await disconnect();
   logger.info("worker stopped", { pid: process.pid });
   return code;
 }
@@ -115,20 +124,42 @@ function selectQueues(loaded: LoadedConfig, flag: string | undefined): LoadedQue
   return loaded.queues.filter((q) => names.includes(q.name));
 }
 
-/** Graceful on the first signal, forced on the second. */
+/** Graceful on the first signal, forced on the second, immediate on the third. */
 class Shutdown {
   private signals = 0;
+  private queues: Queue<unknown>[] = [];
+  private logger: Logger | undefined;
   private resolve!: (code: number) => void;
   /** Resolves with the exit code once the queues have stopped. */
   readonly done = new Promise<number>((resolve) => (this.resolve = resolve));
 
-  constructor(
-    private readonly queues: Queue<unknown>[],
-    private readonly logger: Logger,
-  ) {}
+  /** A signal has arrived. */
+  get requested(): boolean {
+    return this.signals > 0;
+  }
+
+  /** A second signal has arrived. */
+  get forced(): boolean {
+    return this.signals > 1;
+  }
+
+  /** The queues to stop, once they exist; a signal that came earlier takes effect now. */
+  attach(queues: Queue<unknown>[], logger: Logger): void {
+    this.queues = queues;
+    this.logger = logger;
+    if (this.signals > 0) {
+      logger.info("shutting down before the queues started");
+      this.graceful();
+    }
+  }
 
   readonly onSignal = (signal: NodeJS.Signals): void => {
     this.signals++;
+    if (!this.logger) {
+      // Still loading the config: the first signal is acted on in attach(), a second one is final.
+      if (this.signals > 1) process.exit(EXIT.failure);
+      return;
+    }
     if (this.signals === 1) {
       this.logger.info("shutting down: no new jobs, waiting for running ones (send the signal again to force)", { signal });
       this.graceful();
@@ -149,7 +180,7 @@ class Shutdown {
   private graceful(): void {
     void Promise.allSettled(this.queues.map((queue) => queue.shutdown())).then((results) => {
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-      for (const failure of failed) this.logger.error("shutdown failed", { error: errorMessage(failure.reason) });
+      for (const failure of failed) this.logger?.error("shutdown failed", { error: errorMessage(failure.reason) });
       this.resolve(failed.length === 0 ? EXIT.ok : EXIT.failure);
     });
   }

@@ -45,6 +45,8 @@ export class Queries {
     // instead of walking the claim index. Forbid that for the claim only, in the same round
     // trip as BEGIN, and restore the session's settings before the handler runs.
     this.beginClaim = "BEGIN; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
+    // Under load a slot commits a job and opens the next claim's transaction in one round trip.
+    this.commitAndBeginClaim = `COMMIT; ${this.beginClaim}`;
     this.endClaim = "RESET enable_sort; RESET enable_bitmapscan; SAVEPOINT arrower_handler";
     this.claimTime = claimStatement(s, "j.run_at, j.id");
     this.nextDueIn = `
@@ -120,8 +122,240 @@ export class Queries {
       SELECT name, queue, job_types, size, running, host, pid, started_at, last_seen_at,
              last_seen_at > clock_timestamp() - interval '1 minute' AS alive
       FROM ${s}.pools ORDER BY queue, name`;
+
+    // --- cron (src/cron/schedules.ts, src/cron/scheduler.ts) -----------------------------------
+    this.cronClock = `SELECT clock_timestamp() AS now`;
+    // Declare a schedule. The identity is "name:<name>" for a named schedule and a hash of type,
+    // spec, zone and canonical payload otherwise, so one statement covers both: declaring again
+    // refreshes declared_at and the job options; a named schedule also takes the new spec, zone,
+    // type and payload. next_run_at is recomputed only when spec or zone changed, so declaring
+    // at every boot keeps an overdue tick (its catch-up job) instead of skipping it.
+    this.cronDeclare = `
+      INSERT INTO ${s}.schedules AS sc (name, identity, spec, timezone, queue, type, payload, payload_meta,
+                                        priority, max_attempts, timeout_ms, next_run_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12)
+      ON CONFLICT (identity) DO UPDATE SET
+        spec = excluded.spec, timezone = excluded.timezone, type = excluded.type,
+        payload = excluded.payload, payload_meta = excluded.payload_meta, queue = excluded.queue,
+        priority = excluded.priority, max_attempts = excluded.max_attempts, timeout_ms = excluded.timeout_ms,
+        next_run_at = CASE WHEN sc.spec = excluded.spec AND sc.timezone = excluded.timezone
+                           THEN sc.next_run_at ELSE excluded.next_run_at END,
+        declared_at = clock_timestamp()
+      RETURNING id::text AS id`;
+    this.cronUnschedule = `DELETE FROM ${s}.schedules WHERE id = $1::bigint OR name = $2 RETURNING id::text AS id`;
+    this.cronList = `
+      SELECT id::text AS id, name, spec, timezone, queue, type, payload, payload_meta, priority,
+             max_attempts, timeout_ms, next_run_at, last_run_at, declared_at, created_at
+      FROM ${s}.schedules ORDER BY next_run_at, id`;
+    // Milliseconds until the next schedule is due (negative: overdue; null: none), skipping
+    // those this process cannot read.
+    this.cronNextDue = `
+      SELECT (extract(epoch FROM (min(next_run_at) - clock_timestamp())) * 1000)::float8 AS ms
+      FROM ${s}.schedules WHERE NOT (id = ANY($1::bigint[]))`;
+    // The scheduler's claim: due schedules, locked for this transaction, skipping those another
+    // process holds. Payloads stay text: they are copied to the job as stored.
+    this.cronClaimDue = `
+      SELECT id::text AS id, spec, timezone, queue, type, payload::text AS payload,
+             payload_meta::text AS payload_meta, priority, max_attempts, timeout_ms, next_run_at,
+             clock_timestamp() AS now
+      FROM ${s}.schedules
+      WHERE next_run_at <= clock_timestamp() AND NOT (id = ANY($1::bigint[]))
+      ORDER BY next_run_at, id
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED`;
+    this.cronAdvance = `
+      UPDATE ${s}.schedules AS sc SET last_run_at = u.tick, next_run_at = u.next
+      FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS u(id, tick, next)
+      WHERE sc.id = u.id`;
+    // --- end cron --------------------------------------------------------------------------------
+
+    // --- admin and retention (src/admin/api.ts, src/worker/pruner.ts) --------------------------
+    const jobColumns = `id::text AS id, queue, type, payload, payload_meta, priority, run_at, created_at,
+             attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id::text AS schedule_id, tick_at`;
+    this.adminGetJob = `
+      SELECT ${jobColumns}, CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
+             NULL::timestamptz AS started_at, NULL::timestamptz AS finished_at, NULL::text AS pool, NULL::text AS trace_id,
+             EXISTS (SELECT 1 FROM ${s}.inflight i WHERE i.job_id = j.id) AS inflight
+      FROM ${s}.jobs j WHERE id = $1::bigint
+      UNION ALL
+      SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS inflight
+      FROM ${s}.job_history WHERE id = $1::bigint`;
+    this.adminAttempts = `
+      SELECT attempt, outcome, error, started_at, finished_at, pool, trace_id
+      FROM ${s}.attempts WHERE job_id = $1::bigint ORDER BY attempt`;
+    // Locks a live job for an admin action. A running job's row is locked by its worker, and
+    // NOWAIT turns that into an immediate "running" instead of a wait.
+    this.adminLockLive = `SELECT id::text AS id, queue FROM ${s}.jobs WHERE id = $1::bigint FOR UPDATE NOWAIT`;
+    // Is a live job locked by a worker right now? (no row: locked, or gone)
+    this.adminProbeLive = `SELECT id FROM ${s}.jobs WHERE id = $1::bigint FOR UPDATE SKIP LOCKED`;
+    // Ordered by the qualified column: a bare "id" would sort by the text output column ("9" >
+    // "10"), paging wrongly and sorting every match instead of walking the primary key.
+    this.adminListLive = `
+      SELECT ${jobColumns}, CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
+             NULL::timestamptz AS finished_at
+      FROM ${s}.jobs j
+      WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR type = $2)
+        AND ($3::text IS NULL OR ($3 = 'scheduled') = (run_at > clock_timestamp()))
+        AND ($4::bigint IS NULL OR id < $4)
+      ORDER BY j.id DESC LIMIT $5`;
+    this.adminListHistory = `
+      SELECT ${jobColumns}, state, finished_at
+      FROM ${s}.job_history h
+      WHERE state = $3 AND ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR type = $2)
+        AND ($4::bigint IS NULL OR id < $4)
+      ORDER BY h.id DESC LIMIT $5`;
+    this.adminRunNow = `
+      WITH job AS (UPDATE ${s}.jobs SET run_at = clock_timestamp() WHERE id = $1::bigint RETURNING queue)
+      SELECT pg_notify($2, queue) FROM job`;
+    // Back from history to the live table as a fresh job (attempts from zero), unless a live job
+    // holds its dedup key; the caller deletes the history row once this returned it.
+    this.adminRevive = `
+      WITH revived AS (
+        INSERT INTO ${s}.jobs (id, queue, type, payload, payload_meta, priority, run_at, created_at,
+                               attempts, max_attempts, timeout_ms, dedup_key, last_error, trace_context)
+        SELECT id, queue, type, payload, payload_meta, priority, clock_timestamp(), created_at,
+               0, max_attempts, timeout_ms, dedup_key, last_error, trace_context
+        FROM ${s}.job_history h WHERE h.id = $1::bigint
+        ON CONFLICT DO NOTHING
+        RETURNING id, queue)
+      SELECT id::text AS id, queue, pg_notify($2, queue) FROM revived`;
+    this.adminDeleteHistory = `DELETE FROM ${s}.job_history WHERE id = $1::bigint RETURNING id`;
+    this.adminDeleteLive = `DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING id`;
+    this.adminDeleteAttempts = `DELETE FROM ${s}.attempts WHERE job_id = $1::bigint`;
+    this.adminCancel = `
+      WITH done AS (DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING *),
+           gone AS (DELETE FROM ${s}.inflight WHERE job_id = $1::bigint)
+      INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
+                                    attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
+                                    tick_at, trace_context, finished_at)
+      SELECT id, queue, type, payload, payload_meta, priority, run_at, created_at, 'cancelled',
+             attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
+             tick_at, trace_context, clock_timestamp()
+      FROM done RETURNING id`;
+    this.adminSetPaused = `
+      WITH q AS (
+        INSERT INTO ${s}.queues (name, paused) VALUES ($1, $2)
+        ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = clock_timestamp()
+        RETURNING name, paused)
+      SELECT CASE WHEN NOT q.paused THEN pg_notify($3, q.name) END AS notified FROM q`;
+    this.adminRequeueFailed = `
+      WITH picked AS (
+             SELECT h.* FROM ${s}.job_history h
+             WHERE h.state = 'failed' AND ($1::text IS NULL OR h.queue = $1) AND ($2::text IS NULL OR h.type = $2)
+               AND (h.dedup_key IS NULL OR NOT EXISTS (
+                     SELECT 1 FROM ${s}.jobs j WHERE j.queue = h.queue AND j.dedup_key = h.dedup_key))
+             ORDER BY h.id LIMIT $3 FOR UPDATE OF h SKIP LOCKED),
+           gone AS (DELETE FROM ${s}.job_history h USING picked WHERE h.id = picked.id),
+           revived AS (
+             INSERT INTO ${s}.jobs (id, queue, type, payload, payload_meta, priority, run_at, created_at,
+                                    attempts, max_attempts, timeout_ms, dedup_key, last_error, trace_context)
+             SELECT id, queue, type, payload, payload_meta, priority, clock_timestamp(), created_at,
+                    0, max_attempts, timeout_ms, dedup_key, last_error, trace_context
+             FROM picked RETURNING queue)
+      SELECT (SELECT count(*) FROM revived)::int AS n,
+             (SELECT count(pg_notify($4, queue)) FROM (SELECT DISTINCT queue FROM revived) d)::int AS notified`;
+    this.adminSucceededLastHour = `
+      SELECT queue, count(*)::int AS n FROM ${s}.job_history
+      WHERE state = 'succeeded' AND finished_at > clock_timestamp() - interval '1 hour' GROUP BY queue`;
+    // Retention: one small batch per statement, oldest first, so pruning never holds many locks.
+    this.prune = `
+      WITH gone AS (
+        DELETE FROM ${s}.job_history WHERE id IN (
+          SELECT id FROM ${s}.job_history
+          WHERE state = $1 AND finished_at < clock_timestamp() - $2 * interval '1 millisecond'
+            AND ($3::text IS NULL OR queue = $3) AND NOT (queue = ANY($4::text[]))
+          ORDER BY finished_at LIMIT $5)
+        RETURNING id),
+      attempts AS (DELETE FROM ${s}.attempts a USING gone WHERE a.job_id = gone.id)
+      SELECT count(*)::int AS n FROM gone`;
+    this.pruneLock = `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`;
+    this.pruneLockKey = `arrower-jobs:prune:${schema}`;
+    // A snoozed job: runs again later, its attempt not counted.
+    this.snooze = `
+      WITH job AS (UPDATE ${s}.jobs SET run_at = clock_timestamp() + $2 * interval '1 millisecond'
+                   WHERE id = $1 RETURNING id)
+      DELETE FROM ${s}.inflight WHERE job_id = (SELECT id FROM job)`;
+    // --- end admin -------------------------------------------------------------------------------
+
+    // --- otel (src/otel/instrumentation.ts) ------------------------------------------------------
+    // Queue depth for the metrics gauge, one statement per collection: live jobs per queue that
+    // are due (available), scheduled, or running (an in-flight mark: exact, where the pools'
+    // heartbeat counts lag). Queues of live pools report zeros, so their series do not vanish
+    // when they drain.
+    this.otelQueueDepth = `
+      WITH live AS (
+        SELECT j.queue,
+               count(*) FILTER (WHERE i.job_id IS NULL AND j.run_at <= clock_timestamp()) AS available,
+               count(*) FILTER (WHERE i.job_id IS NULL AND j.run_at > clock_timestamp()) AS scheduled,
+               count(i.job_id) AS running
+        FROM ${s}.jobs j LEFT JOIN ${s}.inflight i ON i.job_id = j.id
+        GROUP BY j.queue),
+      names AS (SELECT queue FROM live
+                UNION SELECT queue FROM ${s}.pools WHERE last_seen_at > clock_timestamp() - interval '1 minute')
+      SELECT n.queue, coalesce(l.available, 0)::int AS available, coalesce(l.scheduled, 0)::int AS scheduled,
+             coalesce(l.running, 0)::int AS running
+      FROM names n LEFT JOIN live l ON l.queue = n.queue
+      ORDER BY n.queue`;
+    // --- end otel --------------------------------------------------------------------------------
+
+    // --- ui (src/admin/ui/data.ts) ---------------------------------------------------------------
+    // `now()` rather than `clock_timestamp()` as the bound: these run alone in autocommit (now()
+    // is the statement's start), and a volatile bound keeps PostgreSQL from using an index.
+    // Finished jobs of the last hour per queue in twelve 5-minute buckets (0 = the latest):
+    // the overview's counts and throughput sparkline; a range scan of job_history_finished.
+    this.uiThroughput = `
+      SELECT queue, least(floor(extract(epoch FROM (now() - finished_at)) / 300), 11)::int AS bucket,
+             count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
+             count(*) FILTER (WHERE state = 'failed')::int AS failed
+      FROM ${s}.job_history
+      WHERE finished_at > now() - interval '1 hour'
+      GROUP BY 1, 2`;
+    // Failed jobs per queue and type, most first: the failed page's "requeue all of a type".
+    this.uiFailedGroups = `
+      SELECT queue, type, count(*)::int AS n, max(finished_at) AS last_failed_at
+      FROM ${s}.job_history
+      WHERE state = 'failed' AND ($1::text IS NULL OR queue = $1)
+      GROUP BY queue, type
+      ORDER BY n DESC, queue, type
+      LIMIT $2`;
+    // Job types known in a queue (live jobs, pools' handlers, schedules): the type filter's
+    // suggestions. History is left out: a DISTINCT over it would read every row.
+    this.uiQueueTypes = `
+      SELECT type FROM (
+        SELECT DISTINCT type FROM ${s}.jobs WHERE queue = $1
+        UNION SELECT unnest(job_types) FROM ${s}.pools WHERE queue = $1
+        UNION SELECT type FROM ${s}.schedules WHERE queue = $1) t
+      ORDER BY type LIMIT 500`;
+    // A job's state alone, for the job page's live refresh. A live job with an in-flight mark
+    // may be running: the caller probes its lock with adminProbeLive.
+    this.uiJobState = `
+      SELECT CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state, attempts,
+             EXISTS (SELECT 1 FROM ${s}.inflight i WHERE i.job_id = j.id) AS inflight
+      FROM ${s}.jobs j WHERE id = $1::bigint
+      UNION ALL
+      SELECT state, attempts, false AS inflight FROM ${s}.job_history WHERE id = $1::bigint`;
+    // --- end ui ----------------------------------------------------------------------------------
   }
 
+  readonly adminGetJob: string;
+  readonly adminAttempts: string;
+  readonly adminLockLive: string;
+  readonly adminProbeLive: string;
+  readonly adminListLive: string;
+  readonly adminListHistory: string;
+  readonly adminRunNow: string;
+  readonly adminRevive: string;
+  readonly adminDeleteHistory: string;
+  readonly adminDeleteLive: string;
+  readonly adminDeleteAttempts: string;
+  readonly adminCancel: string;
+  readonly adminSetPaused: string;
+  readonly adminRequeueFailed: string;
+  readonly adminSucceededLastHour: string;
+  readonly prune: string;
+  readonly pruneLock: string;
+  readonly pruneLockKey: string;
+  readonly snooze: string;
   readonly lockMigrate: string;
   readonly migrationsTableExists: string;
   readonly schemaVersion: string;
@@ -132,6 +366,7 @@ export class Queries {
   readonly enqueueDedup: string;
   readonly findLiveByDedupKey: string;
   readonly beginClaim: string;
+  readonly commitAndBeginClaim: string;
   readonly endClaim: string;
   readonly claimPriority: string;
   readonly claimTime: string;
@@ -146,6 +381,27 @@ export class Queries {
   readonly terminateBackend: string;
   readonly status: string;
   readonly listPools: string;
+
+  // --- cron ---
+  readonly cronClock: string;
+  readonly cronDeclare: string;
+  readonly cronUnschedule: string;
+  readonly cronList: string;
+  readonly cronNextDue: string;
+  readonly cronClaimDue: string;
+  readonly cronAdvance: string;
+  // --- end cron ---
+
+  // --- otel ---
+  readonly otelQueueDepth: string;
+  // --- end otel ---
+
+  // --- ui ---
+  readonly uiThroughput: string;
+  readonly uiFailedGroups: string;
+  readonly uiQueueTypes: string;
+  readonly uiJobState: string;
+  // --- end ui ---
 }
 
 /**

@@ -18,6 +18,7 @@ type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
 interface PrismaLike {
   $extends: AnyFunction;
+  $disconnect: AnyFunction;
   $transaction: AnyFunction;
   $queryRawUnsafe(sql: string, ...values: unknown[]): Promise<unknown>;
 }
@@ -83,6 +84,7 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
     const engine = new Engine(resolved, hookAdapter(client)?.poolConfig);
     const baseTransaction = client.$transaction;
     const baseExtends = client.$extends;
+    const baseDisconnect = client.$disconnect;
     // The most extended client derived from ours: handlers' transactions start from it, so
     // extensions applied after jobs() are on their `tx` too.
     let outermost: PrismaLike = client;
@@ -121,6 +123,11 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
           if (typeof arg !== "function") return baseTransaction.call(this, arg, ...rest);
           const callback = arg as (tx: object) => unknown;
           return baseTransaction.call(this, (tx: object) => callback(bindJobs(tx)), ...rest);
+        },
+        // Also closes the small pool admin calls opened (running queues are shut down by their owner).
+        async $disconnect(this: unknown) {
+          await engine.close();
+          return baseDisconnect.call(this);
         },
         $extends(this: unknown, ...args: unknown[]) {
           const next = baseExtends.apply(this, args) as PrismaLike;

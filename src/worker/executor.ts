@@ -13,10 +13,13 @@
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import type { ControlConnection } from "./control.ts";
-import type { Handler } from "../queue.ts";
+import type { Handler, JobEvent } from "../queue.ts";
 import { deserializePayload } from "../payload.ts";
 import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
 import { describeError, JobAbortedError, JobTimeoutError } from "./errors.ts";
+import type { AttemptTrace } from "../otel/instrumentation.ts";
+import { JobSnooze, UnrecoverableError } from "../outcomes.ts";
+import type { BackoffOptions } from "./options.ts";
 
 /** The savepoint a handler's writes live in; rolled back alone when the handler fails. */
 export const HANDLER_SAVEPOINT = "arrower_handler";
@@ -43,20 +46,12 @@ export interface SlotHost {
   wakeAnother(): void;
   /** Whether the pool still claims jobs (false once shutdown has begun). */
   accepting(): boolean;
+  /** Retry delays for a job type: its own (defineJob) or the pool's. */
+  backoffFor(type: string): Required<BackoffOptions>;
   /** Reports a finished attempt. */
   emit(event: JobEvent): void;
 }
 
-/** What happened to an attempt. */
-export interface JobEvent {
-  kind: "succeeded" | "retrying" | "failed" | "crashed";
-  jobId: string;
-  type: string;
-  queue: string;
-  attempt: number;
-  error?: string;
-  durationMs?: number;
-}
 
 interface ClaimedRow {
   id: string;
@@ -69,6 +64,7 @@ interface ClaimedRow {
   attempts: number;
   max_attempts: number;
   timeout_ms: number;
+  trace_context: unknown;
   crashed_attempt: number | null;
   crashed_pool: string | null;
   crashed_started_at: Date | null;
@@ -174,6 +170,8 @@ export class Slot {
     }
     const attempt = attemptsDone + 1;
     const marked = control.mark(job.id, attempt, pool);
+    // otel: the attempt's "process" span and run/wait metrics; its trace id goes to history.
+    const trace = engine.otel.startAttempt({ id: job.id, type: job.type, queue, attempt, maxAttempts: job.max_attempts, priority: job.priority, runAt: job.run_at, startedAt: job.started_at, traceContext: job.trace_context, pool });
 
     let payload: unknown;
     try {
@@ -182,8 +180,9 @@ export class Slot {
       // Retrying cannot help a payload that does not decode: fail it now, visibly.
       await marked;
       const text = `payload cannot be decoded: ${describeError(error)}`;
-      await connection.query(q.finish, [job.id, "failed", attempt, text, job.started_at, pool, null]);
+      await connection.query(q.finish, [job.id, "failed", attempt, text, job.started_at, pool, trace.traceId]);
       await this.commit(connection);
+      trace.end("failed", error);
       this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt, error: text });
       return;
     }
@@ -197,30 +196,41 @@ export class Slot {
     const startedAt = performance.now();
     try {
       await connection.query(q.endClaim);
-      const outcome = await this.runHandler(connection, job, handler, payload, attempt, controller.signal);
+      const outcome = await trace.run(() => this.runHandler(connection, job, handler, payload, attempt, controller.signal));
       await marked;
       if (outcome.ok) {
         try {
-          await connection.query(q.finish, [job.id, "succeeded", attempt, null, job.started_at, pool, null]);
+          await connection.query(q.finish, [job.id, "succeeded", attempt, null, job.started_at, pool, trace.traceId]);
           await this.commit(connection);
+          trace.end("succeeded");
           this.host.emit({ kind: "succeeded", jobId: job.id, type: job.type, queue, attempt, durationMs: performance.now() - startedAt });
           return;
         } catch (error) {
           // The handler swallowed a failed statement: its transaction is aborted and cannot commit.
           if ((error as { code?: string }).code !== "25P02") throw error;
-          await this.recordFailure(connection, job, attempt, new Error(`the handler's transaction was aborted by an earlier failed statement that the handler caught: ${(error as Error).message}`), false);
+          await this.recordFailure(connection, job, attempt, new Error(`the handler's transaction was aborted by an earlier failed statement that the handler caught: ${(error as Error).message}`), false, trace);
           return;
         }
       }
       if (controller.signal.reason instanceof JobAbortedError) {
+        trace.end("abandoned");
         await this.abandon(connection, job, outcome.hung);
         return;
       }
-      await this.recordFailure(connection, job, attempt, outcome.error, outcome.hung);
+      if (outcome.error instanceof JobSnooze && !outcome.hung) {
+        await connection.query(`ROLLBACK TO SAVEPOINT ${HANDLER_SAVEPOINT}`);
+        await connection.query(q.snooze, [job.id, outcome.error.delayMs]);
+        await this.commit(connection);
+        trace.end("snoozed");
+        this.host.emit({ kind: "snoozed", jobId: job.id, type: job.type, queue, attempt });
+        return;
+      }
+      await this.recordFailure(connection, job, attempt, outcome.error, outcome.hung, trace);
     } finally {
       clearTimeout(timer);
       this.current = undefined;
       finished();
+      trace.end("crashed"); // otel: a no-op once an outcome was recorded; else the connection failed mid-attempt
     }
   }
 
@@ -233,7 +243,7 @@ export class Slot {
     signal: AbortSignal,
   ): Promise<Outcome> {
     const run = this.host.transactions.run(connection, job.timeout_ms + ABORT_GRACE_MS * 2, async (tx) => {
-      await handler(payload, {
+      const result = await handler(payload, {
         tx,
         jobId: job.id,
         attempt,
@@ -243,6 +253,8 @@ export class Slot {
         runAt: job.run_at,
         createdAt: job.created_at,
       });
+      // A snooze is not a success: thrown, it rolls the handler's writes back like a failure.
+      if (result instanceof JobSnooze) throw result;
     });
     // A handler that ignores its aborted signal is given a grace period, then abandoned.
     let hung!: (outcome: Outcome) => void;
@@ -268,16 +280,16 @@ export class Slot {
   }
 
   /** Records a failed attempt: retry later with backoff, or keep as failed after the last attempt. */
-  private async recordFailure(connection: pg.Client, job: ClaimedRow, attempt: number, error: unknown, hung: boolean): Promise<void> {
+  private async recordFailure(connection: pg.Client, job: ClaimedRow, attempt: number, error: unknown, hung: boolean, trace: AttemptTrace): Promise<void> {
     const { engine, options, queue } = this.host;
     const q = engine.queries;
     const text = describeError(error);
     const outcome = error instanceof JobTimeoutError ? "timeout" : "failed";
-    const final = attempt >= job.max_attempts;
+    const final = attempt >= job.max_attempts || error instanceof UnrecoverableError;
     const statement = final ? q.finish : q.retry;
     const values = final
-      ? [job.id, "failed", attempt, text, job.started_at, options.poolName, null]
-      : [job.id, attempt, backoffDelay(options.backoff, attempt), text, outcome, job.started_at, options.poolName, null];
+      ? [job.id, "failed", attempt, text, job.started_at, options.poolName, trace.traceId]
+      : [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, outcome, job.started_at, options.poolName, trace.traceId];
     if (hung) {
       // The handler still uses the connection: end its transaction by ending the connection,
       // then record the failure in a transaction of its own.
@@ -288,6 +300,7 @@ export class Slot {
       await connection.query(statement, values);
       await this.commit(connection);
     }
+    trace.end(final ? "failed" : "retried", error);
     this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
   }
 

@@ -36,6 +36,11 @@ export interface QueueOptions {
   shutdownDeadline?: number;
   /** Debounce of the automatic start after `register`, ms. Default 100. */
   autoStartDelay?: number;
+  /**
+   * History retention for this queue, ms: finished jobs older than this are pruned by the
+   * maintenance loop. Default: succeeded and cancelled 7 days, failed 30 days.
+   */
+  retention?: { succeeded?: number; failed?: number };
 }
 
 /** Options with defaults applied. */
@@ -47,9 +52,10 @@ export interface ResolvedQueueOptions {
   backoff: Required<BackoffOptions>;
   shutdownDeadline: number;
   autoStartDelay: number;
+  retention: { succeeded?: number; failed?: number } | undefined;
 }
 
-const KEYS = ["poolSize", "pollInterval", "poolName", "strategy", "backoff", "shutdownDeadline", "autoStartDelay"] as const;
+const KEYS = ["poolSize", "pollInterval", "poolName", "strategy", "backoff", "shutdownDeadline", "autoStartDelay", "retention"] as const;
 const BACKOFF_KEYS = ["baseDelay", "maxDelay", "jitter"] as const;
 
 /** Validates queue options. */
@@ -58,14 +64,28 @@ export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueu
   const what = `queue("${name}") options`;
   const o = objectOrEmpty(input, what);
   rejectUnknownKeys(o, KEYS, what);
-  const backoff = objectOrEmpty(o.backoff, `${what}: backoff`);
+  const backoff = resolveBackoff(o.backoff, what);
+  const retention = objectOrEmpty(o.retention, `${what}: retention`);
+  rejectUnknownKeys(retention, ["succeeded", "failed"], `${what}: retention`);
+  for (const key of ["succeeded", "failed"] as const) {
+    if (retention[key] !== undefined) integerOption(retention[key], key, 0, 3_153_600_000_000, `${what}: retention`);
+  }
+  return {
+    poolSize: o.poolSize === undefined ? 10 : integerOption(o.poolSize, "poolSize", 1, 1000, what),
+    pollInterval: o.pollInterval === undefined ? 5000 : integerOption(o.pollInterval, "pollInterval", 10, 86_400_000, what),
+    poolName: (o.poolName as string | undefined) ?? `${hostname()}:${process.pid}`,
+    strategy: (o.strategy as Strategy | undefined) ?? "priority",
+    backoff,
+    shutdownDeadline: o.shutdownDeadline === undefined ? 30_000 : integerOption(o.shutdownDeadline, "shutdownDeadline", 0, 86_400_000, what),
+    autoStartDelay: o.autoStartDelay === undefined ? 100 : integerOption(o.autoStartDelay, "autoStartDelay", 0, 60_000, what),
+    retention: o.retention === undefined ? undefined : (retention as { succeeded?: number; failed?: number }),
+  };
+}
+
+/** Validates backoff options (of a queue, or of a job type in defineJob) and applies defaults. */
+export function resolveBackoff(input: unknown, what: string): Required<BackoffOptions> {
+  const backoff = objectOrEmpty(input, `${what}: backoff`);
   rejectUnknownKeys(backoff, BACKOFF_KEYS, `${what}: backoff`);
-  if (o.strategy !== undefined && o.strategy !== "priority" && o.strategy !== "time") {
-    throw new InvalidOptionsError("strategy", `${what}: strategy must be "priority" or "time", got ${JSON.stringify(o.strategy)}`);
-  }
-  if (o.poolName !== undefined && (typeof o.poolName !== "string" || o.poolName.length === 0 || o.poolName.length > 200)) {
-    throw new InvalidOptionsError("poolName", `${what}: poolName must be a non-empty string of at most 200 characters`);
-  }
   const jitter = backoff.jitter ?? 0.2;
   if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
     throw new InvalidOptionsError("jitter", `${what}: backoff.jitter must be a number from 0 to 1, got ${String(jitter)}`);
@@ -75,15 +95,7 @@ export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueu
   if (maxDelay < baseDelay) {
     throw new InvalidOptionsError("maxDelay", `${what}: backoff.maxDelay (${maxDelay}) must not be below baseDelay (${baseDelay})`);
   }
-  return {
-    poolSize: o.poolSize === undefined ? 10 : integerOption(o.poolSize, "poolSize", 1, 1000, what),
-    pollInterval: o.pollInterval === undefined ? 5000 : integerOption(o.pollInterval, "pollInterval", 10, 86_400_000, what),
-    poolName: (o.poolName as string | undefined) ?? `${hostname()}:${process.pid}`,
-    strategy: (o.strategy as Strategy | undefined) ?? "priority",
-    backoff: { baseDelay, maxDelay, jitter },
-    shutdownDeadline: o.shutdownDeadline === undefined ? 30_000 : integerOption(o.shutdownDeadline, "shutdownDeadline", 0, 86_400_000, what),
-    autoStartDelay: o.autoStartDelay === undefined ? 100 : integerOption(o.autoStartDelay, "autoStartDelay", 0, 60_000, what),
-  };
+  return { baseDelay, maxDelay, jitter };
 }
 
 /** The delay before attempt `attempt + 1`, after `attempt` failed. */

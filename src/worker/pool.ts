@@ -20,7 +20,10 @@ import type { Handler, Queue, QueueEvents } from "../queue.ts";
 import { InvalidOptionsError, InvalidJobError, NotEnoughConnectionsError, IntegrationError } from "../errors.ts";
 import { assertVersion } from "../postgres/migrations.ts";
 import { controlFor, type ControlConnection } from "./control.ts";
-import { Slot, type HandlerTransactions, type JobEvent, type SlotHost } from "./executor.ts";
+import { Slot, type HandlerTransactions, type SlotHost } from "./executor.ts";
+import type { JobEvent } from "../queue.ts";
+import type { BackoffOptions } from "./options.ts";
+import { acquirePruner, releasePruner } from "./pruner.ts";
 import { JobAbortedError } from "./errors.ts";
 import type { ResolvedQueueOptions } from "./options.ts";
 
@@ -32,6 +35,7 @@ type State = "stopped" | "starting" | "running" | "stopping";
 export class WorkerPool<TX> implements Queue<TX>, SlotHost {
   readonly control: ControlConnection;
   readonly handlers = new Map<string, Handler<unknown, unknown>>();
+  private readonly typeBackoffs = new Map<string, Required<BackoffOptions>>();
   jobTypes: string[] = [];
   private readonly events = new EventEmitter();
   private state: State = "stopped";
@@ -44,6 +48,8 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
   private autoStartTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private transition: Promise<void> = Promise.resolve();
+  /** otel: ends this pool's share of the queue-depth gauge. */
+  private stopOtel: (() => void) | undefined;
 
   constructor(
     readonly engine: Engine,
@@ -72,6 +78,8 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     if (!isJobType(type)) throw new InvalidJobError(`register expects a job type from defineJob(), got ${typeof type}`);
     if (typeof handler !== "function") throw new InvalidJobError(`register("${type.name}") expects a handler function, got ${typeof handler}`);
     this.handlers.set(type.name, handler as Handler<unknown, unknown>);
+    if (type.backoff) this.typeBackoffs.set(type.name, type.backoff);
+    else this.typeBackoffs.delete(type.name);
     if (this.state === "running" || this.state === "starting") {
       await this.restart();
       return;
@@ -124,7 +132,12 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     return this.state === "running";
   }
 
+  backoffFor(type: string): Required<BackoffOptions> {
+    return this.typeBackoffs.get(type) ?? this.options.backoff;
+  }
+
   emit(event: JobEvent): void {
+    this.engine.otel.recordEvent(event); // otel: job counters
     if (event.kind === "failed" || event.kind === "crashed") {
       this.engine.logger.warn(`job ${event.kind}`, { queue: event.queue, type: event.type, id: event.jobId, attempt: event.attempt, error: firstLine(event.error) });
     } else if (event.kind === "retrying") {
@@ -183,6 +196,14 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     await this.heartbeat();
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), HEARTBEAT_MS);
     this.heartbeatTimer.unref();
+    acquirePruner(this.engine, this.name, this.options.retention);
+    // otel: queue-depth gauge (one query per collection, on the installation's small pool: not
+    // the control connection, where every attempt waits on its in-flight mark) and counters at 0.
+    this.stopOtel = this.engine.otel.watchPool({
+      queue: this.name,
+      jobTypes: this.jobTypes,
+      queueDepth: async () => (await this.engine.pool().query(this.engine.queries.otelQueueDepth)).rows,
+    });
     this.engine.logger.info("pool started", { queue: this.name, pool: this.options.poolName, size: this.options.poolSize, types: this.jobTypes.join(",") });
   }
 
@@ -278,6 +299,8 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
   private async doStop(deadline: number, why: string): Promise<void> {
     if (this.state !== "running") return;
     this.state = "stopping";
+    this.stopOtel?.(); // otel
+    this.stopOtel = undefined;
     clearTimeout(this.pollTimer);
     clearInterval(this.heartbeatTimer);
     this.unsubscribe?.();
@@ -294,6 +317,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     await Promise.all(this.slots.map((slot) => slot.close()));
     this.slots = [];
     await this.control.query(this.engine.queries.removePool, [this.options.poolName, this.name]).catch(() => undefined);
+    await releasePruner(this.engine, this.name);
     await this.control.release();
     this.state = "stopped";
     this.engine.logger.info("pool stopped", { queue: this.name, pool: this.options.poolName });

@@ -1,0 +1,405 @@
+/**
+ * The admin API behind `prisma.$jobs.getJob`, `listJobs`, `retry`, `cancel`, `deleteJob`,
+ * `pause`, `resume`, `requeueFailed`, `stats` and `prune` — what the CLI and the admin UI use.
+ *
+ * Running jobs are invisible as such to other sessions (their worker's lock is uncommitted):
+ * actions on one lock its row with NOWAIT and report "running" at once instead of waiting.
+ */
+import type pg from "pg";
+import type { Engine } from "../engine.ts";
+import { JobNotFoundError, JobRunningError, InvalidOptionsError, ArrowerJobsError } from "../errors.ts";
+import { deserializePayload } from "../payload.ts";
+import { JobState } from "../job.ts";
+import { integerOption, objectOrEmpty, rejectUnknownKeys, validateJobName, validateQueueName } from "../config.ts";
+
+/** One attempt that did not finish its job (failed and retried, crashed, timed out). */
+export interface AttemptInfo {
+  attempt: number;
+  outcome: "failed" | "crashed" | "timeout" | "cancelled";
+  error: string | null;
+  startedAt: Date | null;
+  finishedAt: Date;
+  pool: string | null;
+  traceId: string | null;
+}
+
+/** A job as the admin API shows it. */
+export interface JobInfo {
+  id: string;
+  queue: string;
+  type: string;
+  state: JobState;
+  /** The decoded payload; the raw JSON when it cannot be decoded. */
+  payload: unknown;
+  priority: number;
+  runAt: Date;
+  createdAt: Date;
+  attempts: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  dedupKey: string | null;
+  lastError: string | null;
+  scheduleId: string | null;
+  tickAt: Date | null;
+  /** Finished jobs: when their last attempt started and ended. */
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  pool: string | null;
+  traceId: string | null;
+}
+
+/** A job with its earlier attempts. */
+export interface JobDetails extends JobInfo {
+  attemptHistory: AttemptInfo[];
+}
+
+/** Filter of {@link listJobs}. */
+export interface JobFilter {
+  /** Default `"available"`. Running jobs are not listed (see `stats()` for counts). */
+  state?: Exclude<JobState, "running">;
+  queue?: string;
+  type?: string;
+  /** Page size, 1 to 500. Default 50. */
+  limit?: number;
+}
+
+/** A page of jobs, newest first; pass `next` back as the cursor for the following page. */
+export interface JobPage {
+  jobs: JobInfo[];
+  next: string | null;
+}
+
+/** Per-queue counts. */
+export interface QueueStats {
+  queue: string;
+  /** All live jobs (due and scheduled). */
+  queued: number;
+  due: number;
+  scheduled: number;
+  /** Live jobs that failed at least once and wait for their next attempt. */
+  retrying: number;
+  /** Jobs running now, from the pools' heartbeats. */
+  running: number;
+  failed: number;
+  succeededLastHour: number;
+  /** Live jobs no live pool has a handler for. */
+  noHandler: number;
+  pools: number;
+  paused: boolean;
+}
+
+/** Retention of {@link prune}, in milliseconds. */
+export interface PruneOptions {
+  /** Prune succeeded (and cancelled) jobs finished longer ago than this. Default 7 days. */
+  succeeded?: number;
+  /** Prune failed jobs finished longer ago than this. Default 30 days. */
+  failed?: number;
+  /** Only this queue. */
+  queue?: string;
+  /** Leave these queues alone (they have retention of their own). */
+  exceptQueues?: string[];
+  /** Rows per statement. Default 1,000. */
+  batchSize?: number;
+}
+
+const DAY = 86_400_000;
+const LIVE_STATES = new Set<string>([JobState.available, JobState.scheduled]);
+const LISTABLE = [JobState.available, JobState.scheduled, JobState.succeeded, JobState.failed, JobState.cancelled] as const;
+
+interface JobRow {
+  id: string;
+  queue: string;
+  type: string;
+  payload: unknown;
+  payload_meta: unknown;
+  priority: number;
+  run_at: Date;
+  created_at: Date;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number;
+  dedup_key: string | null;
+  last_error: string | null;
+  schedule_id: string | null;
+  tick_at: Date | null;
+  state: JobState;
+  started_at?: Date | null;
+  finished_at: Date | null;
+  pool?: string | null;
+  trace_id?: string | null;
+  inflight?: boolean;
+}
+
+function toInfo(row: JobRow): JobInfo {
+  let payload: unknown;
+  try {
+    payload = deserializePayload(row.payload, row.payload_meta);
+  } catch {
+    payload = row.payload;
+  }
+  return {
+    id: row.id,
+    queue: row.queue,
+    type: row.type,
+    state: row.state,
+    payload,
+    priority: row.priority,
+    runAt: row.run_at,
+    createdAt: row.created_at,
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    timeoutMs: row.timeout_ms,
+    dedupKey: row.dedup_key,
+    lastError: row.last_error,
+    scheduleId: row.schedule_id,
+    tickAt: row.tick_at,
+    startedAt: row.started_at ?? null,
+    finishedAt: row.finished_at,
+    pool: row.pool ?? null,
+    traceId: row.trace_id ?? null,
+  };
+}
+
+function checkId(id: unknown): string {
+  if (typeof id !== "string" || !/^\d{1,19}$/.test(id)) {
+    throw new InvalidOptionsError("id", `a job id is a string of digits (as enqueue returns it), got ${JSON.stringify(id)}`);
+  }
+  return id;
+}
+
+function isLockNotAvailable(error: unknown): boolean {
+  return (error as { code?: string }).code === "55P03";
+}
+
+/** The job, with its attempts, or null. A locked live job is reported as `running`. */
+export async function getJob(engine: Engine, id: string): Promise<JobDetails | null> {
+  checkId(id);
+  const q = engine.queries;
+  return engine.transaction(async (client) => {
+    const { rows } = await client.query<JobRow>(q.adminGetJob, [id]);
+    const row = rows[0];
+    if (!row) return null;
+    if (LIVE_STATES.has(row.state) && row.inflight) {
+      const probe = await client.query(q.adminProbeLive, [id]);
+      if (probe.rowCount === 0) row.state = JobState.running;
+    }
+    const attempts = await client.query<{
+      attempt: number;
+      outcome: AttemptInfo["outcome"];
+      error: string | null;
+      started_at: Date | null;
+      finished_at: Date;
+      pool: string | null;
+      trace_id: string | null;
+    }>(q.adminAttempts, [id]);
+    return {
+      ...toInfo(row),
+      attemptHistory: attempts.rows.map((a) => ({
+        attempt: a.attempt,
+        outcome: a.outcome,
+        error: a.error,
+        startedAt: a.started_at,
+        finishedAt: a.finished_at,
+        pool: a.pool,
+        traceId: a.trace_id,
+      })),
+    };
+  });
+}
+
+/** Jobs of one state, newest first, with keyset pagination (fast at any depth). */
+export async function listJobs(engine: Engine, filter: JobFilter = {}, cursor?: string | null): Promise<JobPage> {
+  const what = "listJobs filter";
+  const f = objectOrEmpty(filter, what);
+  rejectUnknownKeys(f, ["state", "queue", "type", "limit"], what);
+  const state = (f.state as string | undefined) ?? JobState.available;
+  if (!(LISTABLE as readonly string[]).includes(state)) {
+    throw new InvalidOptionsError("state", `${what}: state must be one of ${LISTABLE.join(", ")}, got ${JSON.stringify(state)}`);
+  }
+  if (f.queue !== undefined) validateQueueName(f.queue);
+  if (f.type !== undefined) validateJobName(f.type);
+  const limit = f.limit === undefined ? 50 : integerOption(f.limit, "limit", 1, 500, what);
+  const after = cursor === undefined || cursor === null ? null : checkId(cursor);
+  const q = engine.queries;
+  const live = LIVE_STATES.has(state);
+  const { rows } = await engine
+    .pool()
+    .query<JobRow>(live ? q.adminListLive : q.adminListHistory, [f.queue ?? null, f.type ?? null, state, after, limit + 1]);
+  const page = rows.slice(0, limit).map(toInfo);
+  return { jobs: page, next: rows.length > limit ? page.at(-1)!.id : null };
+}
+
+/**
+ * Runs a job again: a queued job now, a finished one (failed, cancelled, succeeded) as a fresh
+ * job with its attempts from zero. Returns the job's id.
+ * @throws JobRunningError when a worker runs it now; JobNotFoundError
+ */
+export async function retry(engine: Engine, id: string): Promise<string> {
+  checkId(id);
+  const q = engine.queries;
+  return engine.transaction(async (client) => {
+    if (await lockLive(client, q.adminLockLive, id, "retry")) {
+      await client.query(q.adminRunNow, [id, q.channel]);
+      return id;
+    }
+    const revived = await client.query(q.adminRevive, [id, q.channel]);
+    if (revived.rowCount === 0) {
+      const { rows } = await client.query<JobRow>(q.adminGetJob, [id]);
+      if (rows.length === 0) throw new JobNotFoundError(id);
+      throw new ArrowerJobsError("INVALID_JOB", `job ${id} cannot run again now: a live job in queue "${rows[0]!.queue}" holds its dedup key "${rows[0]!.dedup_key}"`);
+    }
+    await client.query(q.adminDeleteHistory, [id]);
+    return id;
+  });
+}
+
+/**
+ * Cancels a queued job: it moves to history as `cancelled`. A running job is not touched.
+ * @throws JobRunningError, JobNotFoundError (also for a job that has already finished)
+ */
+export async function cancel(engine: Engine, id: string): Promise<void> {
+  checkId(id);
+  const q = engine.queries;
+  await engine.transaction(async (client) => {
+    if (!(await lockLive(client, q.adminLockLive, id, "cancel"))) throw new JobNotFoundError(id);
+    await client.query(q.adminCancel, [id]);
+  });
+}
+
+/**
+ * Deletes a job, queued or finished, with its attempts. A running job is not touched.
+ * @throws JobRunningError, JobNotFoundError
+ */
+export async function deleteJob(engine: Engine, id: string): Promise<void> {
+  checkId(id);
+  const q = engine.queries;
+  await engine.transaction(async (client) => {
+    const deleted = (await lockLive(client, q.adminLockLive, id, "delete"))
+      ? await client.query(q.adminDeleteLive, [id])
+      : await client.query(q.adminDeleteHistory, [id]);
+    if (deleted.rowCount === 0) throw new JobNotFoundError(id);
+    await client.query(q.adminDeleteAttempts, [id]);
+  });
+}
+
+/** Locks a live job; false when it is not live. */
+async function lockLive(client: pg.PoolClient, sql: string, id: string, action: string): Promise<boolean> {
+  try {
+    const { rowCount } = await client.query(sql, [id]);
+    return (rowCount ?? 0) > 0;
+  } catch (error) {
+    if (isLockNotAvailable(error)) throw new JobRunningError(id, action);
+    throw error;
+  }
+}
+
+/** Pauses or resumes a queue: no worker claims from a paused queue; running jobs finish. */
+export async function setPaused(engine: Engine, queue: string, paused: boolean): Promise<void> {
+  validateQueueName(queue);
+  await engine.pool().query(engine.queries.adminSetPaused, [queue, paused, engine.queries.channel]);
+}
+
+/** Moves failed jobs back to the live table as fresh jobs; returns how many. */
+export async function requeueFailed(engine: Engine, filter: { queue?: string; type?: string } = {}): Promise<number> {
+  const f = objectOrEmpty(filter, "requeueFailed filter");
+  rejectUnknownKeys(f, ["queue", "type"], "requeueFailed filter");
+  if (f.queue !== undefined) validateQueueName(f.queue);
+  if (f.type !== undefined) validateJobName(f.type);
+  let total = 0;
+  // Batches keep each statement short, so workers and the UI never wait long on it.
+  for (;;) {
+    const { rows } = await engine
+      .pool()
+      .query<{ n: number }>(engine.queries.adminRequeueFailed, [f.queue ?? null, f.type ?? null, 1_000, engine.queries.channel]);
+    const n = rows[0]?.n ?? 0;
+    total += n;
+    if (n < 1_000) return total;
+  }
+}
+
+/** Counts per queue. */
+export async function stats(engine: Engine): Promise<QueueStats[]> {
+  const q = engine.queries;
+  const pool = engine.pool();
+  const [status, lastHour] = await Promise.all([
+    pool.query<{
+      queue: string;
+      queued: number;
+      due: number;
+      scheduled: number;
+      retrying: number;
+      running: number;
+      failed: number;
+      pools: number;
+      paused: boolean;
+      no_handler: number;
+    }>(q.status),
+    pool.query<{ queue: string; n: number }>(q.adminSucceededLastHour),
+  ]);
+  const succeeded = new Map(lastHour.rows.map((r) => [r.queue, r.n]));
+  const rows = status.rows.map((r) => ({
+    queue: r.queue,
+    queued: r.queued,
+    due: r.due,
+    scheduled: r.scheduled,
+    retrying: r.retrying,
+    running: r.running,
+    failed: r.failed,
+    succeededLastHour: succeeded.get(r.queue) ?? 0,
+    noHandler: r.no_handler,
+    pools: r.pools,
+    paused: r.paused,
+  }));
+  for (const [queue, n] of succeeded) {
+    if (!rows.some((r) => r.queue === queue)) {
+      rows.push({ queue, queued: 0, due: 0, scheduled: 0, retrying: 0, running: 0, failed: 0, succeededLastHour: n, noHandler: 0, pools: 0, paused: false });
+    }
+  }
+  return rows.sort((a, b) => a.queue.localeCompare(b.queue));
+}
+
+/** Resolved retention. */
+export interface ResolvedPrune {
+  succeeded: number;
+  failed: number;
+  queue: string | null;
+  exceptQueues: string[];
+  batchSize: number;
+}
+
+/** Validates prune options. */
+export function resolvePruneOptions(input: unknown): ResolvedPrune {
+  const what = "prune options";
+  const o = objectOrEmpty(input, what);
+  rejectUnknownKeys(o, ["succeeded", "failed", "queue", "exceptQueues", "batchSize"], what);
+  if (o.queue !== undefined) validateQueueName(o.queue);
+  const except = (o.exceptQueues as unknown[] | undefined) ?? [];
+  if (!Array.isArray(except)) throw new InvalidOptionsError("exceptQueues", `${what}: exceptQueues must be an array of queue names`);
+  except.forEach((name) => validateQueueName(name));
+  return {
+    succeeded: o.succeeded === undefined ? 7 * DAY : integerOption(o.succeeded, "succeeded", 0, 100 * 365 * DAY, what),
+    failed: o.failed === undefined ? 30 * DAY : integerOption(o.failed, "failed", 0, 100 * 365 * DAY, what),
+    queue: (o.queue as string | undefined) ?? null,
+    exceptQueues: except as string[],
+    batchSize: o.batchSize === undefined ? 1_000 : integerOption(o.batchSize, "batchSize", 1, 100_000, what),
+  };
+}
+
+/**
+ * Deletes history older than the retention, in small batches (each its own short statement, so
+ * workers are never blocked). Returns how many jobs were pruned per state.
+ */
+export async function prune(engine: Engine, options: PruneOptions = {}): Promise<{ succeeded: number; failed: number; cancelled: number }> {
+  const o = resolvePruneOptions(options);
+  const result = { succeeded: 0, failed: 0, cancelled: 0 };
+  for (const state of ["succeeded", "cancelled", "failed"] as const) {
+    const age = state === "failed" ? o.failed : o.succeeded;
+    for (;;) {
+      const { rows } = await engine.pool().query<{ n: number }>(engine.queries.prune, [state, age, o.queue, o.exceptQueues, o.batchSize]);
+      const n = rows[0]?.n ?? 0;
+      result[state] += n;
+      if (n < o.batchSize) break;
+    }
+  }
+  return result;
+}

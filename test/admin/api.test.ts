@@ -1,0 +1,164 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { defineJob, JobNotFoundError, JobRunningError, snooze, UnrecoverableError, type Queue } from "../../src/index.ts";
+import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+
+const Task = defineJob<{ n: number }>("task");
+const Flaky = defineJob<{ n: number }>("flaky", { backoff: { baseDelay: 60_000, maxDelay: 60_000, jitter: 0 } });
+
+describe("admin API", () => {
+  let app: TestApp;
+  const queues: Queue[] = [];
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterEach(async () => {
+    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
+  });
+  afterAll(() => app.close());
+
+  it("getJob shows a live job; listJobs pages newest first with a cursor", async () => {
+    const ids = await app.prisma.$jobs.enqueue(Array.from({ length: 5 }, (_, n) => Task({ n })), { queue: "listing" });
+    const job = await app.prisma.$jobs.getJob(ids[0]!);
+    expect(job).toMatchObject({ id: ids[0], queue: "listing", type: "task", state: "available", payload: { n: 0 }, attempts: 0, attemptHistory: [] });
+    const first = await app.prisma.$jobs.listJobs({ queue: "listing", limit: 2 });
+    expect(first.jobs.map((j) => j.id)).toEqual([ids[4], ids[3]]);
+    const second = await app.prisma.$jobs.listJobs({ queue: "listing", limit: 2 }, first.next);
+    expect(second.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);
+    const last = await app.prisma.$jobs.listJobs({ queue: "listing", limit: 2 }, second.next);
+    expect(last).toEqual({ jobs: [expect.objectContaining({ id: ids[0] })], next: null });
+    expect(await app.prisma.$jobs.getJob("999999999")).toBeNull();
+  });
+
+  it("cancel moves a queued job to history; retry brings it back; deleteJob removes it", async () => {
+    const id = await app.prisma.$jobs.enqueue(Task({ n: 1 }), { queue: "manage", runAt: new Date(Date.now() + 3_600_000) });
+    expect((await app.prisma.$jobs.getJob(id))!.state).toBe("scheduled");
+    await app.prisma.$jobs.cancel(id);
+    expect((await app.prisma.$jobs.getJob(id))!.state).toBe("cancelled");
+    await expect(app.prisma.$jobs.cancel(id)).rejects.toBeInstanceOf(JobNotFoundError);
+    await app.prisma.$jobs.retry(id);
+    const revived = await app.prisma.$jobs.getJob(id);
+    expect(revived).toMatchObject({ state: "available", attempts: 0 });
+    await app.prisma.$jobs.deleteJob(id);
+    expect(await app.prisma.$jobs.getJob(id)).toBeNull();
+    await expect(app.prisma.$jobs.deleteJob(id)).rejects.toBeInstanceOf(JobNotFoundError);
+  });
+
+  it("actions on a running job answer 'running' at once, without waiting for it", async () => {
+    const queue = app.prisma.$jobs.queue("busy", { poolSize: 1, pollInterval: 100 });
+    queues.push(queue);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await queue.register(Task, async () => held);
+    await queue.start();
+    const id = await queue.enqueue(Task({ n: 1 }));
+    await waitFor(async () => (await app.count("inflight", "job_id = $1", [id])) === 1);
+    expect((await app.prisma.$jobs.getJob(id))!.state).toBe("running");
+    const t0 = Date.now();
+    await expect(app.prisma.$jobs.cancel(id)).rejects.toBeInstanceOf(JobRunningError);
+    await expect(app.prisma.$jobs.deleteJob(id)).rejects.toThrow(/job \d+ is running: cannot delete it now/);
+    await expect(app.prisma.$jobs.retry(id)).rejects.toBeInstanceOf(JobRunningError);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    release();
+    await waitFor(async () => (await app.prisma.$jobs.getJob(id))?.state === "succeeded");
+  });
+
+  it("a paused queue is not claimed; resume wakes its workers", async () => {
+    const queue = app.prisma.$jobs.queue("pausable", { poolSize: 2, pollInterval: 100 });
+    queues.push(queue);
+    const ran: string[] = [];
+    await queue.register(Task, async (_job, { jobId }) => {
+      ran.push(jobId);
+    });
+    await queue.start();
+    await app.prisma.$jobs.pause("pausable");
+    const id = await queue.enqueue(Task({ n: 1 }));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(ran).toEqual([]);
+    expect((await app.prisma.$jobs.stats()).find((s) => s.queue === "pausable")).toMatchObject({ paused: true, due: 1 });
+    await app.prisma.$jobs.resume("pausable");
+    await waitFor(() => ran.length === 1, 5_000);
+    expect(ran).toEqual([id]);
+  });
+
+  it("requeueFailed brings back failed jobs of a type as fresh jobs", async () => {
+    const queue = app.prisma.$jobs.queue("failing", { poolSize: 1, pollInterval: 100 });
+    queues.push(queue);
+    let fail = true;
+    await queue.register(Task, async () => {
+      if (fail) throw new UnrecoverableError("card was deleted");
+    });
+    await queue.start();
+    const ids = await queue.enqueue([Task({ n: 1 }), Task({ n: 2 })], { maxAttempts: 5 });
+    await waitFor(async () => (await app.count("job_history", "id = ANY($1::bigint[]) AND state = 'failed'", [ids])) === 2);
+    // UnrecoverableError: failed after one attempt, not five.
+    expect(await app.rows(`SELECT attempts, last_error FROM arrower.job_history WHERE id = $1`, [ids[0]])).toEqual([
+      { attempts: 1, last_error: expect.stringContaining("UnrecoverableError: card was deleted") },
+    ]);
+    fail = false;
+    expect(await app.prisma.$jobs.requeueFailed({ queue: "failing", type: "task" })).toBe(2);
+    await waitFor(async () => (await app.count("job_history", "id = ANY($1::bigint[]) AND state = 'succeeded'", [ids])) === 2);
+  });
+
+  it("a snoozed job runs again after its delay with its attempt count unchanged, its writes rolled back", async () => {
+    const queue = app.prisma.$jobs.queue("snoozy", { poolSize: 1, pollInterval: 100 });
+    queues.push(queue);
+    const attempts: number[] = [];
+    const ranAt: number[] = [];
+    await queue.register(Task, async (_job, { tx, jobId, attempt }) => {
+      attempts.push(attempt);
+      ranAt.push(Date.now());
+      await tx.sideEffect.create({ data: { id: `${jobId}:${ranAt.length}` } });
+      if (ranAt.length === 1) return snooze(600);
+    });
+    await queue.start();
+    const id = await queue.enqueue(Task({ n: 1 }));
+    await waitFor(async () => (await app.count("job_history", "id = $1", [id])) === 1);
+    expect(attempts).toEqual([1, 1]);
+    expect(ranAt[1]! - ranAt[0]!).toBeGreaterThanOrEqual(550);
+    expect(await app.rows(`SELECT id FROM "SideEffect" WHERE id LIKE $1`, [`${id}:%`])).toEqual([{ id: `${id}:2` }]);
+    expect(await app.rows(`SELECT state, attempts FROM arrower.job_history WHERE id = $1`, [id])).toEqual([{ state: "succeeded", attempts: 1 }]);
+  });
+
+  it("a job type's own backoff wins over the queue's", async () => {
+    const queue = app.prisma.$jobs.queue("typed-backoff", { poolSize: 1, pollInterval: 100, backoff: { baseDelay: 10, maxDelay: 10 } });
+    queues.push(queue);
+    await queue.register(Flaky, async () => {
+      throw new Error("down");
+    });
+    await queue.start();
+    const id = await queue.enqueue(Flaky({ n: 1 }));
+    await waitFor(async () => (await app.count("attempts", "job_id = $1", [id])) === 1);
+    const [row] = await app.rows<{ due_in_s: number }>(`SELECT extract(epoch FROM run_at - clock_timestamp())::float8 AS due_in_s FROM arrower.jobs WHERE id = $1`, [id]);
+    expect(row!.due_in_s).toBeGreaterThan(55);
+  });
+
+  it("events: succeeded, retrying and failed with typed payloads", async () => {
+    const queue = app.prisma.$jobs.queue("events", { poolSize: 1, pollInterval: 100, backoff: { baseDelay: 10, maxDelay: 10 } });
+    queues.push(queue);
+    const seen: string[] = [];
+    queue.on("succeeded", (e) => seen.push(`succeeded:${e.attempt}`));
+    queue.on("retrying", (e) => seen.push(`retrying:${e.attempt}:${e.error?.split("\n")[0]}`));
+    queue.on("failed", (e) => seen.push(`failed:${e.attempt}`));
+    await queue.register(Task, async (job, { attempt }) => {
+      if (job.n === 1 && attempt === 1) throw new Error("once");
+      if (job.n === 2) throw new Error("always");
+    });
+    await queue.start();
+    await queue.enqueue(Task({ n: 1 }));
+    await waitFor(() => seen.includes("succeeded:2"));
+    await queue.enqueue(Task({ n: 2 }), { maxAttempts: 2 });
+    await waitFor(() => seen.includes("failed:2"));
+    expect(seen).toEqual(["retrying:1:Error: once", "succeeded:2", "retrying:1:Error: always", "failed:2"]);
+  });
+
+  it("prune deletes old history in batches and keeps recent rows", async () => {
+    await app.rows(`
+      INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, finished_at)
+      SELECT nextval('arrower.job_id_seq'), 'old', 'task', '{}', 0, now(), now(), CASE WHEN g % 2 = 0 THEN 'succeeded' ELSE 'failed' END, 1, 25, 30000,
+             now() - CASE WHEN g <= 2500 THEN interval '40 days' ELSE interval '1 hour' END
+      FROM generate_series(1, 3000) g`);
+    const result = await app.prisma.$jobs.prune({ batchSize: 500 });
+    expect(result).toEqual({ succeeded: 1250, failed: 1250, cancelled: 0 });
+    expect(await app.count("job_history", "queue = 'old'")).toBe(500);
+  });
+});

@@ -1,0 +1,292 @@
+/**
+ * The CLI end to end: `src/cli/main.ts` in a child process against this file's database, with a
+ * config file written into a temp dir (as a user's would be, outside the package).
+ *
+ * The child is `node --import tsx src/cli/main.ts` rather than `npx tsx …`: npx does not pass
+ * SIGTERM on to its child, so signalling it would test npx (and leak the worker), not the CLI.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { defineJob } from "../../src/index.ts";
+import { latestVersion } from "../../src/postgres/migrations.ts";
+import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+
+const repo = fileURLToPath(new URL("../..", import.meta.url));
+// Absolute: the child runs in temp dirs, where `--import tsx` would not resolve.
+const tsx = import.meta.resolve("tsx");
+const Ping = defineJob<{ n: number }>("ping");
+const Mail = defineJob<{ to: string }>("mail");
+const Slow = defineJob<{ ms: number }>("slow");
+
+/** A config as a user writes it; imports by absolute path since it lives outside the repo. */
+function configSource(): string {
+  const adapter = fileURLToPath(import.meta.resolve("@prisma/adapter-pg"));
+  return `
+import { PrismaPg } from ${JSON.stringify(adapter)};
+import { PrismaClient } from ${JSON.stringify(join(repo, "test/generated/prisma/client.ts"))};
+import { defineConfig, defineJob, handle, jobs } from ${JSON.stringify(join(repo, "src/index.ts"))};
+
+const Ping = defineJob<{ n: number }>("ping");
+const Mail = defineJob<{ to: string }>("mail");
+const Slow = defineJob<{ ms: number }>("slow");
+
+const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: process.env.DATABASE_URL!, max: 2 }) })
+  .$extends(jobs({ schema: process.env.JOBS_SCHEMA ?? "arrower" }));
+
+export default defineConfig({
+  prisma,
+  queues: [
+    {
+      name: "default",
+      poolSize: 2,
+      pollInterval: 200,
+      handlers: [
+        handle(Ping, async ({ n }, { tx }: { tx: any }) => {
+          await tx.sideEffect.create({ data: { id: \`ping-\${n}\`, note: "from the CLI worker" } });
+        }),
+      ],
+    },
+    { name: "mail", poolSize: 1, handlers: [handle(Mail, async () => undefined)] },
+    {
+      name: "slow",
+      poolSize: 1,
+      handlers: [
+        handle(Slow, async ({ ms }, { signal }) => {
+          console.log("slow job started");
+          await new Promise((resolve) => {
+            signal.addEventListener("abort", resolve);
+            setTimeout(resolve, ms).unref();
+          });
+        }),
+      ],
+    },
+  ],
+});
+`;
+}
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+// Each test starts Node processes that load TypeScript (tsx for the CLI, jiti for the config):
+// seconds each on a busy machine, so the timeouts are generous.
+describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
+  let app: TestApp;
+  let dir: string;
+  let config: string;
+  const children: ChildProcess[] = [];
+
+  /** The child's environment: this file's database, and no test-runner markers (they silence the logger). */
+  function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    const out: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: app.url, ...extra };
+    for (const key of Object.keys(out)) if (key.startsWith("VITEST") || key === "NODE_ENV") delete out[key];
+    return out;
+  }
+
+  function start(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+    const child = spawn(process.execPath, ["--import", tsx, join(repo, "src/cli/main.ts"), ...args], {
+      cwd: options.cwd ?? dir,
+      env: env(options.env),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    const output = { stdout: "", stderr: "" };
+    child.stdout!.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
+    child.stderr!.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
+    const exited = new Promise<Result>((resolve) => child.on("close", (code) => resolve({ code, ...output })));
+    return { child, output, exited };
+  }
+
+  const cli = (args: string[], options?: { cwd?: string; env?: Record<string, string> }) => start(args, options).exited;
+
+  beforeAll(async () => {
+    app = await createTestApp({ migrate: false });
+    dir = await mkdtemp(join(tmpdir(), "arrower-cli-"));
+    config = join(dir, "arrower-jobs.config.ts");
+    await writeFile(config, configSource());
+  });
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  });
+  afterAll(async () => {
+    await app?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a misspelt flag: exit 2, names it and suggests the right one", async () => {
+    const result = await cli(["migrate", "--chek"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("unknown flag --chek for `arrower-jobs migrate`, did you mean --check?");
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it("an unknown command: exit 2 with a suggestion", async () => {
+    const result = await cli(["stauts"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown command "stauts", did you mean "status"?');
+  });
+
+  it("no config file: exit 2, says where it looked", async () => {
+    const empty = await mkdtemp(join(tmpdir(), "arrower-cli-empty-"));
+    try {
+      const [found, named] = await Promise.all([
+        cli(["worker"], { cwd: empty }),
+        cli(["status", "--config", "missing.config.ts"], { cwd: empty }),
+      ]);
+      expect(found.code).toBe(2);
+      expect(found.stderr).toContain("no config file: looked for arrower-jobs.config.ts");
+      expect(found.stderr).toContain(empty);
+      expect(named.code).toBe(2);
+      expect(named.stderr).toContain("config file missing.config.ts not found");
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it("config mistakes: exit 2, one line naming the file and the problem", async () => {
+    const cases: Array<[string, string, string]> = [
+      ["named.config.ts", "export const config = {};", "named.config.ts: no default export (it exports config)"],
+      ["no-jobs.config.ts", "export default { prisma: {} };", "no-jobs.config.ts: `prisma` has no `$jobs`"],
+      ["throws.config.ts", 'throw new Error("DATABASE_URL is not set");\nexport default {};', "throws.config.ts: cannot load it: DATABASE_URL is not set"],
+      [
+        "no-handlers.config.ts",
+        `import { jobs } from ${JSON.stringify(join(repo, "src/index.ts"))};
+         const $jobs = { queue() {}, migrate() {} };
+         export default { prisma: { $jobs }, queues: [{ name: "default", handlers: [] }] };
+         void jobs;`,
+        'no-handlers.config.ts: queue "default" has no handlers',
+      ],
+      [
+        "bad-option.config.ts",
+        `import { defineJob, handle } from ${JSON.stringify(join(repo, "src/index.ts"))};
+         const Ping = defineJob("ping");
+         const $jobs = { queue() {}, migrate() {} };
+         export default { prisma: { $jobs }, queues: [{ name: "default", poolsize: 2, handlers: [handle(Ping, async () => {})] }] };`,
+        'bad-option.config.ts: unknown option "poolsize" for queue("default") options, did you mean "poolSize"?',
+      ],
+    ];
+    await Promise.all(
+      cases.map(async ([file, source, message]) => {
+        await writeFile(join(dir, file), source);
+        const result = await cli(["worker", "--config", file]);
+        expect(result.code, file).toBe(2);
+        expect(result.stderr, file).toContain(message);
+        expect(result.stderr.trim().split("\n"), file).toHaveLength(1);
+      }),
+    );
+  });
+
+  it("migrate --check: exit 1 while pending (naming found and expected versions), migrate applies, then exit 0", async () => {
+    const pending = await cli(["migrate", "--check"]);
+    expect(pending.code).toBe(1);
+    expect(pending.stderr).toContain(`schema "arrower" is at version 0`);
+    expect(pending.stderr).toContain(`expects ${latestVersion()}`);
+    expect(await app.rows(`SELECT 1 FROM pg_namespace WHERE nspname = 'arrower'`)).toHaveLength(0); // changed nothing
+
+    const migrated = await cli(["migrate"]);
+    expect(migrated.code).toBe(0);
+    expect(migrated.stdout).toContain("applied migration 000001.sql");
+    expect(migrated.stdout).toContain(`now at version ${latestVersion()}`);
+
+    const again = await cli(["migrate"]);
+    expect(again.stdout).toContain("up to date");
+    const done = await cli(["migrate", "--check"]);
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain(`schema "arrower" is up to date (version ${latestVersion()})`);
+  });
+
+  it("migrate and status with --database-url, without a config", async () => {
+    const check = await cli(["migrate", "--check", "--database-url", app.url, "--schema", "elsewhere"]);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain(`schema "elsewhere" is at version 0`);
+    const migrated = await cli(["migrate", "--database-url", app.url, "--schema", "elsewhere"]);
+    expect(migrated.code).toBe(0);
+    const status = await cli(["status", "--json", "--database-url", app.url, "--schema", "elsewhere"]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toEqual({ schema: "elsewhere", version: latestVersion(), queues: [], pools: [] });
+  });
+
+  it("status shows the counts per queue, as a table and as JSON", async () => {
+    await app.prisma.$jobs.enqueue([Ping({ n: 1 }), Ping({ n: 2 }), Ping({ n: 3 })]);
+    await app.prisma.$jobs.enqueue(Ping({ n: 4 }), { runAt: new Date(Date.now() + 3_600_000) });
+    await app.prisma.$jobs.enqueue(Mail({ to: "a@example.com" }), { queue: "mail" });
+
+    const json = await cli(["status", "--json"]);
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout) as { queues: Array<Record<string, unknown>> };
+    expect(report.queues).toEqual([
+      { name: "default", queued: 4, due: 3, scheduled: 1, running: 0, failed: 0, retrying: 0, noHandler: 4, paused: false, pools: 0 },
+      { name: "mail", queued: 1, due: 1, scheduled: 0, running: 0, failed: 0, retrying: 0, noHandler: 1, paused: false, pools: 0 },
+      // Configured, never used: listed with zeros.
+      { name: "slow", queued: 0, due: 0, scheduled: 0, running: 0, failed: 0, retrying: 0, noHandler: 0, paused: false, pools: 0 },
+    ]);
+
+    const table = await cli(["status"]);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.split("\n");
+    expect(lines.find((l) => l.includes("QUEUE"))).toMatch(/QUEUE\s+QUEUED\s+DUE\s+SCHEDULED\s+RUNNING\s+FAILED\s+RETRYING\s+NO HANDLER\s+PAUSED\s+POOLS/);
+    expect(lines.find((l) => l.trim().startsWith("default"))?.trim().split(/\s+/)).toEqual(["default", "4", "3", "1", "0", "0", "0", "4", "no", "0"]);
+    expect(lines.find((l) => l.trim().startsWith("mail"))?.trim().split(/\s+/)).toEqual(["mail", "1", "1", "0", "0", "0", "0", "1", "no", "0"]);
+  });
+
+  it("worker --queue with an unknown queue: exit 2, lists the configured ones", async () => {
+    const result = await cli(["worker", "--queue", "defualt"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown queue "defualt" in --queue (did you mean "default"?): arrower-jobs.config.ts defines "default", "mail", "slow"');
+  });
+
+  it("worker processes the due jobs in their transaction, shows in status, and exits 0 on SIGTERM within seconds", async () => {
+    const worker = start(["worker", "--queue", "default", "--pool-size", "2"]);
+    await waitFor(() => worker.output.stdout.includes("worker running") || worker.child.exitCode !== null, 60_000, "the worker to start");
+    expect(worker.child.exitCode, worker.output.stderr).toBeNull();
+    await waitFor(async () => (await app.count("job_history", "type = 'ping' AND state = 'succeeded'")) === 3, 20_000, "the due pings to run");
+    expect((await app.rows<{ id: string }>(`SELECT id FROM "SideEffect" ORDER BY id`)).map((r) => r.id)).toEqual(["ping-1", "ping-2", "ping-3"]);
+
+    const status = JSON.parse((await cli(["status", "--json"])).stdout) as { queues: Array<{ name: string; pools: number; noHandler: number; queued: number }>; pools: Array<{ queue: string; size: number; alive: boolean }> };
+    expect(status.queues.find((q) => q.name === "default")).toMatchObject({ queued: 1, pools: 1, noHandler: 0 });
+    expect(status.pools).toEqual([expect.objectContaining({ queue: "default", size: 2, alive: true })]);
+
+    const signalled = Date.now();
+    worker.child.kill("SIGTERM");
+    const result = await worker.exited;
+    expect(result.code, result.stderr).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(10_000); // seconds; generous for busy CI machines
+    expect(result.stdout).toContain("pool started queue=default");
+    expect(result.stdout).toContain("signal=SIGTERM");
+    expect(result.stdout).toContain("pool stopped queue=default");
+    expect(result.stderr).toBe("");
+    expect(await app.count("pools")).toBe(0); // removed its heartbeat row on the way out
+  });
+
+  it("a second SIGTERM forces the shutdown: exit 1, and the running job is left to run again", async () => {
+    const id = await app.prisma.$jobs.enqueue(Slow({ ms: 60_000 }), { queue: "slow" });
+    const worker = start(["worker", "--queue", "slow"]);
+    await waitFor(() => worker.output.stdout.includes("slow job started") || worker.child.exitCode !== null, 60_000, "the slow job to start");
+    worker.child.kill("SIGTERM");
+    await waitFor(() => worker.output.stdout.includes("send the signal again to force"), 30_000, "the graceful shutdown to begin");
+    expect(worker.child.exitCode).toBeNull(); // waiting for the running job
+    const forced = Date.now();
+    worker.child.kill("SIGTERM");
+    const result = await worker.exited;
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    // Not the job's 60 s, nor the 30 s shutdown deadline (which would exit 0): the CLI gives a
+    // forced shutdown 3 s. The margin is for busy CI machines.
+    expect(Date.now() - forced).toBeLessThan(15_000);
+    expect(result.stdout + result.stderr).toContain("forced shutdown");
+    expect(await app.count("jobs", "id = $1", [id])).toBe(1); // not lost, not finished
+  });
+
+  it("worker that cannot start (schema not migrated): exit 1 with the reason", async () => {
+    const result = await cli(["worker", "--queue", "mail"], { env: { JOBS_SCHEMA: "not_migrated" } });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('queue "mail" cannot start: arrower-jobs tables are missing in schema "not_migrated"');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
