@@ -19,20 +19,21 @@ import type { JobsClient } from "./client.ts";
 import type { JobType } from "./job.ts";
 import type { Handler } from "./queue.ts";
 import type { QueueOptions } from "./worker/options.ts";
+import type { RegisteredTransaction } from "./prisma/extension.ts";
 
 /** A job type and its handler, made by {@link handle}. */
-export interface HandlerEntry<TX = unknown> {
+export interface HandlerEntry<TX = RegisteredTransaction> {
   readonly type: JobType<never>;
   readonly handler: Handler<never, TX>;
 }
 
 /** Pairs a job type with its handler, keeping the payload type. */
-export function handle<P, TX>(type: JobType<P>, handler: Handler<P, TX>): HandlerEntry<TX> {
+export function handle<P, TX = RegisteredTransaction>(type: JobType<P>, handler: Handler<P, TX>): HandlerEntry<TX> {
   return { type: type as unknown as JobType<never>, handler: handler as Handler<never, TX> };
 }
 
 /** One queue the worker runs. */
-export interface QueueConfig<TX = unknown> extends QueueOptions {
+export interface QueueConfig<TX = RegisteredTransaction> extends QueueOptions {
   /** Queue name. */
   name: string;
   /** The job types this pool runs. */
@@ -40,7 +41,7 @@ export interface QueueConfig<TX = unknown> extends QueueOptions {
 }
 
 /** The contents of `arrower-jobs.config.ts`. */
-export interface ArrowerJobsConfig<TX = unknown> {
+export interface ArrowerJobsConfig<TX = RegisteredTransaction> {
   /** The Prisma client extended with `jobs()`. */
   prisma: { $jobs: JobsClient<TX> };
   /** The queues `npx arrower-jobs worker` runs (select some with `--queue`). */
@@ -48,6 +49,6 @@ export interface ArrowerJobsConfig<TX = unknown> {
 }
 
 /** Declares the worker configuration (an identity function, for types). */
-export function defineConfig<TX>(config: ArrowerJobsConfig<TX>): ArrowerJobsConfig<TX> {
+export function defineConfig<TX = RegisteredTransaction>(config: ArrowerJobsConfig<TX>): ArrowerJobsConfig<TX> {
   return config;
 }

@@ -106,12 +106,22 @@ export function integerOption(value: unknown, name: string, min: number, max: nu
   return value;
 }
 
-/** A valid Date. */
+/**
+ * The earliest instant a PostgreSQL timestamptz holds (4713 BC); the latest (294276 AD) is past
+ * JavaScript's last Date. An earlier Date failed in the INSERT with a raw "timestamp out of
+ * range" that aborted the caller's transaction (found by test/faults/bad-input.test.ts).
+ */
+const MIN_TIMESTAMP_MS = Date.UTC(-4712, 0, 1);
+
+/** A valid Date that PostgreSQL can store. */
 export function dateOption(value: unknown, name: string, what: string): Date {
   if (!(value instanceof Date)) {
     throw new InvalidOptionsError(name, `${what}: ${name} must be a Date, got ${describeValue(value)}`);
   }
   if (Number.isNaN(value.getTime())) throw new InvalidOptionsError(name, `${what}: ${name} is an invalid Date`);
+  if (value.getTime() < MIN_TIMESTAMP_MS) {
+    throw new InvalidOptionsError(name, `${what}: ${name} ${value.toISOString()} is before 4713 BC, the earliest time PostgreSQL can store`);
+  }
   return value;
 }
 

@@ -151,6 +151,12 @@ export class Engine {
   /** Runs `fn` in a transaction on the small pool. */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool().connect();
+    // pg-pool takes its 'error' listener off a client while it is checked out. A session the
+    // server ends meanwhile (idle_in_transaction_session_timeout while the pruner holds its
+    // lock, pg_terminate_backend) then emitted an unhandled 'error' and crashed the process
+    // (found by test/faults/session-limits.test.ts). With a listener, the next query fails.
+    const onError = (error: Error) => this.logger.warn("admin connection error", { error });
+    client.on("error", onError);
     try {
       await client.query("BEGIN");
       const result = await fn(client);
@@ -160,6 +166,7 @@ export class Engine {
       await client.query("ROLLBACK").catch(() => undefined);
       throw error;
     } finally {
+      client.removeListener("error", onError);
       client.release();
     }
   }

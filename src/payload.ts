@@ -56,6 +56,9 @@ export function roundTripPayload<P>(payload: P, jobType: string, maxBytes?: numb
   return deserializePayload<P>(JSON.parse(stored.json), stored.meta === null ? null : JSON.parse(stored.meta));
 }
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function check(value: unknown, jobType: string, path: string, seen: Set<object>): void {
   switch (typeof value) {
     case "function":
@@ -65,6 +68,9 @@ function check(value: unknown, jobType: string, path: string, seen: Set<object>)
     case "string":
       // jsonb rejects \u0000, and the failed INSERT would abort the caller's whole transaction.
       if (value.includes("\u0000")) throw new InvalidPayloadError(jobType, path, "a string containing \\u0000 cannot be stored in PostgreSQL jsonb");
+      // Same for half a surrogate pair (a string cut in the middle of an emoji, say): jsonb
+      // rejects the escape JSON.stringify writes for it (found by test/faults/bad-input.test.ts).
+      if (LONE_SURROGATE.test(value)) throw new InvalidPayloadError(jobType, path, "a string with a lone UTF-16 surrogate (half of a character such as an emoji) cannot be stored in PostgreSQL jsonb");
       return;
     case "object":
       break;
@@ -102,6 +108,7 @@ function check(value: unknown, jobType: string, path: string, seen: Set<object>)
     }
     for (const [key, v] of Object.entries(value)) {
       if (key.includes("\u0000")) throw new InvalidPayloadError(jobType, path, "a key containing \\u0000 cannot be stored in PostgreSQL jsonb");
+      if (LONE_SURROGATE.test(key)) throw new InvalidPayloadError(jobType, path, "a key with a lone UTF-16 surrogate cannot be stored in PostgreSQL jsonb");
       check(v, jobType, path ? `${path}.${key}` : key, seen);
     }
   }

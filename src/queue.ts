@@ -1,7 +1,7 @@
 /**
  * The public face of a worker pool: `prisma.$jobs.queue(name, options)` returns a {@link Queue}.
  */
-import type { Enqueuer } from "./client.ts";
+import type { Enqueuer, Scheduler } from "./client.ts";
 import type { JobType } from "./job.ts";
 import type { JobSnooze } from "./outcomes.ts";
 
@@ -81,7 +81,7 @@ export interface QueueEvents {
  * await queue.shutdown();
  * ```
  */
-export interface Queue<TX = unknown> extends Enqueuer {
+export interface Queue<TX = unknown> extends Enqueuer, Scheduler {
   /** The queue's name. */
   readonly name: string;
   /**

@@ -85,6 +85,21 @@ export class Queries {
       INSERT INTO ${s}.attempts (job_id, attempt, outcome, error, started_at, pool, trace_id)
       SELECT $1, $2, $5, $4, $6, $7, $8 FROM job
       ON CONFLICT (job_id, attempt) DO NOTHING`;
+    // `finish` and `retry` (same parameters) for an attempt whose transaction is already gone
+    // (its handler hung and the connection was cut, or the server ended the session), written on
+    // the control connection. The row lock went with the transaction, so another worker may
+    // hold the job by now: SKIP LOCKED never waits for it (that would stall the control
+    // connection, and with it every in-flight mark of the process), and `attempts < $n` never
+    // overwrites an attempt recorded meanwhile. Either way that worker sees our in-flight mark
+    // and counts the attempt as crashed instead.
+    this.finishDetached = rewrite(this.finish, [
+      [`WHERE id = $1 RETURNING *`, `WHERE id = (SELECT id FROM ${s}.jobs WHERE id = $1 AND attempts < $3 FOR UPDATE SKIP LOCKED) RETURNING *`],
+      [`WHERE job_id = $1)`, `WHERE job_id IN (SELECT id FROM done))`],
+    ]);
+    this.retryDetached = rewrite(this.retry, [
+      [`WHERE id = $1 RETURNING id`, `WHERE id = (SELECT id FROM ${s}.jobs WHERE id = $1 AND attempts < $2 FOR UPDATE SKIP LOCKED) RETURNING id`],
+      [`WHERE job_id = $1)`, `WHERE job_id IN (SELECT id FROM job))`],
+    ]);
     this.heartbeat = `
       INSERT INTO ${s}.pools (name, queue, job_types, size, running, host, pid)
       VALUES ($1, $2, $3::text[], $4, $5, $6, $7)
@@ -92,7 +107,10 @@ export class Queries {
         SET job_types = excluded.job_types, size = excluded.size, running = excluded.running,
             host = excluded.host, pid = excluded.pid, last_seen_at = clock_timestamp()`;
     this.removePool = `DELETE FROM ${s}.pools WHERE name = $1 AND queue = $2`;
-    this.terminateBackend = `SELECT pg_terminate_backend($1::int) AS terminated`;
+    // Waits (up to 5 s, PostgreSQL 14+) until the backend has exited: only then is the job's row
+    // lock gone, and the detached finish/retry that follows can see whether another worker took
+    // the job (SKIP LOCKED) instead of skipping a row the dying backend still holds.
+    this.terminateBackend = `SELECT pg_terminate_backend($1::int, 5000) AS terminated`;
     this.status = `
       WITH live AS (
         SELECT queue, count(*) AS queued,
@@ -376,6 +394,8 @@ export class Queries {
   readonly recordCrash: string;
   readonly finish: string;
   readonly retry: string;
+  readonly finishDetached: string;
+  readonly retryDetached: string;
   readonly heartbeat: string;
   readonly removePool: string;
   readonly terminateBackend: string;
@@ -402,6 +422,14 @@ export class Queries {
   readonly uiQueueTypes: string;
   readonly uiJobState: string;
   // --- end ui ---
+}
+
+/** Applies replacements that must all match (a statement edited elsewhere fails loudly here). */
+function rewrite(statement: string, replacements: ReadonlyArray<readonly [string, string]>): string {
+  return replacements.reduce((text, [from, to]) => {
+    if (!text.includes(from)) throw new Error(`internal: statement changed, cannot derive its detached form (missing ${from})`);
+    return text.replace(from, to);
+  }, statement);
 }
 
 /**

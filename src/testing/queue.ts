@@ -4,6 +4,7 @@
  * {@link MemoryStore}, and runs them through the handlers registered on it only when a test
  * asks (`runAll`, `drain`): no timers, no database, no background work to leak between tests.
  */
+import { prepareSchedule, type PreparedSchedule, type ScheduleOptions } from "../cron/schedules.ts";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import type { EnqueueOptions } from "../config.ts";
@@ -136,6 +137,8 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   readonly #maxPayloadBytes: number;
   readonly #tx: TestingJobsOptions<TX>["tx"];
   #started = false;
+  readonly #schedules = new Map<string, { id: string; prepared: PreparedSchedule; nextRunAt: Date }>();
+  #scheduleIds = 0;
 
   /** Prefer {@link createTestingJobs}. */
   constructor(options?: TestingJobsOptions<TX>) {
@@ -223,9 +226,79 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Scheduler: `schedule(spec, job, options?)` and `unschedule(idOrName)` arrive with the cron
-  // work. Keep them here, recording schedules in the store, and let a test fire a tick
-  // explicitly (no timers, like everything else in this class).
+  // Scheduler: the real queue's validation and identity rules; ticks fire only when a test calls
+  // `tick()` (no timers, like everything else in this class).
+
+  /**
+   * Records a schedule, with the real queue's validation and identity: the same name replaces
+   * spec, job and options; without a name, the same type + spec + zone + payload returns the same
+   * id. Returns the schedule's id.
+   * @throws InvalidCronError, InvalidJobError, InvalidPayloadError, InvalidOptionsError
+   */
+  async schedule<P>(spec: string, job: Job<P>, options?: ScheduleOptions): Promise<string> {
+    const prepared = prepareSchedule(spec, job, options, this.#maxPayloadBytes);
+    const existing = this.#schedules.get(prepared.identity);
+    if (existing && prepared.name === null) return existing.id;
+    const now = new Date(Date.now());
+    const respec = !existing || existing.prepared.spec !== prepared.spec || existing.prepared.cron.timezone !== prepared.cron.timezone;
+    const id = existing?.id ?? String(++this.#scheduleIds);
+    this.#schedules.set(prepared.identity, { id, prepared, nextRunAt: respec ? prepared.cron.next(now) : existing.nextRunAt });
+    return id;
+  }
+
+  /** Removes a schedule by id or name; resolves to whether it existed. */
+  async unschedule(idOrName: string): Promise<boolean> {
+    for (const [identity, entry] of this.#schedules) {
+      if (entry.id === idOrName || entry.prepared.name === idOrName) return this.#schedules.delete(identity);
+    }
+    return false;
+  }
+
+  /** The recorded schedules: spec, time zone, job type, queue and next tick. */
+  schedules(): Array<{ id: string; name: string | null; spec: string; timezone: string; type: string; queue: string; nextRunAt: Date }> {
+    return [...this.#schedules.values()].map(({ id, prepared, nextRunAt }) => ({
+      id,
+      name: prepared.name,
+      spec: prepared.spec,
+      timezone: prepared.cron.timezone,
+      type: prepared.type,
+      queue: prepared.queue,
+      nextRunAt,
+    }));
+  }
+
+  /**
+   * Fires the schedules due at `now` (default: `Date.now()`, so fake timers apply): one job each,
+   * like the real scheduler after downtime (one catch-up job, then the next tick after `now`).
+   * Returns the ids of the jobs enqueued.
+   */
+  async tick(now: Date = new Date(Date.now())): Promise<string[]> {
+    const ids: string[] = [];
+    for (const entry of this.#schedules.values()) {
+      if (entry.nextRunAt > now) continue;
+      const { prepared } = entry;
+      ids.push(
+        ...this.#store.insert(
+          [
+            {
+              queue: prepared.queue,
+              type: prepared.type,
+              payload: prepared.payload.json,
+              payloadMeta: prepared.payload.meta,
+              priority: prepared.priority,
+              runAt: entry.nextRunAt,
+              maxAttempts: prepared.maxAttempts,
+              timeoutMs: prepared.timeoutMs,
+              dedupKey: null,
+            },
+          ],
+          now,
+        ),
+      );
+      entry.nextRunAt = prepared.cron.next(now);
+    }
+    return ids;
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Inspection

@@ -16,7 +16,7 @@ import type { ControlConnection } from "./control.ts";
 import type { Handler, JobEvent } from "../queue.ts";
 import { deserializePayload } from "../payload.ts";
 import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
-import { describeError, JobAbortedError, JobTimeoutError } from "./errors.ts";
+import { ConnectionLostError, describeError, JobAbortedError, JobTimeoutError } from "./errors.ts";
 import type { AttemptTrace } from "../otel/instrumentation.ts";
 import { JobSnooze, UnrecoverableError } from "../outcomes.ts";
 import type { BackoffOptions } from "./options.ts";
@@ -90,6 +90,8 @@ export class Slot {
   private claimOpen = false;
   /** The job being run, if any. */
   current: RunningJob | undefined;
+  /** Why the connection failed while a job ran (its transaction is gone; see onConnectionError). */
+  private lost: Error | undefined;
 
   constructor(private readonly host: SlotHost) {}
 
@@ -97,10 +99,26 @@ export class Slot {
   async open(): Promise<void> {
     if (this.connection) return;
     const connection = await this.host.engine.connect();
-    connection.on("error", (error) => this.host.engine.logger.warn("worker connection error", { queue: this.host.queue, error }));
+    connection.on("error", (error) => this.onConnectionError(connection, error));
     const { rows } = await connection.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
     this.backendPid = rows[0]!.pid;
+    this.lost = undefined;
     this.connection = connection;
+  }
+
+  /**
+   * The connection failed: the server ended the session (idle_in_transaction_session_timeout,
+   * transaction_timeout, pg_terminate_backend) or the network dropped it. A running job's
+   * transaction and row lock are gone with it, so the job is aborted at once and its failure
+   * recorded on the control connection (recordFailure), naming the setting, before another
+   * worker takes the job and can only count a crash. (Found by test/faults/session-limits.test.ts:
+   * such attempts used to surface as "worker crashed" after a "pool error".)
+   */
+  private onConnectionError(connection: pg.Client, error: Error): void {
+    this.host.engine.logger.warn("worker connection error", { queue: this.host.queue, error });
+    if (connection !== this.connection || !this.current) return;
+    this.lost = error;
+    this.current.abort(new ConnectionLostError(error));
   }
 
   /** The open connection (for the pool's start-up probe). */
@@ -152,6 +170,11 @@ export class Slot {
     const { engine, control, options, queue } = this.host;
     const q = engine.queries;
     const pool = options.poolName;
+    // A row written by hand may hold run_at = '-infinity', which pg returns as a number: the
+    // handler's runAt and the attempt's metrics then threw outside any try, and the job looped
+    // as "worker crashed" (found by test/faults/poison.test.ts). They always get a Date.
+    job.run_at = finiteDate(job.run_at);
+    job.created_at = finiteDate(job.created_at);
     let attemptsDone = job.attempts;
     if (job.crashed_attempt !== null) {
       // The previous holder died mid-attempt. The jobs row may not show it (that transaction
@@ -260,7 +283,9 @@ export class Slot {
     let hung!: (outcome: Outcome) => void;
     const hang = new Promise<Outcome>((resolve) => (hung = resolve));
     const onAbort = () => {
-      const grace = setTimeout(() => hung({ ok: false, error: signal.reason, hung: true }), ABORT_GRACE_MS);
+      // No grace when the connection is gone: the handler's transaction cannot commit any more.
+      const wait = signal.reason instanceof ConnectionLostError ? 0 : ABORT_GRACE_MS;
+      const grace = setTimeout(() => hung({ ok: false, error: signal.reason, hung: true }), wait);
       grace.unref();
       void run.finally(() => clearTimeout(grace)).catch(() => undefined);
     };
@@ -286,13 +311,14 @@ export class Slot {
     const text = describeError(error);
     const outcome = error instanceof JobTimeoutError ? "timeout" : "failed";
     const final = attempt >= job.max_attempts || error instanceof UnrecoverableError;
-    const statement = final ? q.finish : q.retry;
+    const lost = this.lost !== undefined;
+    const statement = hung || lost ? (final ? q.finishDetached : q.retryDetached) : final ? q.finish : q.retry;
     const values = final
       ? [job.id, "failed", attempt, text, job.started_at, options.poolName, trace.traceId]
       : [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, outcome, job.started_at, options.poolName, trace.traceId];
-    if (hung) {
-      // The handler still uses the connection: end its transaction by ending the connection,
-      // then record the failure in a transaction of its own.
+    if (hung || lost) {
+      // The handler still uses the connection, or the connection is gone: make sure its backend
+      // has exited (and its row lock with it), then record the failure in a transaction of its own.
       await this.cut();
       await this.host.control.query(statement, values);
     } else {
@@ -336,4 +362,9 @@ export class Slot {
   private async rollbackQuietly(): Promise<void> {
     await this.connection?.query("ROLLBACK").catch(() => undefined);
   }
+}
+
+/** pg returns the timestamps ±infinity as ±Infinity: the earliest or latest Date JavaScript has instead. */
+function finiteDate(value: Date | number): Date {
+  return value instanceof Date ? value : new Date(value < 0 ? -8.64e15 : 8.64e15);
 }

@@ -2,7 +2,7 @@
  * Queue (worker pool) options, their defaults and their validation.
  */
 import { hostname } from "node:os";
-import { integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
+import { closest, describeValue, integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
 import { InvalidOptionsError } from "../errors.ts";
 
 /** Claim order of a pool. */
@@ -73,13 +73,31 @@ export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueu
   return {
     poolSize: o.poolSize === undefined ? 10 : integerOption(o.poolSize, "poolSize", 1, 1000, what),
     pollInterval: o.pollInterval === undefined ? 5000 : integerOption(o.pollInterval, "pollInterval", 10, 86_400_000, what),
-    poolName: (o.poolName as string | undefined) ?? `${hostname()}:${process.pid}`,
-    strategy: (o.strategy as Strategy | undefined) ?? "priority",
+    poolName: o.poolName === undefined ? `${hostname()}:${process.pid}` : poolNameOption(o.poolName, what),
+    strategy: o.strategy === undefined ? "priority" : strategyOption(o.strategy, what),
     backoff,
     shutdownDeadline: o.shutdownDeadline === undefined ? 30_000 : integerOption(o.shutdownDeadline, "shutdownDeadline", 0, 86_400_000, what),
     autoStartDelay: o.autoStartDelay === undefined ? 100 : integerOption(o.autoStartDelay, "autoStartDelay", 0, 60_000, what),
     retention: o.retention === undefined ? undefined : (retention as { succeeded?: number; failed?: number }),
   };
+}
+
+// Both used to be taken as given: `strategy: "fifo"` silently ran as "priority", and a number or
+// an empty string became the pool's name (found by test/faults/bad-input.test.ts).
+const STRATEGIES: readonly Strategy[] = ["priority", "time"];
+
+function strategyOption(value: unknown, what: string): Strategy {
+  if (STRATEGIES.includes(value as Strategy)) return value as Strategy;
+  const suggestion = typeof value === "string" ? closest(value, STRATEGIES) : undefined;
+  throw new InvalidOptionsError(
+    "strategy",
+    `${what}: strategy must be "priority" (priority, then run_at) or "time" (run_at only), got ${describeValue(value)}${suggestion ? `; did you mean "${suggestion}"?` : ""}`,
+  );
+}
+
+function poolNameOption(value: unknown, what: string): string {
+  if (typeof value === "string" && value.length > 0 && value.length <= 200 && !value.includes("\u0000")) return value;
+  throw new InvalidOptionsError("poolName", `${what}: poolName must be a non-empty string of at most 200 characters, got ${describeValue(value)}`);
 }
 
 /** Validates backoff options (of a queue, or of a job type in defineJob) and applies defaults. */

@@ -13,7 +13,8 @@
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import type { Engine } from "../engine.ts";
-import type { Enqueuer } from "../client.ts";
+import type { Enqueuer, Scheduler } from "../client.ts";
+import type { ScheduleOptions } from "../cron/schedules.ts";
 import type { EnqueueOptions } from "../config.ts";
 import { isJobType, type Job, type JobType } from "../job.ts";
 import type { Handler, Queue, QueueEvents } from "../queue.ts";
@@ -24,6 +25,7 @@ import { Slot, type HandlerTransactions, type SlotHost } from "./executor.ts";
 import type { JobEvent } from "../queue.ts";
 import type { BackoffOptions } from "./options.ts";
 import { acquirePruner, releasePruner } from "./pruner.ts";
+import { acquireScheduler, releaseScheduler } from "../cron/scheduler.ts";
 import { JobAbortedError } from "./errors.ts";
 import type { ResolvedQueueOptions } from "./options.ts";
 
@@ -42,12 +44,16 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
   private slots: Slot[] = [];
   private loops: Promise<void>[] = [];
   private waiting: Array<() => void> = [];
+  /** Slots sleeping before a reconnect attempt (woken early by shutdown). */
+  private readonly sleepers = new Set<() => void>();
   private pendingWake = false;
   private pollTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private autoStartTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private transition: Promise<void> = Promise.resolve();
+  /** While stopping: brings the abort of running jobs forward to `deadline` ms from now. */
+  private hurry: ((deadline: number) => void) | undefined;
   /** otel: ends this pool's share of the queue-depth gauge. */
   private stopOtel: (() => void) | undefined;
 
@@ -55,7 +61,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     readonly engine: Engine,
     readonly name: string,
     readonly options: ResolvedQueueOptions,
-    private readonly enqueuer: Enqueuer,
+    private readonly enqueuer: Enqueuer & Scheduler,
     readonly transactions: HandlerTransactions,
   ) {
     this.control = controlFor(engine);
@@ -72,6 +78,19 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
       throw new InvalidOptionsError("queue", `queue("${this.name}").enqueue() puts jobs in "${this.name}", got queue "${options.queue}": use prisma.$jobs.enqueue for another queue`);
     }
     return this.enqueuer.enqueue(input as Job[], { ...options, queue: this.name });
+  }
+
+  /** Makes a job repeat in this queue (see `prisma.$jobs.schedule`). */
+  schedule<P>(spec: string, job: Job<P>, options?: ScheduleOptions): Promise<string> {
+    if (options?.queue !== undefined && options.queue !== this.name) {
+      throw new InvalidOptionsError("queue", `queue("${this.name}").schedule() puts jobs in "${this.name}", got queue "${options.queue}": use prisma.$jobs.schedule for another queue`);
+    }
+    return this.enqueuer.schedule(spec, job, { ...options, queue: this.name });
+  }
+
+  /** Removes a schedule by id or name. */
+  unschedule(idOrName: string): Promise<boolean> {
+    return this.enqueuer.unschedule(idOrName);
   }
 
   async register<P>(type: JobType<P>, handler: Handler<P, TX>): Promise<void> {
@@ -102,6 +121,8 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     clearTimeout(this.autoStartTimer);
     this.autoStartTimer = undefined;
     const deadline = options?.deadline ?? this.options.shutdownDeadline;
+    // A second, more urgent shutdown (the CLI's second signal) shortens the one under way.
+    if (this.state === "stopping") this.hurry?.(deadline);
     return this.serialize(() => this.doStop(deadline, "the pool is shutting down"));
   }
 
@@ -194,9 +215,14 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     this.state = "running";
     this.loops = this.slots.map((slot) => this.loop(slot));
     await this.heartbeat();
+    // Not unref'd: a running pool keeps its process alive until shutdown(), like a server's
+    // listening socket. Its connections usually do that too, but while the database is down
+    // there are none, and Node then exited the worker process with code 0 mid-outage (found by
+    // test/faults/database-restart.test.ts).
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), HEARTBEAT_MS);
-    this.heartbeatTimer.unref();
     acquirePruner(this.engine, this.name, this.options.retention);
+    // Every worker process runs the cron scheduler; not awaited, so start() does not wait on its connection.
+    void acquireScheduler(this.engine);
     // otel: queue-depth gauge (one query per collection, on the installation's small pool: not
     // the control connection, where every attempt waits on its in-flight mark) and counters at 0.
     this.stopOtel = this.engine.otel.watchPool({
@@ -289,10 +315,19 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     this.pollTimer.unref();
   }
 
+  /**
+   * A slot's reconnect backoff (up to 10 s). Shutdown cuts it short (see doStop): a pool
+   * stopped during a database outage must not wait out its slots' backoff.
+   */
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      timer.unref();
+      const done = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.sleepers.add(done);
     });
   }
 
@@ -305,19 +340,27 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     clearInterval(this.heartbeatTimer);
     this.unsubscribe?.();
     for (const resolve of this.waiting.splice(0)) resolve();
+    for (const wake of [...this.sleepers]) wake(); // slots backing off after a lost connection
     const running = this.slots.flatMap((slot) => (slot.current ? [slot.current] : []));
-    if (running.length > 0 && Number.isFinite(deadline)) {
-      const timer = setTimeout(() => running.forEach((job) => job.abort(new JobAbortedError(why))), deadline);
-      await Promise.all(this.loops);
+    let timer: NodeJS.Timeout | undefined;
+    const abort = () => running.forEach((job) => job.abort(new JobAbortedError(why)));
+    let until = Infinity;
+    this.hurry = (next) => {
+      if (!Number.isFinite(next) || Date.now() + next >= until) return;
+      until = Date.now() + next;
       clearTimeout(timer);
-    } else {
-      await Promise.all(this.loops);
-    }
+      timer = setTimeout(abort, next);
+    };
+    if (running.length > 0) this.hurry(deadline);
+    await Promise.all(this.loops);
+    clearTimeout(timer);
+    this.hurry = undefined;
     this.loops = [];
     await Promise.all(this.slots.map((slot) => slot.close()));
     this.slots = [];
     await this.control.query(this.engine.queries.removePool, [this.options.poolName, this.name]).catch(() => undefined);
     await releasePruner(this.engine, this.name);
+    await releaseScheduler(this.engine);
     await this.control.release();
     this.state = "stopped";
     this.engine.logger.info("pool stopped", { queue: this.name, pool: this.options.poolName });
