@@ -1,0 +1,231 @@
+/**
+ * What the admin UI reads, on the engine's small admin pool. Jobs, actions and listings go
+ * through the admin API (src/admin/api.ts); what only the UI needs (throughput buckets, failed
+ * jobs per type, the type filter's suggestions) uses the statements of the "ui" block in
+ * src/postgres/queries.ts. Every value is a bound parameter.
+ */
+import type { Engine } from "../../engine.ts";
+import { queryableOf } from "../../postgres/migrations.ts";
+import { listSchedulesOf, type ScheduleInfo } from "../../cron/schedules.ts";
+import type { JobState } from "../../job.ts";
+
+/** Buckets of the throughput sparkline: twelve of five minutes, the last hour. */
+export const BUCKETS = 12;
+/** Length of one bucket, ms. */
+export const BUCKET_MS = 5 * 60_000;
+
+/** One queue on the overview. */
+export interface QueueOverview {
+  queue: string;
+  due: number;
+  scheduled: number;
+  running: number;
+  retrying: number;
+  failed: number;
+  succeededLastHour: number;
+  failedLastHour: number;
+  noHandler: number;
+  paused: boolean;
+  /** Live pools of this queue. */
+  pools: PoolInfo[];
+  /** Finished jobs per 5-minute bucket over the last hour, oldest first. */
+  succeededSeries: number[];
+  failedSeries: number[];
+}
+
+/** A worker pool, from its heartbeat row. */
+export interface PoolInfo {
+  name: string;
+  queue: string;
+  jobTypes: string[];
+  size: number;
+  running: number;
+  host: string | null;
+  pid: number | null;
+  startedAt: Date | null;
+  lastSeenAt: Date;
+  /** Seen in the last minute. */
+  alive: boolean;
+}
+
+/** The overview: every queue, and every pool (alive or not). */
+export interface Overview {
+  queues: QueueOverview[];
+  pools: PoolInfo[];
+}
+
+interface StatusRow {
+  queue: string;
+  due: number;
+  scheduled: number;
+  retrying: number;
+  running: number;
+  failed: number;
+  paused: boolean;
+  no_handler: number;
+}
+
+interface PoolRow {
+  name: string;
+  queue: string;
+  job_types: string[];
+  size: number;
+  running: number;
+  host: string | null;
+  pid: number | null;
+  started_at: Date | null;
+  last_seen_at: Date;
+  alive: boolean;
+}
+
+/**
+ * Counts per queue with the last hour's throughput and the live pools. The same numbers as
+ * `stats()`, with "succeeded in the last hour" summed from the sparkline's buckets (one
+ * indexed range scan instead of a second pass over history).
+ */
+export async function readOverview(engine: Engine): Promise<Overview> {
+  const q = engine.queries;
+  const pool = engine.pool();
+  const [status, throughput, pools] = await Promise.all([
+    pool.query<StatusRow>(q.status),
+    pool.query<{ queue: string; bucket: number; succeeded: number; failed: number }>(q.uiThroughput),
+    readPools(engine),
+  ]);
+  const series = new Map<string, { succeeded: number[]; failed: number[] }>();
+  for (const row of throughput.rows) {
+    let s = series.get(row.queue);
+    if (!s) series.set(row.queue, (s = { succeeded: new Array<number>(BUCKETS).fill(0), failed: new Array<number>(BUCKETS).fill(0) }));
+    // Bucket 0 is the latest; the series runs oldest first.
+    const index = BUCKETS - 1 - Math.min(Math.max(row.bucket, 0), BUCKETS - 1);
+    s.succeeded[index]! += row.succeeded;
+    s.failed[index]! += row.failed;
+  }
+  const byQueue = new Map<string, QueueOverview>();
+  const empty = () => new Array<number>(BUCKETS).fill(0);
+  for (const r of status.rows) {
+    byQueue.set(r.queue, {
+      queue: r.queue,
+      due: r.due,
+      scheduled: r.scheduled,
+      running: r.running,
+      retrying: r.retrying,
+      failed: r.failed,
+      succeededLastHour: 0,
+      failedLastHour: 0,
+      noHandler: r.no_handler,
+      paused: r.paused,
+      pools: [],
+      succeededSeries: empty(),
+      failedSeries: empty(),
+    });
+  }
+  for (const [queue, s] of series) {
+    let entry = byQueue.get(queue);
+    if (!entry) {
+      entry = {
+        queue, due: 0, scheduled: 0, running: 0, retrying: 0, failed: 0, succeededLastHour: 0, failedLastHour: 0,
+        noHandler: 0, paused: false, pools: [], succeededSeries: empty(), failedSeries: empty(),
+      };
+      byQueue.set(queue, entry);
+    }
+    entry.succeededSeries = s.succeeded;
+    entry.failedSeries = s.failed;
+    entry.succeededLastHour = sum(s.succeeded);
+    entry.failedLastHour = sum(s.failed);
+  }
+  for (const p of pools) {
+    if (!p.alive) continue;
+    const entry = byQueue.get(p.queue);
+    if (entry) entry.pools.push(p);
+  }
+  return { queues: [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue)), pools };
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/** Every pool that has a heartbeat row, alive or not, by queue and name. */
+export async function readPools(engine: Engine): Promise<PoolInfo[]> {
+  const { rows } = await engine.pool().query<PoolRow>(engine.queries.listPools);
+  return rows.map((r) => ({
+    name: r.name,
+    queue: r.queue,
+    jobTypes: r.job_types,
+    size: r.size,
+    running: r.running,
+    host: r.host,
+    pid: r.pid,
+    startedAt: r.started_at,
+    lastSeenAt: r.last_seen_at,
+    alive: r.alive,
+  }));
+}
+
+/** Failed jobs of one queue and type. */
+export interface FailedGroup {
+  queue: string;
+  type: string;
+  count: number;
+  lastFailedAt: Date;
+}
+
+/** Failed jobs per queue and type, most first (at most `limit` groups). */
+export async function readFailedGroups(engine: Engine, queue: string | null, limit = 100): Promise<FailedGroup[]> {
+  const { rows } = await engine
+    .pool()
+    .query<{ queue: string; type: string; n: number; last_failed_at: Date }>(engine.queries.uiFailedGroups, [queue, limit]);
+  return rows.map((r) => ({ queue: r.queue, type: r.type, count: r.n, lastFailedAt: r.last_failed_at }));
+}
+
+/** Job types known in a queue: the type filter's suggestions. */
+export async function readQueueTypes(engine: Engine, queue: string): Promise<string[]> {
+  const { rows } = await engine.pool().query<{ type: string }>(engine.queries.uiQueueTypes, [queue]);
+  return rows.map((r) => r.type);
+}
+
+/** A job's state alone (`running` when a worker holds it), or null when it does not exist. */
+export async function readJobState(engine: Engine, id: string): Promise<{ state: JobState; attempts: number } | null> {
+  const q = engine.queries;
+  return engine.transaction(async (client) => {
+    const { rows } = await client.query<{ state: JobState; attempts: number; inflight: boolean }>(q.uiJobState, [id]);
+    const row = rows[0];
+    if (!row) return null;
+    if (row.inflight && (row.state === "available" || row.state === "scheduled")) {
+      const probe = await client.query(q.adminProbeLive, [id]);
+      if (probe.rowCount === 0) return { state: "running", attempts: row.attempts };
+    }
+    return { state: row.state, attempts: row.attempts };
+  });
+}
+
+/** A schedule with whether it looks stale. */
+export interface ScheduleView extends ScheduleInfo {
+  /**
+   * No code running now declared it: every live pool started more than
+   * {@link STALE_MARGIN_MS} after the schedule was last declared (code declares its schedules
+   * when it starts). Unknown, so false, while no pool is alive.
+   */
+  stale: boolean;
+}
+
+/**
+ * Slack between a process declaring its schedules and its pools starting (they start after
+ * `register`, seconds later): a schedule declared this long before the oldest live pool
+ * started was not declared by any code that runs now.
+ */
+export const STALE_MARGIN_MS = 5 * 60_000;
+
+/** Every schedule, soonest first, with its staleness. */
+export async function readSchedules(engine: Engine): Promise<{ schedules: ScheduleView[]; livePools: number }> {
+  const [schedules, pools] = await Promise.all([listSchedulesOf(engine, queryableOf(engine.pool())), readPools(engine)]);
+  const live = pools.filter((p) => p.alive && p.startedAt !== null);
+  const oldestStart = live.length === 0 ? null : Math.min(...live.map((p) => p.startedAt!.getTime()));
+  return {
+    schedules: schedules.map((s) => ({
+      ...s,
+      stale: oldestStart !== null && s.declaredAt.getTime() < oldestStart - STALE_MARGIN_MS,
+    })),
+    livePools: live.length,
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * The pages (GET). Query parameters are validated like the admin API's arguments; a bad one is
+ * a 400 page naming it.
+ */
+import type { Hono } from "hono";
+import * as admin from "../../api.ts";
+import { validateJobName, validateQueueName } from "../../../config.ts";
+import { InvalidOptionsError } from "../../../errors.ts";
+import type { UiDeps, UiEnv } from "../app.ts";
+import { APP_CSS, APP_JS } from "../assets.ts";
+import { readFailedGroups, readOverview, readPools, readQueueTypes, readSchedules } from "../data.ts";
+import {
+  errorPage, failedPage, jobPage, LIST_STATES, loginPage, overviewPage, queuePage, schedulesPage, workersPage, type ListState,
+} from "../views/pages.ts";
+import { safeNext } from "./actions.ts";
+
+/** Jobs per page of a list. */
+export const PAGE_SIZE = 50;
+
+export function registerPages(app: Hono<UiEnv>, deps: UiDeps): void {
+  const { engine } = deps;
+
+  app.get("/assets/app.css", (c) => {
+    c.header("content-type", "text/css; charset=utf-8");
+    c.header("cache-control", "public, max-age=300");
+    return c.body(APP_CSS);
+  });
+  app.get("/assets/app.js", (c) => {
+    c.header("content-type", "text/javascript; charset=utf-8");
+    c.header("cache-control", "public, max-age=300");
+    return c.body(APP_JS);
+  });
+
+  // No icon: answer at once instead of a 404 page for every browser tab.
+  app.get("/favicon.ico", (c) => c.body(null, 204));
+
+  app.get("/", async (c) => c.html(overviewPage(c.get("view"), await readOverview(engine)).toString()));
+
+  app.get("/queues/:queue", async (c) => {
+    const queue = c.req.param("queue");
+    validateQueueName(queue);
+    const state = listState(c.req.query("state"));
+    const type = optionalType(c.req.query("type"));
+    const cursor = optionalCursor(c.req.query("cursor"));
+    const [page, overview, types] = await Promise.all([
+      admin.listJobs(engine, { queue, state, ...(type ? { type } : {}), limit: PAGE_SIZE }, cursor),
+      readOverview(engine),
+      readQueueTypes(engine, queue),
+    ]);
+    const stats = overview.queues.find((q) => q.queue === queue) ?? null;
+    return c.html(queuePage(c.get("view"), { queue, stats, state, type, types, jobs: page.jobs, cursor, next: page.next }).toString());
+  });
+
+  app.get("/jobs/:id", async (c) => {
+    const id = c.req.param("id");
+    const view = c.get("view");
+    if (!/^\d{1,19}$/.test(id)) return c.html(errorPage(view, 404, "Not found", `There is no job ${id}: job ids are numbers.`).toString(), 404);
+    const job = await admin.getJob(engine, id);
+    if (!job) return c.html(errorPage(view, 404, "Not found", `Job ${id} does not exist (any more).`).toString(), 404);
+    return c.html(jobPage(view, job).toString());
+  });
+
+  app.get("/failed", async (c) => {
+    const queue = c.req.query("queue") || null;
+    if (queue !== null) validateQueueName(queue);
+    const type = optionalType(c.req.query("type"));
+    const cursor = optionalCursor(c.req.query("cursor"));
+    const [groups, page] = await Promise.all([
+      readFailedGroups(engine, queue),
+      admin.listJobs(engine, { state: "failed", ...(queue ? { queue } : {}), ...(type ? { type } : {}), limit: PAGE_SIZE }, cursor),
+    ]);
+    return c.html(failedPage(c.get("view"), { queue, type, groups, jobs: page.jobs, cursor, next: page.next }).toString());
+  });
+
+  app.get("/schedules", async (c) => {
+    const { schedules, livePools } = await readSchedules(engine);
+    return c.html(schedulesPage(c.get("view"), schedules, livePools).toString());
+  });
+
+  app.get("/workers", async (c) => c.html(workersPage(c.get("view"), await readPools(engine)).toString()));
+
+  app.get("/login", (c) => {
+    if (!deps.token) return c.redirect(`${deps.base}/`, 303);
+    return c.html(loginPage(c.get("view"), safeNext(c.req.query("next"), "/"), false).toString());
+  });
+}
+
+function listState(value: string | undefined): ListState {
+  if (value === undefined || value === "") return "available";
+  if ((LIST_STATES as readonly string[]).includes(value)) return value as ListState;
+  throw new InvalidOptionsError("state", `state must be one of ${LIST_STATES.join(", ")}, got ${JSON.stringify(value)}`);
+}
+
+function optionalType(value: string | undefined): string | null {
+  const type = value?.trim();
+  if (!type) return null;
+  validateJobName(type);
+  return type;
+}
+
+function optionalCursor(value: string | undefined): string | null {
+  if (!value) return null;
+  if (!/^\d{1,19}$/.test(value)) throw new InvalidOptionsError("cursor", `cursor must be a job id (digits), got ${JSON.stringify(value)}`);
+  return value;
+}

@@ -1,0 +1,462 @@
+/**
+ * The admin UI at the handler level: `createAdminApp(...)` called with `Request`s, as a server
+ * that mounts it would. A small cookie jar plays the browser. Real PostgreSQL, a real worker
+ * pool where a job has to fail or run.
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { defineJob, InvalidOptionsError, UnrecoverableError, type Queue } from "../../src/index.ts";
+import { createAdminApp, serveAdmin, type FetchHandler } from "../../src/admin/ui/index.ts";
+import { resolveServeOptions } from "../../src/admin/ui/server.ts";
+import { escapeHtml, html } from "../../src/admin/ui/html.ts";
+import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+
+const Task = defineJob<{ n: number }>("task");
+const Note = defineJob<{ text: string; tags?: Set<string>; at?: Date }>("note");
+const Other = defineJob<{ n: number }>("other");
+
+const TOKEN = "s3cret-token-for-tests-0123456789";
+const ORIGIN = "http://127.0.0.1:4100";
+
+/** A browser in miniature: keeps cookies, reads the CSRF token off pages. */
+class Client {
+  readonly cookies = new Map<string, string>();
+  constructor(
+    readonly handler: FetchHandler,
+    readonly base = "",
+  ) {}
+
+  async request(path: string, init: Omit<RequestInit, "headers"> & { headers?: Record<string, string> } = {}): Promise<Response> {
+    const headers: Record<string, string> = { accept: "text/html", ...init.headers };
+    if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    const response = await this.handler(new Request(ORIGIN + this.base + path, { ...init, headers, redirect: "manual" }));
+    for (const line of response.headers.getSetCookie()) {
+      const [pair] = line.split(";");
+      const [name, ...value] = pair!.split("=");
+      if (/max-age=0/i.test(line) || /expires=Thu, 01 Jan 1970/i.test(line)) this.cookies.delete(name!);
+      else this.cookies.set(name!, value.join("="));
+    }
+    return response;
+  }
+
+  get(path: string, headers: Record<string, string> = {}) {
+    return this.request(path, { headers });
+  }
+
+  async page(path: string): Promise<string> {
+    const response = await this.get(path);
+    expect(response.status, `GET ${path}`).toBe(200);
+    return response.text();
+  }
+
+  /** The CSRF token of the forms on `path`. */
+  async csrf(path = "/"): Promise<string> {
+    const text = await this.page(path);
+    const token = /name="_csrf" value="([^"]+)"/.exec(text)?.[1];
+    expect(token).toBeTruthy();
+    return token!;
+  }
+
+  post(path: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+    return this.request(path, {
+      method: "POST",
+      body: new URLSearchParams(fields),
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    });
+  }
+
+  /** Posts like the page's form does (with the token), then follows the redirect. */
+  async submit(path: string, fields: Record<string, string> = {}, from = "/"): Promise<{ response: Response; page: string; location: string }> {
+    const response = await this.post(path, { _csrf: await this.csrf(from), ...fields });
+    expect(response.status, `POST ${path}`).toBe(303);
+    const location = response.headers.get("location")!;
+    const next = await this.get(location.slice(this.base.length));
+    return { response, page: await next.text(), location };
+  }
+}
+
+/** Text of the flash message on a page. */
+function flashOf(page: string): string | undefined {
+  return /<div class="flash (\w+)" role="status">([\s\S]*?)<\/div>/.exec(page)?.slice(1).join(": ");
+}
+
+describe("admin UI (handler)", () => {
+  let app: TestApp;
+  let ui: FetchHandler;
+  const queues: Queue[] = [];
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    ui = createAdminApp(app.prisma);
+  });
+  afterEach(async () => {
+    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
+  });
+  afterAll(() => app.close());
+
+  /** A pool whose handler fails while `failing.on`. */
+  async function failingPool(name: string, failing: { on: boolean }) {
+    const queue = app.prisma.$jobs.queue(name, { poolSize: 1, pollInterval: 100 });
+    queues.push(queue);
+    await queue.register(Note, async (job) => {
+      if (failing.on) throw new UnrecoverableError(`could not deliver <b>${job.text}</b><script>alert("err")</script>`);
+    });
+    await queue.start();
+    return queue;
+  }
+
+  it("the html helper escapes everything interpolated, and nested templates once", () => {
+    const evil = `<script>alert('x')</script>"&`;
+    expect(html`<p title="${evil}">${evil}</p>`.toString()).toBe(
+      `<p title="&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;">&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&quot;&amp;</p>`,
+    );
+    expect(html`<ul>${["<a>", html`<li>${"<b>"}</li>`]}</ul>`.toString()).toBe("<ul>&lt;a&gt;<li>&lt;b&gt;</li></ul>");
+    expect(html`${null}${undefined}${false}${0}`.toString()).toBe("0");
+    expect(escapeHtml(`'"<>&`)).toBe("&#39;&quot;&lt;&gt;&amp;");
+  });
+
+  it("every page renders; a payload and an error containing <script> show as text, never as markup", async () => {
+    const failing = { on: true };
+    await failingPool("escaping", failing);
+    const evil = `<script>window.__xss = 1</script><img src=x onerror="alert(1)">`;
+    const id = await app.prisma.$jobs.enqueue(Note({ text: evil, tags: new Set(["a&b"]), at: new Date("2030-01-02T03:04:05Z") }), {
+      queue: "escaping",
+      dedupKey: `"><svg onload=alert(1)>`,
+    });
+    await waitFor(async () => (await app.prisma.$jobs.getJob(id))?.state === "failed", 10_000, "the job to fail");
+
+    const client = new Client(ui);
+    const job = await client.page(`/jobs/${id}`);
+    expect(job).not.toContain("<script>window.__xss");
+    expect(job).not.toContain("<img src=x");
+    expect(job).not.toContain("<svg onload");
+    expect(job).not.toContain('<script>alert("err")');
+    expect(job).toContain(escapeHtml(JSON.stringify(evil).slice(1, -1)));
+    expect(job).toContain("&lt;b&gt;" + escapeHtml(evil)); // the error, with its stack, as text
+    expect(job).toContain("UnrecoverableError");
+    expect(job).toContain("2030-01-02T03:04:05.000Z"); // a Date payload field, readable
+    expect(job).toContain("a&amp;b"); // a Set, as a list
+    // The only <script> on any page is our own file.
+    for (const path of ["/", "/queues/escaping?state=failed", `/jobs/${id}`, "/failed", "/failed?queue=escaping&type=note", "/schedules", "/workers"]) {
+      const page = await client.page(path);
+      expect(page.match(/<script/g), path).toEqual(["<script"]);
+      expect(page).toContain(`<script src="/assets/app.js" defer></script>`);
+      expect(page).not.toMatch(/<img\b|<svg onload/);
+    }
+  });
+
+  it("security headers on pages, errors, JSON and refusals; the script and stylesheet are files", async () => {
+    const client = new Client(ui);
+    const responses = [
+      await client.get("/"),
+      await client.get("/nope"),
+      await client.get("/api/stats", { accept: "application/json" }),
+      await client.post("/queues/x/pause", {}),
+      await client.get("/assets/app.js"),
+    ];
+    expect(responses.map((r) => r.status)).toEqual([200, 404, 200, 403, 200]);
+    for (const r of responses) {
+      const csp = r.headers.get("content-security-policy")!;
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toContain("unsafe-inline");
+      expect(r.headers.get("x-frame-options")).toBe("DENY");
+      expect(r.headers.get("referrer-policy")).toBe("no-referrer");
+      expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    expect(responses[4]!.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect(await responses[4]!.text()).toContain("/api/stats");
+  });
+
+  it("a POST without the CSRF token, with a wrong one, with another browser's, or from another site is refused and changes nothing", async () => {
+    const a = new Client(ui);
+    const b = new Client(ui);
+    const tokenA = await a.csrf();
+    await b.csrf();
+    const attempts = [
+      await a.post("/queues/csrf/pause", {}),
+      await a.post("/queues/csrf/pause", { _csrf: "x".repeat(43) }),
+      await b.post("/queues/csrf/pause", { _csrf: tokenA }), // b's cookie, a's token
+      await a.post("/queues/csrf/pause", { _csrf: tokenA }, { "sec-fetch-site": "cross-site" }),
+      await new Client(ui).post("/queues/csrf/pause", { _csrf: tokenA }), // no cookie at all
+    ];
+    for (const response of attempts) {
+      expect(response.status).toBe(403);
+      expect(await response.text()).toContain("CSRF token is missing or does not match");
+    }
+    expect(await app.count("queues", "name = 'csrf'")).toBe(0);
+
+    const huge = await a.post("/queues/csrf/pause", { _csrf: tokenA, filler: "x".repeat(100_000) });
+    expect(huge.status).toBe(413);
+
+    const ok = await a.post("/queues/csrf/pause", { _csrf: tokenA });
+    expect(ok.status).toBe(303);
+    expect(await app.rows(`SELECT paused FROM arrower.queues WHERE name = 'csrf'`)).toEqual([{ paused: true }]);
+    // The cookie the token is bound to: HttpOnly, SameSite=Strict.
+    const fresh = await new Client(ui).get("/");
+    expect(fresh.headers.getSetCookie().find((c) => c.startsWith("arrower_jobs_csrf="))).toMatch(/HttpOnly.*SameSite=Strict|SameSite=Strict.*HttpOnly/);
+  });
+
+  it("actions confirm what they did: pause, resume, retry, cancel, delete, requeue all of a type, prune", async () => {
+    const client = new Client(ui);
+    let r = await client.submit("/queues/actions/pause");
+    expect(flashOf(r.page)).toBe("ok: Queue actions paused: no worker claims its jobs until you resume it; running jobs finish.");
+    expect(r.location).toBe("/queues/actions");
+    expect(r.page).toMatch(/data-stat="paused" class="badge paused">paused/); // shown, not hidden
+    // The message is shown once.
+    expect(flashOf(await client.page("/queues/actions"))).toBeUndefined();
+    r = await client.submit("/queues/actions/resume", { back: "/" });
+    expect(r.location).toBe("/");
+    expect(flashOf(r.page)).toContain("Queue actions resumed");
+
+    const later = new Date(Date.now() + 3_600_000);
+    const [a, b] = await app.prisma.$jobs.enqueue([Task({ n: 1 }), Task({ n: 2 })], { queue: "actions", runAt: later });
+    r = await client.submit(`/jobs/${a}/retry`);
+    expect(flashOf(r.page)).toBe(`ok: Job ${a} is due now: a worker will run it shortly.`);
+    expect((await app.prisma.$jobs.getJob(a!))!.state).toBe("available");
+    r = await client.submit(`/jobs/${a}/cancel`);
+    expect(flashOf(r.page)).toContain(`Job ${a} cancelled`);
+    expect(r.page).toContain(`<span class="badge cancelled">cancelled</span>`);
+    r = await client.submit(`/jobs/${a}/retry`);
+    expect(flashOf(r.page)).toBe(`ok: Job ${a} (cancelled) is queued again as a fresh job, attempts from zero.`);
+    r = await client.submit(`/jobs/${b}/delete`);
+    expect(r.location).toBe("/queues/actions");
+    expect(flashOf(r.page)).toBe(`ok: Job ${b} deleted, with its attempts.`);
+    expect(await app.prisma.$jobs.getJob(b!)).toBeNull();
+    r = await client.submit(`/jobs/${b}/delete`);
+    expect(flashOf(r.page)).toBe(`error: job ${b} not found`);
+
+    const failing = { on: true };
+    await failingPool("requeue", failing);
+    const ids = await app.prisma.$jobs.enqueue([Note({ text: "1" }), Note({ text: "2" })], { queue: "requeue" });
+    await waitFor(async () => (await app.count("job_history", "id = ANY($1::bigint[]) AND state = 'failed'", [ids])) === 2);
+    const failedPage = await client.page("/failed?queue=requeue");
+    expect(failedPage).toMatch(/<td><a href="\/failed\?queue=requeue&amp;type=note">note<\/a><\/td>\s*<td class="num">2<\/td>/);
+    failing.on = false;
+    r = await client.submit("/failed/requeue", { queue: "requeue", type: "note" }, "/failed");
+    expect(flashOf(r.page)).toBe(`ok: Requeued 2 failed &quot;note&quot; jobs of queue requeue: they run again as fresh jobs.`);
+    await waitFor(async () => (await app.count("job_history", "id = ANY($1::bigint[]) AND state = 'succeeded'", [ids])) === 2);
+
+    await app.observer.query(`UPDATE arrower.job_history SET finished_at = now() - interval '40 days' WHERE id = $1`, [ids[0]]);
+    r = await client.submit("/prune", { days: "30" });
+    expect(flashOf(r.page)).toBe("ok: Pruned 1 job that finished more than 30 days ago (1 succeeded, 0 failed, 0 cancelled).");
+    expect(await app.prisma.$jobs.getJob(ids[0]!)).toBeNull();
+    expect(await app.prisma.$jobs.getJob(ids[1]!)).not.toBeNull();
+    r = await client.submit("/prune", { days: "-1" });
+    expect(flashOf(r.page)).toMatch(/^error: days must be a whole number/);
+  });
+
+  it("an action on a running job is refused at once and says 'running'", async () => {
+    const queue = app.prisma.$jobs.queue("busy", { poolSize: 1, pollInterval: 100 });
+    queues.push(queue);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await queue.register(Task, () => held);
+    await queue.start();
+    const id = await queue.enqueue(Task({ n: 1 }));
+    await waitFor(async () => (await app.count("inflight", "job_id = $1", [id])) === 1);
+
+    const client = new Client(ui);
+    const page = await client.page(`/jobs/${id}`);
+    expect(page).toContain(`<span class="badge running">running</span>`);
+    expect(page).not.toContain(`/jobs/${id}/cancel`); // no buttons that cannot work
+    const t0 = Date.now();
+    const r = await client.post(`/jobs/${id}/cancel`, { _csrf: await client.csrf() });
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    const shown = await client.page(r.headers.get("location")!);
+    expect(flashOf(shown)).toBe(`running: <strong>Running:</strong> job ${id} is running: cannot cancel it now, try again when it has finished`);
+    const json = await client.post(`/jobs/${id}/delete`, { _csrf: await client.csrf() }, { accept: "application/json" });
+    expect(json.status).toBe(409);
+    expect(await json.json()).toEqual({ ok: false, kind: "running", message: `job ${id} is running: cannot delete it now, try again when it has finished` });
+    release();
+    await waitFor(async () => (await app.prisma.$jobs.getJob(id))?.state === "succeeded");
+  });
+
+  it("job lists page with a keyset cursor, newest first, filtered by state and type", async () => {
+    const ids = await app.prisma.$jobs.enqueue(Array.from({ length: 120 }, (_, n) => (n % 4 === 0 ? Other({ n }) : Task({ n }))), { queue: "paging" });
+    const client = new Client(ui);
+    const seen: string[] = [];
+    let path: string | null = "/queues/paging?state=available";
+    const pages: number[] = [];
+    while (path) {
+      const text = await client.page(path);
+      const rows = [...text.matchAll(/<td class="mono"><a href="\/jobs\/(\d+)">/g)].map((m) => m[1]!);
+      pages.push(rows.length);
+      seen.push(...rows);
+      const next = /<a href="([^"]+)" rel="next">/.exec(text)?.[1];
+      path = next ? next.replaceAll("&amp;", "&") : null;
+      if (path) expect(path).toMatch(/^\/queues\/paging\?state=available&cursor=\d+$/);
+    }
+    expect(pages).toEqual([50, 50, 20]);
+    expect(seen).toEqual([...ids].reverse());
+
+    const typed = await client.page("/queues/paging?state=available&type=other");
+    const rows = [...typed.matchAll(/<td class="mono"><a href="\/jobs\/(\d+)">/g)].map((m) => m[1]);
+    expect(rows).toEqual(ids.filter((_, n) => n % 4 === 0).reverse());
+    expect(typed).toContain(`<option value="other">`); // the type filter's suggestions
+    expect(await client.page("/queues/paging?state=scheduled")).toContain("No scheduled jobs");
+  });
+
+  it("bad parameters are a 400 page naming the problem; unknown jobs a 404", async () => {
+    const client = new Client(ui);
+    const cases: Array<[string, number, RegExp]> = [
+      ["/queues/paging?state=bogus", 400, /state must be one of available, scheduled, succeeded, failed, cancelled/],
+      ["/queues/paging?cursor=abc", 400, /cursor must be a job id/],
+      ["/queues/bad%20name", 400, /queue name &quot;bad name&quot; may only contain/],
+      ["/queues/paging?type=%3Cscript%3E", 400, /job type name &quot;&lt;script&gt;&quot;/],
+      ["/jobs/abc", 404, /job ids are numbers/],
+      ["/jobs/999999999", 404, /Job 999999999 does not exist/],
+    ];
+    for (const [path, status, message] of cases) {
+      const response = await client.get(path);
+      expect(response.status, path).toBe(status);
+      expect(await response.text(), path).toMatch(message);
+    }
+    const api = await client.get("/api/jobs/999999999", { accept: "application/json" });
+    expect(api.status).toBe(404);
+  });
+
+  it("the JSON endpoints feed the auto-refresh: counts per queue, a job's state", async () => {
+    const id = await app.prisma.$jobs.enqueue(Task({ n: 1 }), { queue: "json" });
+    const client = new Client(ui);
+    const stats = (await (await client.get("/api/stats", { accept: "application/json" })).json()) as { queues: Array<{ queue: string }> };
+    expect(stats.queues.find((q) => q.queue === "json")).toEqual({
+      queue: "json", due: 1, scheduled: 0, running: 0, retrying: 0, failed: 0, succeededLastHour: 0, failedLastHour: 0, noHandler: 1, pools: 0, paused: false,
+    });
+    const job = await (await client.get(`/api/jobs/${id}`, { accept: "application/json" })).json();
+    expect(job).toEqual({ id, state: "available", attempts: 0 });
+    // The overview's cells carry the names the script looks for.
+    expect(await client.page("/")).toContain(`data-queue="json" data-stat="due"`);
+  });
+
+  it("with a token: Bearer or the sign-in form's HttpOnly cookie; nothing else gets in", async () => {
+    const guarded = createAdminApp(app.prisma.$jobs, { token: TOKEN });
+    const anonymous = new Client(guarded);
+    const redirect = await anonymous.get("/queues/x?state=failed");
+    expect(redirect.status).toBe(303);
+    expect(redirect.headers.get("location")).toBe("/login?next=%2Fqueues%2Fx%3Fstate%3Dfailed");
+    const api = await anonymous.get("/api/stats", { accept: "application/json" });
+    expect(api.status).toBe(401);
+    expect(api.headers.get("www-authenticate")).toContain("Bearer");
+    expect((await anonymous.post("/queues/x/pause", {})).status).toBe(401);
+    expect((await anonymous.get("/", { authorization: `Bearer ${TOKEN}x` })).status).toBe(303);
+    expect((await anonymous.get("/", { authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+    expect((await anonymous.get("/assets/app.css")).status).toBe(200); // the sign-in page needs it
+
+    // Sign in: a wrong token is refused, the right one sets the session cookie.
+    const login = await anonymous.page("/login?next=%2Fworkers");
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(login)![1]!;
+    const wrong = await anonymous.post("/login", { _csrf: csrf, token: "not-the-token-at-all", next: "/workers" });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain("That token is not right.");
+    expect((await anonymous.post("/login", { token: TOKEN, next: "/workers" })).status).toBe(403); // CSRF on sign-in too
+    const right = await anonymous.post("/login", { _csrf: csrf, token: TOKEN, next: "/workers" });
+    expect(right.status).toBe(303);
+    expect(right.headers.get("location")).toBe("/workers");
+    const cookie = right.headers.getSetCookie().find((c) => c.startsWith("arrower_jobs_session="))!;
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    expect(cookie).not.toContain(TOKEN);
+    expect(await anonymous.page("/workers")).toContain("Sign out");
+
+    // Not an open redirect.
+    const sneaky = await anonymous.post("/login", { _csrf: csrf, token: TOKEN, next: "//evil.example/x" });
+    expect(sneaky.headers.get("location")).toBe("/");
+
+    // Another instance (another secret) does not take this cookie; signing out drops it.
+    const other = new Client(createAdminApp(app.prisma, { token: TOKEN }));
+    other.cookies.set("arrower_jobs_session", anonymous.cookies.get("arrower_jobs_session")!);
+    expect((await other.get("/")).status).toBe(303);
+    const out = await anonymous.post("/logout", { _csrf: csrf });
+    expect(out.status).toBe(303);
+    expect((await anonymous.get("/")).status).toBe(303);
+  });
+
+  it("mounted under a base path: links, forms, redirects and cookies carry it; stripped paths work too", async () => {
+    const mounted = createAdminApp(app.prisma, { basePath: "/admin/jobs/" });
+    await app.prisma.$jobs.enqueue(Task({ n: 1 }), { queue: "mounted" });
+    const client = new Client(mounted, "/admin/jobs");
+    const page = await client.page("/");
+    expect(page).toContain(`href="/admin/jobs/queues/mounted"`);
+    expect(page).toContain(`<script src="/admin/jobs/assets/app.js" defer></script>`);
+    expect(page).toContain(`action="/admin/jobs/queues/mounted/pause"`);
+    expect(page).toContain(`data-base="/admin/jobs"`);
+    const r = await client.submit("/queues/mounted/pause");
+    expect(r.location).toBe("/admin/jobs/queues/mounted");
+    expect(r.response.headers.getSetCookie().every((c) => c.includes("Path=/admin/jobs"))).toBe(true);
+    // A router that strips the mount path before calling the handler.
+    const stripped = await mounted(new Request(`${ORIGIN}/queues/mounted`));
+    expect(stripped.status).toBe(200);
+    expect(await stripped.text()).toContain(`href="/admin/jobs/queues/mounted?state=scheduled"`);
+    expect(() => createAdminApp(app.prisma, { basePath: "admin" })).toThrow(/basePath must be a path like "\/admin\/jobs"/);
+    expect(() => createAdminApp(app.prisma, { token: "short" })).toThrow(/at least 16 characters/);
+    expect(() => createAdminApp({} as never)).toThrow(/needs a Prisma client extended with jobs\(\)/);
+  });
+
+  it("schedules show spec, next and last run, when code declared them, and stale ones", async () => {
+    const ScheduledTask = defineJob<{ n: number }>("scheduled-task");
+    await app.prisma.$jobs.schedule("0 4 * * *", ScheduledTask({ n: 1 }), { name: "nightly", queue: "cron" });
+    await app.prisma.$jobs.schedule("@every 90s", ScheduledTask({ n: 2 }), { name: "old-one", queue: "cron" });
+    await app.observer.query(`UPDATE arrower.schedules SET declared_at = now() - interval '2 days' WHERE name = 'old-one'`);
+    const queue = app.prisma.$jobs.queue("cron-pool", { poolSize: 1, pollInterval: 1_000 });
+    queues.push(queue);
+    await queue.register(Task, async () => undefined);
+    await queue.start();
+    await waitFor(async () => (await app.count("pools", "queue = 'cron-pool'")) === 1);
+    const page = await new Client(ui).page("/schedules");
+    expect(page).toMatch(/<td>nightly<\/td>\s*<td class="mono">0 4 \* \* \*<\/td>/);
+    expect(page).toMatch(/<td>old-one <span class="badge stale">stale<\/span><\/td>\s*<td class="mono">@every 90s<\/td>/);
+    expect(page).toContain("1 stale schedule");
+    const workers = await new Client(ui).page("/workers");
+    expect(workers).toMatch(/<td><a href="\/queues\/cron-pool">cron-pool<\/a><\/td>\s*<td class="small">task<\/td>/);
+  });
+
+  it("serveAdmin binds 127.0.0.1 by default and refuses any other host without a token", async () => {
+    await expect(serveAdmin(app.prisma, { host: "0.0.0.0", port: 0 })).rejects.toThrow(
+      /refusing to serve the dashboard on 0\.0\.0\.0 without a token/,
+    );
+    await expect(serveAdmin(app.prisma, { host: "0.0.0.0", port: 0 })).rejects.toBeInstanceOf(InvalidOptionsError);
+    for (const host of ["::", "192.168.1.10", "example.com"]) {
+      expect(() => resolveServeOptions({ host, port: 0 }), host).toThrow(/without a token/);
+      expect(resolveServeOptions({ host, port: 0, token: TOKEN }).host).toBe(host);
+    }
+    for (const host of ["127.0.0.1", "localhost", "::1", "127.0.0.2"]) expect(resolveServeOptions({ host }).host).toBe(host);
+    expect(resolveServeOptions({})).toMatchObject({ host: "127.0.0.1", port: 4100 });
+
+    const server = await serveAdmin(app.prisma, { port: 0 });
+    try {
+      expect(server.host).toBe("127.0.0.1");
+      const response = await fetch(server.url);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toContain("<h1>Queues</h1>");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the CLI refuses a non-loopback bind without a token before loading anything", async () => {
+    const repo = fileURLToPath(new URL("../..", import.meta.url));
+    const run = (args: string[], env: Record<string, string | undefined> = {}) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const childEnv = { ...process.env, ...env };
+        for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
+        const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), join(repo, "src/cli/main.ts"), "ui", ...args], {
+          cwd: repo,
+          env: childEnv,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stderr = "";
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("close", (code) => resolve({ code, stderr }));
+      });
+    const refused = await run(["--host", "0.0.0.0", "--config", "does-not-exist.ts"], { ARROWER_JOBS_UI_TOKEN: undefined });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("refusing to serve the dashboard on 0.0.0.0 without a token");
+    expect(refused.stderr).toContain("ARROWER_JOBS_UI_TOKEN");
+    const weak = await run(["--host", "0.0.0.0"], { ARROWER_JOBS_UI_TOKEN: "short" });
+    expect(weak.code).toBe(2);
+    expect(weak.stderr).toContain("the token must be at least 16 characters");
+  });
+});
