@@ -73,6 +73,8 @@ CREATE TABLE :ARROWER_SCHEMA.job_history (
 -- Listing by state (and queue), newest first, with keyset pagination on id.
 CREATE INDEX job_history_state ON :ARROWER_SCHEMA.job_history (state, id DESC);
 CREATE INDEX job_history_queue_state ON :ARROWER_SCHEMA.job_history (queue, state, id DESC);
+-- Filtered by job type too (the UI's type filter): a rare type must not scan the whole history.
+CREATE INDEX job_history_queue_type_state ON :ARROWER_SCHEMA.job_history (queue, type, state, id DESC);
 -- Retention: prune by age.
 CREATE INDEX job_history_finished ON :ARROWER_SCHEMA.job_history (finished_at, id);
 

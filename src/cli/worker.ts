@@ -181,7 +181,8 @@ class Shutdown {
     void Promise.allSettled(this.queues.map((queue) => queue.shutdown())).then((results) => {
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
       for (const failure of failed) this.logger?.error("shutdown failed", { error: errorMessage(failure.reason) });
-      this.resolve(failed.length === 0 ? EXIT.ok : EXIT.failure);
+      // A forced shutdown (second signal) also ends here once the aborted jobs are rolled back: still exit 1.
+      this.resolve(failed.length === 0 && !this.forced ? EXIT.ok : EXIT.failure);
     });
   }
 

@@ -274,7 +274,7 @@ export class Queries {
              (SELECT count(pg_notify($4, queue)) FROM (SELECT DISTINCT queue FROM revived) d)::int AS notified`;
     this.adminSucceededLastHour = `
       SELECT queue, count(*)::int AS n FROM ${s}.job_history
-      WHERE state = 'succeeded' AND finished_at > clock_timestamp() - interval '1 hour' GROUP BY queue`;
+      WHERE state = 'succeeded' AND finished_at > now() - interval '1 hour' GROUP BY queue`; // now(): stable, so the finished_at index applies
     // Retention: one small batch per statement, oldest first, so pruning never holds many locks.
     this.prune = `
       WITH gone AS (
