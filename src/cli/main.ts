@@ -11,10 +11,11 @@ import { closest } from "../config.ts";
 import { CliError, errorMessage, EXIT, type Command } from "./args.ts";
 import { migrateCommand } from "./migrate.ts";
 import { statusCommand } from "./status.ts";
+import { pruneCommand } from "./prune.ts";
 import { uiCommand } from "./ui.ts";
 import { workerCommand } from "./worker.ts";
 
-const COMMANDS: readonly Command[] = [workerCommand, migrateCommand, statusCommand, uiCommand];
+const COMMANDS: readonly Command[] = [workerCommand, migrateCommand, statusCommand, pruneCommand, uiCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

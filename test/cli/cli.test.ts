@@ -213,6 +213,20 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
     expect(JSON.parse(status.stdout)).toEqual({ schema: "elsewhere", version: latestVersion(), queues: [], pools: [] });
   });
 
+  it("prune deletes old history once and says how much; a bad --succeeded-days is exit 2", async () => {
+    await cli(["migrate", "--database-url", app.url]);
+    await app.rows(`
+      INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, finished_at)
+      SELECT nextval('arrower.job_id_seq'), 'old', 'task', '{}', 0, now(), now(), 'succeeded', 1, 25, 30000, now() - interval '9 days'
+      FROM generate_series(1, 30)`);
+    const result = await cli(["prune", "--database-url", app.url]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("pruned 30 succeeded, 0 cancelled and 0 failed jobs");
+    const bad = await cli(["prune", "--database-url", app.url, "--succeeded-days", "soon"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`--succeeded-days takes a number of days (0 or more), got "soon"`);
+  });
+
   it("status shows the counts per queue, as a table and as JSON", async () => {
     await app.prisma.$jobs.enqueue([Ping({ n: 1 }), Ping({ n: 2 }), Ping({ n: 3 })]);
     await app.prisma.$jobs.enqueue(Ping({ n: 4 }), { runAt: new Date(Date.now() + 3_600_000) });
