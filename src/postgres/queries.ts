@@ -90,16 +90,24 @@ export class Queries {
     // the control connection. The row lock went with the transaction, so another worker may
     // hold the job by now: SKIP LOCKED never waits for it (that would stall the control
     // connection, and with it every in-flight mark of the process), and `attempts < $n` never
-    // overwrites an attempt recorded meanwhile. Either way that worker sees our in-flight mark
-    // and counts the attempt as crashed instead.
+    // overwrites an attempt recorded meanwhile. That worker sees our in-flight mark and records
+    // the attempt as crashed; the retry form records it anyway, and replaces such a "crashed"
+    // placeholder, so history keeps the real reason (e.g. the server setting) whoever came first.
     this.finishDetached = rewrite(this.finish, [
       [`WHERE id = $1 RETURNING *`, `WHERE id = (SELECT id FROM ${s}.jobs WHERE id = $1 AND attempts < $3 FOR UPDATE SKIP LOCKED) RETURNING *`],
       [`WHERE job_id = $1)`, `WHERE job_id IN (SELECT id FROM done))`],
     ]);
-    this.retryDetached = rewrite(this.retry, [
-      [`WHERE id = $1 RETURNING id`, `WHERE id = (SELECT id FROM ${s}.jobs WHERE id = $1 AND attempts < $2 FOR UPDATE SKIP LOCKED) RETURNING id`],
-      [`WHERE job_id = $1)`, `WHERE job_id IN (SELECT id FROM job))`],
-    ]);
+    this.retryDetached = `
+      WITH job AS (
+             UPDATE ${s}.jobs
+             SET attempts = $2, last_error = $4, run_at = clock_timestamp() + $3 * interval '1 millisecond'
+             WHERE id = (SELECT id FROM ${s}.jobs WHERE id = $1 AND attempts < $2 FOR UPDATE SKIP LOCKED)
+             RETURNING id),
+           gone AS (DELETE FROM ${s}.inflight WHERE job_id IN (SELECT id FROM job))
+      INSERT INTO ${s}.attempts AS a (job_id, attempt, outcome, error, started_at, pool, trace_id)
+      VALUES ($1, $2, $5, $4, $6, $7, $8)
+      ON CONFLICT (job_id, attempt) DO UPDATE SET outcome = excluded.outcome, error = excluded.error
+        WHERE a.outcome = 'crashed'`;
     this.heartbeat = `
       INSERT INTO ${s}.pools (name, queue, job_types, size, running, host, pid)
       VALUES ($1, $2, $3::text[], $4, $5, $6, $7)

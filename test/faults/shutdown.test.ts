@@ -1,0 +1,93 @@
+/**
+ * Shutdown under load: two `arrower-jobs worker` processes (the CLI, as deployed) run jobs of
+ * 0.3–2 s — half honour their signal, half ignore it — and get SIGTERM mid-run. Expected: each
+ * exits 0 within its shutdownDeadline plus the 2 s grace for handlers that ignore the signal;
+ * every job that was running then has either finished or been rolled back (no lock, no in-flight
+ * mark, no attempt counted); a fresh worker then runs the rest, and every job ran exactly once.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TestApp } from "../helpers/app.ts";
+import { cliConfigSource } from "./fixtures/cli-config.ts";
+import { Fx, Stubborn } from "./fixtures/jobs.ts";
+import { between, createFaultApp, effectCounts, spawnCli, waitUntil, type CliProcess } from "./support/harness.ts";
+import { recordResult } from "./support/results.ts";
+
+const DEADLINE_MS = 1_500;
+const GRACE_MS = 2_000; // ABORT_GRACE_MS in src/worker/executor.ts
+const JOBS = 60;
+
+describe("shutdown under load", () => {
+  let app: TestApp;
+  let dir: string;
+  const workers: CliProcess[] = [];
+  beforeAll(async () => {
+    app = await createFaultApp();
+    dir = await mkdtemp(join(tmpdir(), "arrower-faults-cli-"));
+    await writeFile(join(dir, "arrower-jobs.config.ts"), cliConfigSource({ poolSize: 3, shutdownDeadline: DEADLINE_MS }));
+  });
+  afterAll(async () => {
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill("SIGKILL");
+    await app?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function startCliWorker(flags: string[] = []): Promise<CliProcess> {
+    const worker = spawnCli(["worker", ...flags], { cwd: dir, url: app.url });
+    workers.push(worker);
+    await Promise.race([
+      waitUntil(() => worker.output.stdout.includes("worker running"), 120_000, "the CLI worker to start"),
+      worker.exited.then((r) => Promise.reject(new Error(`worker exited (${r.code}) before it ran: ${r.stderr}`))),
+    ]);
+    return worker;
+  }
+
+  it("SIGTERM to 2 CLI workers mid-run: exit 0 within the deadline, running jobs finished or rolled back, nothing lost", async (context) => {
+    const pair = await Promise.all([startCliWorker(), startCliWorker()]);
+    const ids = await app.prisma.$jobs.enqueue(
+      Array.from({ length: JOBS }, (_, i) => (i % 2 === 0 ? Fx({ ms: between(300, 2_000) }) : Stubborn({ ms: between(300, 2_000) }))),
+    );
+    // Mid-run: some jobs done, every slot busy.
+    await waitUntil(async () => (await app.count("job_history")) >= 10 && (await app.count("inflight")) >= 4, 120_000, "the workers to be busy");
+    const runningAtSigterm = await app.count("inflight");
+    const doneAtSigterm = await app.count("job_history");
+    const sent = Date.now();
+    for (const w of pair) w.child.kill("SIGTERM");
+    const exits = await Promise.all(pair.map(async (w) => ({ ...(await w.exited), ms: Date.now() - sent })));
+    const doneAtExit = await app.count("job_history");
+    // Nothing left behind: no in-flight mark, no row still locked, no attempt counted.
+    const leftInflight = await app.count("inflight");
+    const [{ locked }] = (await app.rows<{ locked: number }>(
+      `SELECT (SELECT count(*) FROM arrower.jobs) - (SELECT count(*) FROM (SELECT id FROM arrower.jobs FOR UPDATE SKIP LOCKED) s) AS locked`,
+    )) as [{ locked: number }];
+    const attemptsAfterShutdown = await app.count("attempts");
+
+    const last = await startCliWorker(["--pool-size", "10"]);
+    await waitUntil(async () => (await app.count("job_history")) === JOBS, 120_000, "a fresh worker to run the rest");
+    last.child.kill("SIGTERM");
+    const lastExit = await last.exited;
+
+    const effects = await effectCounts(app, ids);
+    const history = await app.rows<{ state: string; attempts: number; n: number }>(`SELECT state, attempts, count(*)::int AS n FROM arrower.job_history GROUP BY state, attempts`);
+    const slowest = Math.max(...exits.map((e) => e.ms));
+    recordResult(context, {
+      order: 9,
+      scenario: "Shutdown under load (SIGTERM to the CLI worker)",
+      jobs: JOBS,
+      lost: effects.lost,
+      duplicated: effects.duplicated,
+      maxRecoveryMs: slowest,
+      notes: `2 \`arrower-jobs worker\` processes (poolSize 3, shutdownDeadline ${DEADLINE_MS / 1000} s) got SIGTERM with ${runningAtSigterm} jobs running (half ignore their signal): both exited 0 in ≤ ${(slowest / 1000).toFixed(1)} s (the max. recovery column: SIGTERM → exit); ${doneAtExit - doneAtSigterm} of them finished, the rest rolled back with no attempt counted, no lock or in-flight mark left; a fresh worker (--pool-size 10) ran the remaining ${JOBS - doneAtExit}`,
+    });
+
+    expect(exits.map((e) => e.code)).toEqual([0, 0]);
+    expect(slowest).toBeLessThan(DEADLINE_MS + GRACE_MS + 4_000);
+    expect(exits.every((e) => e.stdout.includes("shutting down") && e.stdout.includes("worker stopped"))).toBe(true);
+    expect({ leftInflight, locked: Number(locked), attemptsAfterShutdown }).toEqual({ leftInflight: 0, locked: 0, attemptsAfterShutdown: 0 });
+    expect(lastExit.code).toBe(0);
+    expect(effects).toEqual({ lost: 0, duplicated: 0, strays: 0 });
+    expect(history).toEqual([{ state: "succeeded", attempts: 1, n: JOBS }]);
+  });
+});
