@@ -41,6 +41,7 @@ describe("worker kills", () => {
     // Each worker is killed once it has committed its own random quota (150–250) of jobs.
     const quota = new Map<number, number>(workers.map((w) => [w.pid, between(150, 250)]));
     const kills: number[] = [];
+    const restartErrors: string[] = [];
     const started = Date.now();
     for (;;) {
       const [{ done }] = await app.rows<{ done: number }>(`SELECT count(*)::int AS done FROM arrower.job_history`) as [{ done: number }];
@@ -61,9 +62,12 @@ describe("worker kills", () => {
           return worker;
         });
         slots[index] = replacement;
+        // A replacement that cannot start fails the test below, with its output (never unhandled).
+        replacement.catch((error: unknown) => restartErrors.push(String(error)));
       }
       await sleep(100);
     }
+    expect(restartErrors).toEqual([]);
     const codes = await Promise.all(slots.map(async (slot) => stopWorker(await slot)));
 
     const effects = await effectCounts(app, ids);
