@@ -82,7 +82,8 @@ describe("retention", () => {
       await queue.start();
       await queue.enqueue(Array.from({ length: 300 }, (_, n) => Task({ n })));
       const pruned = app.prisma.$jobs.prune({ batchSize: 500 });
-      await waitFor(() => done === 300, 30_000);
+      // The handler counts before its job commits: wait for the history rows themselves.
+      await waitFor(async () => done === 300 && (await app.count("job_history", "finished_at > now() - interval '1 day'")) === 300, 30_000);
       expect(await pruned).toEqual({ succeeded: 20_000, failed: 0, cancelled: 0 });
       expect(await app.count("job_history", "finished_at < now() - interval '7 days'")).toBe(0);
       expect(await app.count("job_history")).toBe(300);
