@@ -42,6 +42,7 @@ describe("worker kills", () => {
     const quota = new Map<number, number>(workers.map((w) => [w.pid, between(150, 250)]));
     const kills: number[] = [];
     const restartErrors: string[] = [];
+    const unexpected: string[] = [];
     const started = Date.now();
     for (;;) {
       const [{ done }] = await app.rows<{ done: number }>(`SELECT count(*)::int AS done FROM arrower.job_history`) as [{ done: number }];
@@ -52,8 +53,16 @@ describe("worker kills", () => {
         (await app.rows<{ pid: number; n: number }>(`SELECT pid, count(*)::int AS n FROM fault_effect WHERE pid = ANY($1::int[]) GROUP BY pid`, [live.map((w) => w.pid)])).map((r) => [r.pid, r.n]),
       );
       for (const [index, slot] of slots.entries()) {
-        if (slot instanceof Promise || !running(slot) || (committed.get(slot.pid) ?? 0) < quota.get(slot.pid)!) continue;
-        await killWorker(slot);
+        if (slot instanceof Promise) continue;
+        if (!running(slot)) {
+          // Not ours: a worker that exits by itself is a bug (asserted below); one killed by a
+          // signal from outside (a shared machine) is one more fault, and replaced like ours.
+          unexpected.push(`pid ${slot.pid}: ${slot.ended()}: ${slot.output.slice(-3).join(" | ")}`);
+        } else if ((committed.get(slot.pid) ?? 0) >= quota.get(slot.pid)!) {
+          await killWorker(slot);
+        } else {
+          continue;
+        }
         kills.push(await dbNow(app));
         const replacement = startWorker(app.url, { poolSize: POOL_SIZE }).then((worker) => {
           workers.push(worker);
@@ -68,6 +77,7 @@ describe("worker kills", () => {
       await sleep(100);
     }
     expect(restartErrors).toEqual([]);
+    expect(unexpected.filter((u) => !/: SIG[A-Z]+:/.test(u)), "worker processes that exited by themselves").toEqual([]);
     const codes = await Promise.all(slots.map(async (slot) => stopWorker(await slot)));
 
     const effects = await effectCounts(app, ids);
@@ -87,7 +97,7 @@ describe("worker kills", () => {
       lost: effects.lost,
       duplicated: effects.duplicated,
       maxRecoveryMs,
-      notes: `${kills.length} SIGKILLs, each after ~200 commits of the victim; ${crashedAttempts} crashed attempts recorded, every job's attempt count = 1 + its crashed attempts; recovery: kill → the interrupted job committed by another process`,
+      notes: `${kills.length - unexpected.length} SIGKILLs, each after ~200 commits of the victim${unexpected.length > 0 ? ` (and ${unexpected.length} killed from outside the suite: ${unexpected.map((u) => u.split(": ")[1]).join(", ")})` : ""}; ${crashedAttempts} crashed attempts recorded, every job's attempt count = 1 + its crashed attempts; recovery: kill → the interrupted job committed by another process`,
     });
 
     expect(effects).toEqual({ lost: 0, duplicated: 0, strays: 0 });
@@ -98,6 +108,6 @@ describe("worker kills", () => {
     expect(await app.count("jobs")).toBe(0);
     expect(await app.rows(`SELECT i.job_id::text, i.attempt, h.state FROM arrower.inflight i LEFT JOIN arrower.job_history h ON h.id = i.job_id`)).toEqual([]);
     expect(kills.length).toBeGreaterThanOrEqual(Math.floor(JOBS / 250 / 2));
-    expect(codes, slots.map((s) => (s instanceof Promise ? "" : s.output.slice(-5).join("\n"))).join("\n---\n")).toEqual(codes.map(() => 0));
+    expect(codes, slots.map((s) => (s instanceof Promise ? "" : `${s.ended()}: ${s.output.slice(-5).join("\n")}`)).join("\n---\n")).toEqual(codes.map(() => 0));
   }, 600_000);
 });

@@ -93,6 +93,8 @@ export interface WorkerProcess {
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   readonly startedAt: number;
+  /** How it ended: `code 0`, `SIGKILL`… (undefined while it runs). */
+  readonly ended: () => string | undefined;
 }
 
 /** Starts a worker process on `url` and resolves once its pool runs. */
@@ -103,7 +105,8 @@ export function startWorker(url: string, settings: WorkerSettings = {}, readyTim
   });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const worker: WorkerProcess = { child, pid: child.pid!, output, exited, startedAt: Date.now() };
+  const ended = () => (child.signalCode ?? (child.exitCode === null ? undefined : `code ${child.exitCode}`)) || undefined;
+  const worker: WorkerProcess = { child, pid: child.pid!, output, exited, startedAt: Date.now(), ended };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
