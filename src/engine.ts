@@ -129,9 +129,12 @@ export class Engine {
     return { ...client, keepAlive: true, keepAliveInitialDelayMillis: 10_000, application_name: "arrower-jobs" };
   }
 
-  /** Opens a dedicated connection. */
-  async connect(): Promise<pg.Client> {
-    const client = new pg.Client(this.connectionConfig());
+  /**
+   * Opens a dedicated connection. `pipeline` sends queries without waiting for the previous
+   * answer (workers: a job's statements that do not depend on each other share a round trip).
+   */
+  async connect(options: { pipeline?: boolean } = {}): Promise<pg.Client> {
+    const client = new pg.Client({ ...this.connectionConfig(), pipeline: options.pipeline === true });
     await client.connect();
     return client;
   }

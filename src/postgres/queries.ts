@@ -48,6 +48,11 @@ export class Queries {
     // Under load a slot commits a job and opens the next claim's transaction in one round trip.
     this.commitAndBeginClaim = `COMMIT; ${this.beginClaim}`;
     this.endClaim = "RESET enable_sort; RESET enable_bitmapscan; SAVEPOINT arrower_handler";
+    // The job's row is locked by the transaction; changed inside the handler's savepoint (a
+    // subtransaction) PostgreSQL records both in a MultiXact, whose SLRU every worker then
+    // contends on. The savepoint is released (or rolled back and released) before the row changes.
+    this.releaseHandler = "RELEASE SAVEPOINT arrower_handler";
+    this.rollbackHandler = "ROLLBACK TO SAVEPOINT arrower_handler; RELEASE SAVEPOINT arrower_handler";
     this.claimTime = claimStatement(s, "j.run_at, j.id");
     this.nextDueIn = `
       SELECT ceil(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::float8 AS ms
@@ -394,6 +399,8 @@ export class Queries {
   readonly beginClaim: string;
   readonly commitAndBeginClaim: string;
   readonly endClaim: string;
+  readonly releaseHandler: string;
+  readonly rollbackHandler: string;
   readonly claimPriority: string;
   readonly claimTime: string;
   readonly nextDueIn: string;
