@@ -1,8 +1,10 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defineJob, SchemaTooNewError } from "../../src/index.ts";
 import { createTestApp, extendedClient, waitFor, type TestApp } from "../helpers/app.ts";
 import { createAppClient } from "../helpers/db.ts";
 import { latestVersion } from "../../src/postgres/migrations.ts";
+import { engineOf, type JobsClient } from "../../src/client.ts";
 
 const Task = defineJob<{ n: number }>("task");
 
@@ -69,7 +71,16 @@ describe("enqueue-only processes", () => {
 describe("retention", () => {
   it("prune runs in batches while a worker keeps processing", async () => {
     const app = await createTestApp();
+    // The pool runs the background pruner too (first round at a random moment in its first
+    // minute), which would delete some of these rows before the prune under test does, and
+    // change its counts. Hold the pruner's lock, as another process's round would: the pool's
+    // rounds skip, and the only prune is this test's.
+    const engine = engineOf(app.prisma.$jobs as unknown as JobsClient<unknown>);
+    const lockHolder = new pg.Client({ connectionString: app.url });
+    await lockHolder.connect();
     try {
+      await lockHolder.query("BEGIN");
+      expect((await lockHolder.query(engine.queries.pruneLock, [engine.queries.pruneLockKey])).rows).toEqual([{ locked: true }]);
       await app.rows(`
         INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, finished_at)
         SELECT nextval('arrower.job_id_seq'), 'default', 'task', '{"n": 1}', 0, now(), now(), 'succeeded', 1, 25, 30000, now() - interval '8 days'
@@ -89,6 +100,7 @@ describe("retention", () => {
       expect(await app.count("job_history")).toBe(300);
       await queue.shutdown();
     } finally {
+      await lockHolder.end();
       await app.close();
     }
   });
