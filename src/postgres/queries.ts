@@ -18,6 +18,20 @@ export function quoteSchema(schema: unknown): string {
   return `"${schema}"`;
 }
 
+/**
+ * The handler's transaction is a savepoint of the job's transaction, opened when the handler
+ * first uses `tx` (src/prisma/lazy-transaction.ts). Opening it also restores the planner
+ * settings the claim turned off (see Queries.beginClaim).
+ */
+export const HANDLER_SAVEPOINT = {
+  begin: "RESET enable_sort; RESET enable_bitmapscan; SAVEPOINT arrower_handler",
+  // The job's row is locked by the transaction; changed inside the handler's savepoint (a
+  // subtransaction) PostgreSQL records both in a MultiXact, whose SLRU every worker then
+  // contends on. The savepoint is therefore always released before the row changes.
+  release: "RELEASE SAVEPOINT arrower_handler",
+  rollback: "ROLLBACK TO SAVEPOINT arrower_handler; RELEASE SAVEPOINT arrower_handler",
+} as const;
+
 /** The statements, built once per schema. */
 export class Queries {
   /** The LISTEN/NOTIFY channel: one per schema, so two installations never wake each other. */
@@ -43,16 +57,12 @@ export class Queries {
     // A queue table's statistics are always stale (it empties and fills all day): estimating a
     // handful of rows, the planner sorts every queued job per claim (4 ms at 2,000 queued)
     // instead of walking the claim index. Forbid that for the claim only, in the same round
-    // trip as BEGIN, and restore the session's settings before the handler runs.
+    // trip as BEGIN; the handler's savepoint restores them (HANDLER_SAVEPOINT.begin), and the
+    // job's own statements after the claim are primary-key lookups either way.
     this.beginClaim = "BEGIN; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
     // Under load a slot commits a job and opens the next claim's transaction in one round trip.
     this.commitAndBeginClaim = `COMMIT; ${this.beginClaim}`;
-    this.endClaim = "RESET enable_sort; RESET enable_bitmapscan; SAVEPOINT arrower_handler";
-    // The job's row is locked by the transaction; changed inside the handler's savepoint (a
-    // subtransaction) PostgreSQL records both in a MultiXact, whose SLRU every worker then
-    // contends on. The savepoint is released (or rolled back and released) before the row changes.
-    this.releaseHandler = "RELEASE SAVEPOINT arrower_handler";
-    this.rollbackHandler = "ROLLBACK TO SAVEPOINT arrower_handler; RELEASE SAVEPOINT arrower_handler";
+
     this.claimTime = claimStatement(s, "j.run_at, j.id");
     this.nextDueIn = `
       SELECT ceil(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::float8 AS ms
@@ -398,9 +408,6 @@ export class Queries {
   readonly findLiveByDedupKey: string;
   readonly beginClaim: string;
   readonly commitAndBeginClaim: string;
-  readonly endClaim: string;
-  readonly releaseHandler: string;
-  readonly rollbackHandler: string;
   readonly claimPriority: string;
   readonly claimTime: string;
   readonly nextDueIn: string;

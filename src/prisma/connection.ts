@@ -8,20 +8,23 @@
  * How: `@prisma/adapter-pg` starts an interactive transaction by taking a connection from its
  * `pg.Pool` and sending `BEGIN`. We wrap that pool's `connect` so that, inside
  * {@link runOnJobConnection} (an AsyncLocalStorage scope, claimed once), it hands out the job's
- * connection instead. The worker has already opened the job's transaction and the handler's
- * savepoint, so `BEGIN` and `COMMIT` become no-ops, `ROLLBACK` a rollback to the savepoint, and
- * `release()` does nothing: the worker commits, once, after recording the outcome.
+ * connection instead. The worker has already opened the job's transaction, so `BEGIN` opens
+ * the handler's savepoint, `COMMIT` releases it, `ROLLBACK` rolls back to it (and releases
+ * it), and `release()` does nothing: the worker commits, once, after recording the outcome.
  * Any other transaction, even one the handler opens on the root client, takes a pool
  * connection as usual.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type pg from "pg";
 import { IntegrationError } from "../errors.ts";
-import { HANDLER_SAVEPOINT } from "../worker/executor.ts";
+import { HANDLER_SAVEPOINT } from "../postgres/queries.ts";
+import type { HandlerSavepoint } from "../worker/executor.ts";
+import { corked, settleInOrder } from "../postgres/pipeline.ts";
 
 
 interface Slot {
   client: pg.ClientBase;
+  savepoint: HandlerSavepoint;
   taken: boolean;
 }
 
@@ -85,7 +88,7 @@ function patchPool(pool: pg.Pool & { [PATCHED]?: boolean }): void {
     const slot = scope.getStore();
     if (slot && !slot.taken && args.length === 0) {
       slot.taken = true;
-      return Promise.resolve(jobConnection(slot.client));
+      return Promise.resolve(jobConnection(slot.client, slot.savepoint));
     }
     return (connect as (...a: unknown[]) => unknown).apply(this, args);
   } as pg.Pool["connect"];
@@ -93,11 +96,16 @@ function patchPool(pool: pg.Pool & { [PATCHED]?: boolean }): void {
 
 /**
  * Runs `fn` so that the first Prisma interactive transaction it starts runs on `client` as a
- * savepoint. Rejects with an {@link IntegrationError} if Prisma took another connection, so
- * a handler never writes outside its job's transaction.
+ * savepoint (whether it is open is kept in `savepoint`). Rejects with an
+ * {@link IntegrationError} if Prisma took another connection, so a handler never writes
+ * outside its job's transaction.
  */
-export async function runOnJobConnection<T>(client: pg.ClientBase, fn: (check: () => void) => Promise<T>): Promise<T> {
-  const slot: Slot = { client, taken: false };
+export async function runOnJobConnection<T>(
+  client: pg.ClientBase,
+  savepoint: HandlerSavepoint,
+  fn: (check: () => void) => Promise<T>,
+): Promise<T> {
+  const slot: Slot = { client, savepoint, taken: false };
   return scope.run(slot, () =>
     fn(() => {
       if (!slot.taken) {
@@ -111,32 +119,33 @@ export async function runOnJobConnection<T>(client: pg.ClientBase, fn: (check: (
 
 const EMPTY = { command: "", rowCount: 0, oid: 0, rows: [], fields: [] };
 
+/**
+ * Prisma's transaction control on the job's connection: state changes only (see
+ * HandlerSavepoint); the savepoint's statements travel with the next query.
+ */
+const TRANSACTION_CONTROL: Record<string, (state: HandlerSavepoint["state"]) => HandlerSavepoint["state"]> = {
+  BEGIN: () => "pending",
+  COMMIT: (state) => (state === "pending" ? "none" : state),
+  ROLLBACK: (state) => (state === "open" ? "rollback" : "none"),
+};
+
 /** The job's connection as `@prisma/adapter-pg` sees a pooled one. */
-function jobConnection(client: pg.ClientBase): pg.PoolClient {
-  const rewrite = (text: string): string | null | undefined => {
-    switch (text) {
-      case "BEGIN":
-      case "COMMIT":
-        // The savepoint stays open on purpose: the worker commits the whole job, and RELEASE
-        // would cost a round trip.
-        return null;
-      case "ROLLBACK":
-        return `ROLLBACK TO SAVEPOINT ${HANDLER_SAVEPOINT}`;
-      default:
-        if (text.startsWith("SET TRANSACTION")) {
-          throw new IntegrationError("a handler's transaction is part of the job's transaction: it cannot set its own isolation level");
-        }
-        return undefined;
-    }
-  };
+function jobConnection(client: pg.ClientBase, savepoint: HandlerSavepoint): pg.PoolClient {
   const wrapper = Object.create(client) as pg.PoolClient;
+  const query = client.query as (...a: unknown[]) => Promise<unknown>;
   wrapper.query = ((config: unknown, ...rest: unknown[]) => {
     const text = typeof config === "string" ? config : (config as { text?: string }).text;
-    const replacement = text === undefined ? undefined : rewrite(text);
-    if (replacement === null) return Promise.resolve(EMPTY);
-    if (replacement === undefined) return (client.query as (...a: unknown[]) => unknown).call(client, config, ...rest);
-    const next = typeof config === "string" ? replacement : { ...(config as object), text: replacement };
-    return (client.query as (...a: unknown[]) => unknown).call(client, next, ...rest);
+    const control = text === undefined ? undefined : TRANSACTION_CONTROL[text];
+    if (control) {
+      savepoint.state = control(savepoint.state);
+      return Promise.resolve(EMPTY);
+    }
+    if (text?.startsWith("SET TRANSACTION")) {
+      return Promise.reject(new IntegrationError("a handler's transaction is part of the job's transaction: it cannot set its own isolation level"));
+    }
+    if (savepoint.state !== "pending") return query.call(client, config, ...rest);
+    savepoint.state = "open";
+    return settleInOrder(corked(client, () => [query.call(client, HANDLER_SAVEPOINT.begin), query.call(client, config, ...rest)]));
   }) as pg.PoolClient["query"];
   // Bind the EventEmitter methods to the real client; Prisma adds and removes an error listener.
   wrapper.on = ((event: string, listener: (...a: unknown[]) => void) => (client.on(event as "error", listener), wrapper)) as pg.PoolClient["on"];

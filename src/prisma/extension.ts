@@ -12,6 +12,7 @@ import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
 import { JobsClient } from "../client.ts";
 import type { Queryable } from "../backend.ts";
 import { hookAdapter, runOnJobConnection } from "./connection.ts";
+import { withLazyTransaction } from "./lazy-transaction.ts";
 import type { HandlerTransactions } from "../worker/executor.ts";
 
 type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
@@ -89,16 +90,21 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
     // extensions applied after jobs() are on their `tx` too.
     let outermost: PrismaLike = client;
     const transactions: HandlerTransactions = {
-      run: (connection, timeoutMs, fn) =>
-        runOnJobConnection(connection, (check) =>
-          outermost.$transaction.call(
-            outermost,
-            async (tx: unknown) => {
-              check();
-              return fn(tx);
-            },
-            { timeout: timeoutMs, maxWait: 5_000 },
-          ) as Promise<never>,
+      run: (connection, timeoutMs, savepoint, fn) =>
+        withLazyTransaction(
+          (body) =>
+            runOnJobConnection(connection, savepoint, (check) =>
+              outermost.$transaction.call(
+                outermost,
+                async (tx: object) => {
+                  check();
+                  await body(tx);
+                },
+                { timeout: timeoutMs, maxWait: 5_000 },
+              ) as Promise<unknown>,
+            ),
+          outermost,
+          fn,
         ),
     };
     const bound = new WeakMap<object, object>();

@@ -2,13 +2,12 @@
  * One worker slot: a connection of its own, and the loop that claims and runs one job at a
  * time on it. Per job, one transaction:
  *
- *   BEGIN → claim (FOR UPDATE SKIP LOCKED) → SAVEPOINT → handler (its Prisma `tx` is this
- *   connection) → RELEASE → record the outcome → COMMIT
+ *   BEGIN → claim (FOR UPDATE SKIP LOCKED) → handler (its Prisma `tx` is a savepoint on this
+ *   connection, opened when first used) → record the outcome → COMMIT
  *
  * Round trips are what a job costs (each is ~85 µs of Node CPU here, more than the SQL), so
- * the connection pipelines: BEGIN, claim and SAVEPOINT go out together, RELEASE with the
- * outcome, and COMMIT with the next job's BEGIN, claim and SAVEPOINT — two round trips per job
- * under load, plus the handler's own queries.
+ * the connection pipelines: COMMIT goes out with the next job's BEGIN and claim — two round
+ * trips per job under load, plus the handler's own queries.
  *
  * Success and the handler's writes commit together. A failure rolls back to the savepoint, so
  * the handler's writes are undone while the attempt, its error and the next run are recorded
@@ -24,18 +23,32 @@ import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
 import { ConnectionLostError, describeError, JobAbortedError, JobTimeoutError } from "./errors.ts";
 import type { AttemptTrace } from "../otel/instrumentation.ts";
 import { JobSnooze, UnrecoverableError } from "../outcomes.ts";
+import { HANDLER_SAVEPOINT } from "../postgres/queries.ts";
+import { corked, settleInOrder } from "../postgres/pipeline.ts";
 import type { BackoffOptions } from "./options.ts";
 
-/** The savepoint a handler's writes live in; rolled back alone when the handler fails. */
-export const HANDLER_SAVEPOINT = "arrower_handler";
+/**
+ * The handler's savepoint (HANDLER_SAVEPOINT in src/postgres/queries.ts). Prisma's BEGIN,
+ * COMMIT and ROLLBACK only change this state; the statements go out with the next ones (the
+ * handler's first query, or the job's outcome), so a handler's transaction costs no round
+ * trip of its own:
+ * - `none`: no savepoint, or it was never used;
+ * - `pending`: Prisma began, the savepoint is sent with the handler's first query;
+ * - `open`: the savepoint exists (and Prisma may have committed it: released with the outcome);
+ * - `rollback`: Prisma rolled back; rolled back with the outcome.
+ */
+export interface HandlerSavepoint {
+  state: "none" | "pending" | "open" | "rollback";
+}
 
 /** Runs a handler with a transaction client bound to the job's connection. */
 export interface HandlerTransactions {
   /**
-   * Calls `fn` with a transaction client whose statements run on `connection`, inside the
-   * savepoint the executor opened. `timeoutMs` bounds the client's own transaction timer.
+   * Calls `fn` with a transaction client whose statements run on `connection`, in a savepoint
+   * of the job's transaction opened on first use (its state kept in `savepoint`). `timeoutMs`
+   * bounds the client's own transaction timer.
    */
-  run<T>(connection: pg.ClientBase, timeoutMs: number, fn: (tx: unknown) => Promise<T>): Promise<T>;
+  run<T>(connection: pg.ClientBase, timeoutMs: number, savepoint: HandlerSavepoint, fn: (tx: unknown) => Promise<T>): Promise<T>;
 }
 
 /** What the slot needs from its pool. */
@@ -96,6 +109,8 @@ export class Slot {
   private backendPid = 0;
   /** The next job's claim, sent with the last commit (see {@link commit}). */
   private prefetched: Promise<Claim> | undefined;
+  /** The running job's handler savepoint. */
+  private readonly savepoint: HandlerSavepoint = { state: "none" };
   /** The job being run, if any. */
   current: RunningJob | undefined;
   /** Why the connection failed while a job ran (its transaction is gone; see onConnectionError). */
@@ -162,6 +177,7 @@ export class Slot {
       return false;
     }
     // From here on every path ends the transaction through commit() or by dropping the connection.
+    this.savepoint.state = "none";
     this.host.wakeAnother();
     await this.process(connection, claimed);
     return true;
@@ -264,7 +280,7 @@ export class Slot {
     attempt: number,
     signal: AbortSignal,
   ): Promise<Outcome> {
-    const run = this.host.transactions.run(connection, job.timeout_ms + ABORT_GRACE_MS * 2, async (tx) => {
+    const run = this.host.transactions.run(connection, job.timeout_ms + ABORT_GRACE_MS * 2, this.savepoint, async (tx) => {
       const result = await handler(payload, {
         tx,
         jobId: job.id,
@@ -294,7 +310,7 @@ export class Slot {
       return await Promise.race([
         run.then(
           (): Outcome => (signal.aborted ? { ok: false, error: signal.reason, hung: false } : { ok: true }),
-          (error: unknown): Outcome => ({ ok: false, error: signal.aborted ? signal.reason : error, hung: false }),
+          (error: unknown): Outcome => ({ ok: false, error: signal.aborted ? signal.reason : explainAborted(error), hung: false }),
         ),
         hang,
       ]);
@@ -353,32 +369,43 @@ export class Slot {
   private sendClaim(connection: pg.Client, opening: string): { opened: Promise<unknown>; claim: Promise<Claim> } {
     const { engine, options, queue, jobTypes } = this.host;
     const q = engine.queries;
-    const [opened, claimed, ended] = corked(connection, () => [
+    const [opened, claimed] = corked(connection, () => [
       connection.query(opening),
       connection.query<ClaimedRow>(
         options.strategy === "time" ? prepared("claim_time", q.claimTime, [queue, jobTypes]) : prepared("claim_priority", q.claimPriority, [queue, jobTypes]),
       ),
-      connection.query(q.endClaim),
     ] as const);
-    const claim = Promise.allSettled([opened, claimed, ended]).then(([o, c, e]): Claim => {
+    const claim = Promise.allSettled([opened, claimed]).then(([o, c]): Claim => {
       if (o.status === "rejected") return { error: o.reason };
       if (c.status === "rejected") return { error: c.reason };
-      if (e.status === "rejected") return { error: e.reason };
       return { row: c.value.rows[0] };
     });
     return { opened, claim };
   }
 
-  /** Records the job's outcome after releasing the handler's savepoint (see Queries.releaseHandler). */
+  /** Moves the job to history; a handler savepoint still open is released first (see HANDLER_SAVEPOINT). */
   private async finish(connection: pg.Client, values: unknown[]): Promise<void> {
-    const q = this.host.engine.queries;
-    await settleInOrder(corked(connection, () => [connection.query(q.releaseHandler), connection.query(prepared("finish", q.finish, values))]));
+    const statement = prepared("finish", this.host.engine.queries.finish, values);
+    const { state } = this.savepoint;
+    if (state === "none" || state === "pending") {
+      await connection.query(statement);
+      return;
+    }
+    // A savepoint Prisma rolled back (the handler cannot succeed then, but be safe) is rolled back.
+    const end = state === "open" ? HANDLER_SAVEPOINT.release : HANDLER_SAVEPOINT.rollback;
+    await settleInOrder(corked(connection, () => [connection.query(end), connection.query(statement)]));
+    this.savepoint.state = "none";
   }
 
-  /** Rolls back the handler's writes and records the outcome, in one round trip. */
+  /** Rolls back the handler's writes, if it made any, and records the outcome: one round trip. */
   private async afterRollback(connection: pg.Client, statement: pg.QueryConfig): Promise<void> {
-    const q = this.host.engine.queries;
-    await settleInOrder(corked(connection, () => [connection.query(q.rollbackHandler), connection.query(statement)]));
+    const { state } = this.savepoint;
+    if (state === "none" || state === "pending") {
+      await connection.query(statement);
+      return;
+    }
+    await settleInOrder(corked(connection, () => [connection.query(HANDLER_SAVEPOINT.rollback), connection.query(statement)]));
+    this.savepoint.state = "none";
   }
 
   /**
@@ -408,36 +435,21 @@ export class Slot {
 }
 
 /**
+ * A handler that catches a failed statement of its `tx` and returns leaves the transaction
+ * aborted: PostgreSQL refuses the commit. Say so, instead of PostgreSQL's terse message.
+ */
+function explainAborted(error: unknown): unknown {
+  if ((error as { code?: string } | null)?.code !== "25P02" && !/current transaction is aborted/.test(String((error as Error | null)?.message))) return error;
+  return new Error(`the handler's transaction was aborted by an earlier failed statement that the handler caught: ${(error as Error).message}`, { cause: error });
+}
+
+/**
  * A statement every job runs, as a named prepared statement of the slot's connection: parsed
  * once per connection and, once PostgreSQL settles on a generic plan, planned once. Parsing and
  * planning were 40 % of the server's CPU per job.
  */
 function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig {
   return { name: `arrower_${name}`, text, values };
-}
-
-/**
- * Sends the queries `send` issues (on a pipelining connection) in one write. Each write wakes
- * the server process, and on a virtual machine that wake-up costs more than a small query.
- */
-function corked<T>(connection: pg.Client, send: () => T): T {
-  const stream = connection.connection.stream as Partial<Pick<NodeJS.WritableStream & { cork(): void; uncork(): void }, "cork" | "uncork">>;
-  stream.cork?.();
-  try {
-    return send();
-  } finally {
-    stream.uncork?.();
-  }
-}
-
-/**
- * Waits for pipelined queries, all of them (none may be left to reject unobserved), and
- * rejects with the first failure: a later query's error is usually the consequence of it.
- */
-async function settleInOrder(queries: Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(queries);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) throw failed.reason;
 }
 
 /** pg returns the timestamps ±infinity as ±Infinity: the earliest or latest Date JavaScript has instead. */
