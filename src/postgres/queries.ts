@@ -309,8 +309,13 @@ export class Queries {
         RETURNING id),
       attempts AS (DELETE FROM ${s}.attempts a USING gone WHERE a.job_id = gone.id)
       SELECT count(*)::int AS n FROM gone`;
-    this.pruneLock = `SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked`;
-    this.pruneLockKey = `arrower-jobs:prune:${schema}`;
+    // Taken by the pruner in a transaction that then idles for the whole round. No parameters:
+    // a parameterised statement (extended protocol) leaves its unnamed portal, and with it its
+    // snapshot, open until the next statement, so the idle transaction held back the xmin
+    // horizon: no vacuum, and no index cleanup of the rows the round itself deleted, which made
+    // each batch slower than the last (scripts/prune-timing.ts). The key is built from the
+    // validated schema name (a plain identifier), the same string as before.
+    this.pruneLock = `SELECT pg_try_advisory_xact_lock(hashtext('arrower-jobs:prune:${schema}')) AS locked`;
     // A snoozed job: runs again later, its attempt not counted.
     this.snooze = `
       WITH job AS (UPDATE ${s}.jobs SET run_at = clock_timestamp() + $2 * interval '1 millisecond'
@@ -395,7 +400,6 @@ export class Queries {
   readonly adminSucceededLastHour: string;
   readonly prune: string;
   readonly pruneLock: string;
-  readonly pruneLockKey: string;
   readonly snooze: string;
   readonly lockMigrate: string;
   readonly migrationsTableExists: string;

@@ -56,9 +56,10 @@ async function runOnce(engine: Engine, entry: Entry): Promise<void> {
   try {
     // The lock is held by an open transaction for the whole round, so one process prunes at a
     // time; the batches run as short statements on another connection. (An idle READ COMMITTED
-    // transaction holds no snapshot, so this does not hold back vacuum.)
+    // transaction holds no snapshot once its last statement's portal is gone, so this does not
+    // hold back vacuum: the lock statement has no parameters for that reason, see queries.ts.)
     await engine.transaction(async (client) => {
-      const { rows } = await client.query<{ locked: boolean }>(engine.queries.pruneLock, [engine.queries.pruneLockKey]);
+      const { rows } = await client.query<{ locked: boolean }>(engine.queries.pruneLock);
       if (rows[0]?.locked !== true) return;
       const special = [...entry.perQueue.values()];
       let total = 0;

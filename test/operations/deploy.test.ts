@@ -69,6 +69,23 @@ describe("enqueue-only processes", () => {
 });
 
 describe("retention", () => {
+  it("the pruner's lock-holding transaction, idle for the whole round, holds no snapshot (vacuum and index cleanup go on)", async () => {
+    const app = await createTestApp();
+    try {
+      const engine = engineOf(app.prisma.$jobs as unknown as JobsClient<unknown>);
+      const session = await engine.transaction(async (client) => {
+        const { pid } = (await client.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid`)).rows[0]!;
+        expect((await client.query(engine.queries.pruneLock)).rows).toEqual([{ locked: true }]);
+        // What the batches on other connections see meanwhile: a parameterised lock statement
+        // left its portal's snapshot open here, and backend_xmin set.
+        return (await app.rows(`SELECT state, backend_xmin::text AS xmin FROM pg_stat_activity WHERE pid = $1`, [pid]))[0];
+      });
+      expect(session).toEqual({ state: "idle in transaction", xmin: null });
+    } finally {
+      await app.close();
+    }
+  });
+
   it("prune runs in batches while a worker keeps processing", async () => {
     const app = await createTestApp();
     // The pool runs the background pruner too (first round at a random moment in its first
@@ -80,7 +97,7 @@ describe("retention", () => {
     await lockHolder.connect();
     try {
       await lockHolder.query("BEGIN");
-      expect((await lockHolder.query(engine.queries.pruneLock, [engine.queries.pruneLockKey])).rows).toEqual([{ locked: true }]);
+      expect((await lockHolder.query(engine.queries.pruneLock)).rows).toEqual([{ locked: true }]);
       await app.rows(`
         INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, finished_at)
         SELECT nextval('arrower.job_id_seq'), 'default', 'task', '{"n": 1}', 0, now(), now(), 'succeeded', 1, 25, 30000, now() - interval '8 days'
