@@ -317,39 +317,52 @@ export async function requeueFailed(engine: Engine, filter: { queue?: string; ty
   }
 }
 
-/** Counts per queue. */
-export async function stats(engine: Engine): Promise<QueueStats[]> {
-  const q = engine.queries;
-  const pool = engine.pool();
-  const [status, lastHour] = await Promise.all([
-    pool.query<{
-      queue: string;
-      queued: number;
-      due: number;
-      scheduled: number;
-      retrying: number;
-      running: number;
-      failed: number;
-      pools: number;
-      paused: boolean;
-      no_handler: number;
-    }>(q.status),
-    pool.query<{ queue: string; n: number }>(q.adminSucceededLastHour),
-  ]);
-  const succeeded = new Map(lastHour.rows.map((r) => [r.queue, r.n]));
-  const rows = status.rows.map((r) => ({
+/** A queue's counts without the last hour's throughput. */
+export type QueueCounts = Omit<QueueStats, "succeededLastHour">;
+
+/**
+ * Counts per queue, in one statement: every queue with live jobs, failed jobs, a live pool or a
+ * pause flag, by name. What `stats()`, `arrower-jobs status` and the admin UI's overview share;
+ * on the engine's small pool, or on `client` (a connection of the caller's).
+ */
+export async function queueCounts(engine: Engine, client?: pg.ClientBase): Promise<QueueCounts[]> {
+  type Row = {
+    queue: string;
+    queued: number;
+    due: number;
+    scheduled: number;
+    retrying: number;
+    running: number;
+    failed: number;
+    pools: number;
+    paused: boolean;
+    no_handler: number;
+  };
+  const sql = engine.queries.status;
+  const { rows } = client ? await client.query<Row>(sql) : await engine.pool().query<Row>(sql);
+  // In the order `arrower-jobs status --json` prints them.
+  return rows.map((r) => ({
     queue: r.queue,
     queued: r.queued,
     due: r.due,
     scheduled: r.scheduled,
-    retrying: r.retrying,
     running: r.running,
     failed: r.failed,
-    succeededLastHour: succeeded.get(r.queue) ?? 0,
+    retrying: r.retrying,
     noHandler: r.no_handler,
-    pools: r.pools,
     paused: r.paused,
+    pools: r.pools,
   }));
+}
+
+/** Counts per queue. */
+export async function stats(engine: Engine): Promise<QueueStats[]> {
+  const [counts, lastHour] = await Promise.all([
+    queueCounts(engine),
+    engine.pool().query<{ queue: string; n: number }>(engine.queries.adminSucceededLastHour),
+  ]);
+  const succeeded = new Map(lastHour.rows.map((r) => [r.queue, r.n]));
+  const rows: QueueStats[] = counts.map((c) => ({ ...c, succeededLastHour: succeeded.get(c.queue) ?? 0 }));
   for (const [queue, n] of succeeded) {
     if (!rows.some((r) => r.queue === queue)) {
       rows.push({ queue, queued: 0, due: 0, scheduled: 0, retrying: 0, running: 0, failed: 0, succeededLastHour: n, noHandler: 0, pools: 0, paused: false });

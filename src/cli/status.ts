@@ -5,6 +5,7 @@
  * comes from the pools' heartbeats, not from the jobs table.
  */
 import type { Engine } from "../engine.ts";
+import { queueCounts } from "../admin/api.ts";
 import { latestVersion } from "../postgres/migrations.ts";
 import { CliError, EXIT, formatFlags, parseFlags, type Command, type FlagSpecs } from "./args.ts";
 import { resolveTarget } from "./load-config.ts";
@@ -74,19 +75,6 @@ ${formatFlags(FLAGS)}`,
   run,
 };
 
-interface StatusRow {
-  queue: string;
-  queued: number;
-  due: number;
-  scheduled: number;
-  retrying: number;
-  running: number;
-  failed: number;
-  pools: number;
-  paused: boolean;
-  no_handler: number;
-}
-
 interface PoolRow {
   name: string;
   queue: string;
@@ -130,23 +118,10 @@ async function readStatus(engine: Engine, configured: string[]): Promise<StatusR
     if (version < latest) {
       console.error(`arrower-jobs: schema "${schema}" is at version ${version}, this version expects ${latest}: run \`arrower-jobs migrate\``);
     }
-    const statusRows = (await client.query<StatusRow>(engine.queries.status)).rows;
+    const counts = await queueCounts(engine, client);
     const poolRows = (await client.query<PoolRow>(engine.queries.listPools)).rows;
     const queues = new Map<string, QueueStatus>();
-    for (const row of statusRows) {
-      queues.set(row.queue, {
-        name: row.queue,
-        queued: row.queued,
-        due: row.due,
-        scheduled: row.scheduled,
-        running: row.running,
-        failed: row.failed,
-        retrying: row.retrying,
-        noHandler: row.no_handler,
-        paused: row.paused,
-        pools: row.pools,
-      });
-    }
+    for (const { queue, ...rest } of counts) queues.set(queue, { name: queue, ...rest });
     // Queues of the config that nothing has touched yet still get a row: an empty queue is news too.
     for (const name of configured) {
       if (!queues.has(name)) {

@@ -8,6 +8,7 @@ import type { Engine } from "../../engine.ts";
 import { queryableOf } from "../../postgres/migrations.ts";
 import { listSchedulesOf, type ScheduleInfo } from "../../cron/schedules.ts";
 import type { JobState } from "../../job.ts";
+import { queueCounts } from "../api.ts";
 
 /** Buckets of the throughput sparkline: twelve of five minutes, the last hour. */
 export const BUCKETS = 12;
@@ -54,17 +55,6 @@ export interface Overview {
   pools: PoolInfo[];
 }
 
-interface StatusRow {
-  queue: string;
-  due: number;
-  scheduled: number;
-  retrying: number;
-  running: number;
-  failed: number;
-  paused: boolean;
-  no_handler: number;
-}
-
 interface PoolRow {
   name: string;
   queue: string;
@@ -86,8 +76,8 @@ interface PoolRow {
 export async function readOverview(engine: Engine): Promise<Overview> {
   const q = engine.queries;
   const pool = engine.pool();
-  const [status, throughput, pools] = await Promise.all([
-    pool.query<StatusRow>(q.status),
+  const [counts, throughput, pools] = await Promise.all([
+    queueCounts(engine),
     pool.query<{ queue: string; bucket: number; succeeded: number; failed: number }>(q.uiThroughput),
     readPools(engine),
   ]);
@@ -102,22 +92,9 @@ export async function readOverview(engine: Engine): Promise<Overview> {
   }
   const byQueue = new Map<string, QueueOverview>();
   const empty = () => new Array<number>(BUCKETS).fill(0);
-  for (const r of status.rows) {
-    byQueue.set(r.queue, {
-      queue: r.queue,
-      due: r.due,
-      scheduled: r.scheduled,
-      running: r.running,
-      retrying: r.retrying,
-      failed: r.failed,
-      succeededLastHour: 0,
-      failedLastHour: 0,
-      noHandler: r.no_handler,
-      paused: r.paused,
-      pools: [],
-      succeededSeries: empty(),
-      failedSeries: empty(),
-    });
+  // The overview lists the live pools themselves, and shows no "queued" total.
+  for (const { queued: _queued, pools: _pools, ...c } of counts) {
+    byQueue.set(c.queue, { ...c, succeededLastHour: 0, failedLastHour: 0, pools: [], succeededSeries: empty(), failedSeries: empty() });
   }
   for (const [queue, s] of series) {
     let entry = byQueue.get(queue);
