@@ -62,6 +62,11 @@ export class Queries {
     this.beginClaim = "BEGIN; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
     // Under load a slot commits a job and opens the next claim's transaction in one round trip.
     this.commitAndBeginClaim = `COMMIT; ${this.beginClaim}`;
+    // A worker connection's statements (claim, finish, retry) are prepared once and should be
+    // planned once: PostgreSQL kept re-planning the batch finish (its custom plans looked
+    // cheaper), 3 % of its CPU. Their generic plans are the index plans we want. Prisma's
+    // statements (unnamed) are not affected.
+    this.openSlot = "SET plan_cache_mode = force_generic_plan; SELECT pg_backend_pid() AS pid";
 
     this.claimTime = claimStatement(s, "j.run_at, j.id");
     this.nextDueIn = `
@@ -74,7 +79,7 @@ export class Queries {
       SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[])
       ON CONFLICT (job_id) DO UPDATE
         SET attempt = excluded.attempt, pool = excluded.pool, started_at = clock_timestamp()`;
-    this.unmarkInflight = `DELETE FROM ${s}.inflight WHERE job_id = $1`;
+    this.unmarkInflight = `DELETE FROM ${s}.inflight WHERE job_id = ANY($1::bigint[])`;
     this.recordCrash = `
       INSERT INTO ${s}.attempts (job_id, attempt, outcome, error, started_at, pool)
       VALUES ($1, $2, 'crashed', $3, $4, $5)
@@ -90,6 +95,23 @@ export class Queries {
              $3, max_attempts, timeout_ms, dedup_key, $4, schedule_id,
              tick_at, trace_context, $5, clock_timestamp(), $6, $7
       FROM done`;
+    // Finish the jobs of a batch (or one job): one statement moves them all to history, each
+    // with its own outcome. The delete goes by primary key (= ANY), never joined on its input:
+    // a plan cached while the table looked empty must not scan a full one.
+    this.finishMany = `
+      WITH input AS (
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
+               AS t(id, state, attempts, error, started_at, pool, trace_id)),
+           done AS (DELETE FROM ${s}.jobs WHERE id = ANY($1::bigint[]) RETURNING *),
+           gone AS (DELETE FROM ${s}.inflight WHERE job_id = ANY($1::bigint[]))
+      INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
+                                    attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
+                                    tick_at, trace_context, started_at, finished_at, pool, trace_id)
+      SELECT done.id, done.queue, done.type, done.payload, done.payload_meta, done.priority, done.run_at,
+             done.created_at, input.state, input.attempts, done.max_attempts, done.timeout_ms, done.dedup_key,
+             input.error, done.schedule_id, done.tick_at, done.trace_context, input.started_at,
+             clock_timestamp(), input.pool, input.trace_id
+      FROM done JOIN input ON input.id = done.id`;
     // A failed attempt that will be retried: recorded with the job's next run.
     this.retry = `
       WITH job AS (
@@ -411,12 +433,14 @@ export class Queries {
   readonly enqueueDedup: string;
   readonly findLiveByDedupKey: string;
   readonly beginClaim: string;
+  readonly openSlot: string;
   readonly commitAndBeginClaim: string;
   readonly claimPriority: string;
   readonly claimTime: string;
   readonly nextDueIn: string;
   readonly markInflight: string;
   readonly unmarkInflight: string;
+  readonly finishMany: string;
   readonly recordCrash: string;
   readonly finish: string;
   readonly retry: string;
@@ -497,7 +521,7 @@ function enqueueStatement(s: string, channel: string, dedup: boolean): string {
 }
 
 /**
- * Claims one due job of a queue whose type this pool handles, in the caller's transaction,
+ * Claims up to $3 due jobs of a queue whose types this pool handles, in the caller's transaction,
  * skipping rows other workers hold. A row in `inflight` means the previous attempt's worker
  * died mid-job (graceful aborts remove theirs first): it is reported so that attempt counts.
  */
@@ -510,7 +534,7 @@ function claimStatement(s: string, order: string): string {
         WHERE j.queue = $1 AND j.run_at <= clock_timestamp() AND j.type = ANY($2::text[])
           AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1 AND q.paused)
         ORDER BY ${order}
-        LIMIT 1
+        LIMIT $3
         FOR UPDATE OF j SKIP LOCKED
       )
       SELECT next.id::text AS id, next.type, next.payload, next.payload_meta, next.priority,

@@ -1,13 +1,13 @@
 /**
- * One worker slot: a connection of its own, and the loop that claims and runs one job at a
- * time on it. Per job, one transaction:
+ * One worker slot: a connection of its own, and the loop that claims and runs jobs on it,
+ * one at a time. Per transaction, one job (or, with `batchSize`, up to that many):
  *
- *   BEGIN → claim (FOR UPDATE SKIP LOCKED) → handler (its Prisma `tx` is a savepoint on this
- *   connection, opened when first used) → record the outcome → COMMIT
+ *   BEGIN → claim (FOR UPDATE SKIP LOCKED) → per job: handler (its Prisma `tx` is a savepoint
+ *   on this connection, opened when first used) → its outcome → … → finish → COMMIT
  *
  * Round trips are what a job costs (each is ~85 µs of Node CPU here, more than the SQL), so
- * the connection pipelines: COMMIT goes out with the next job's BEGIN and claim — two round
- * trips per job under load, plus the handler's own queries.
+ * the connection pipelines: the finish and COMMIT go out with the next BEGIN and claim — one
+ * round trip per transaction under load, plus the handler's own queries.
  *
  * Success and the handler's writes commit together. A failure rolls back to the savepoint, so
  * the handler's writes are undone while the attempt, its error and the next run are recorded
@@ -72,7 +72,35 @@ export interface SlotHost {
 
 
 /** A claim's answer, settled: a pipelined claim may wait for a while before it is looked at. */
-type Claim = { row: ClaimedRow | undefined } | { error: unknown };
+type Claim = { rows: ClaimedRow[] } | { error: unknown };
+
+/** A job the batch's commit moves to history. */
+interface Finish {
+  id: string;
+  state: "succeeded" | "failed";
+  attempts: number;
+  error: string | null;
+  startedAt: Date | null;
+  pool: string | null;
+  traceId: string | null;
+}
+
+/** What a batch's transaction records when it commits, and reports once it has. */
+interface Batch {
+  finishes: Finish[];
+  /** Per recorded outcome: its otel attempt (ended as crashed if the commit fails) and its report. */
+  settled: { trace: AttemptTrace | undefined; report(): void }[];
+  /** In-flight marks requested, and the jobs they are for. */
+  marks: Promise<void>[];
+  started: string[];
+  /** Why the batch ended early: a job was given back at shutdown, or the connection was cut. */
+  stop: "abandoned" | "cut" | undefined;
+}
+
+/** Claim orders, for a batch's rows (the claim's CTE returns them unordered). */
+const byPriority = (a: ClaimedRow, b: ClaimedRow) => a.priority - b.priority || byTime(a, b);
+const byTime = (a: ClaimedRow, b: ClaimedRow) => a.run_at.getTime() - b.run_at.getTime() || compareIds(a.id, b.id);
+const compareIds = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 interface ClaimedRow {
   id: string;
@@ -123,8 +151,9 @@ export class Slot {
     if (this.connection) return;
     const connection = await this.host.engine.connect({ pipeline: true });
     connection.on("error", (error) => this.onConnectionError(connection, error));
-    const { rows } = await connection.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
-    this.backendPid = rows[0]!.pid;
+    // Two statements: pg answers with one result each.
+    const results = (await connection.query(this.host.engine.queries.openSlot)) as unknown as pg.QueryResult<{ pid: number }>[];
+    this.backendPid = results[results.length - 1]!.rows[0]!.pid;
     this.lost = undefined;
     this.connection = connection;
   }
@@ -158,8 +187,9 @@ export class Slot {
   }
 
   /**
-   * Claims and runs one job. Resolves true when a job was claimed (whatever its outcome), false
-   * when none was due. Never rejects for a job's sake; rejects when the connection fails.
+   * Claims and runs a batch of jobs (one, unless the queue's `batchSize` is larger). Resolves
+   * true when a job was claimed (whatever its outcome), false when none was due. Never rejects
+   * for a job's sake; rejects when the connection fails.
    */
   async runOne(): Promise<boolean> {
     if (!this.connection) await this.open();
@@ -171,27 +201,39 @@ export class Slot {
       await this.rollbackQuietly();
       throw claim.error;
     }
-    const claimed = claim.row;
-    if (!claimed) {
+    if (claim.rows.length === 0) {
       await connection.query("COMMIT");
       return false;
     }
     // From here on every path ends the transaction through commit() or by dropping the connection.
-    this.savepoint.state = "none";
     this.host.wakeAnother();
-    await this.process(connection, claimed);
+    const batch: Batch = { finishes: [], settled: [], marks: [], started: [], stop: undefined };
+    for (const [index, job] of claim.rows.entries()) {
+      // At shutdown the batch's jobs not yet started go back untouched with its commit.
+      if (index > 0 && !this.host.accepting()) break;
+      await this.process(connection, job, batch);
+      if (batch.stop) break;
+    }
+    if (batch.stop === "cut") {
+      // The transaction is gone and with it the batch's other results: those jobs run again.
+      for (const { trace } of batch.settled) trace?.end("abandoned");
+      return true;
+    }
+    try {
+      await this.commit(connection, batch);
+    } catch (error) {
+      for (const { trace } of batch.settled) trace?.end("crashed");
+      throw error;
+    }
+    for (const { report } of batch.settled) report();
     return true;
   }
 
-  private async process(connection: pg.Client, job: ClaimedRow): Promise<void> {
+  private async process(connection: pg.Client, job: ClaimedRow, batch: Batch): Promise<void> {
     const { engine, control, options, queue } = this.host;
     const q = engine.queries;
     const pool = options.poolName;
-    // A row written by hand may hold run_at = '-infinity', which pg returns as a number: the
-    // handler's runAt and the attempt's metrics then threw outside any try, and the job looped
-    // as "worker crashed" (found by test/faults/poison.test.ts). They always get a Date.
-    job.run_at = finiteDate(job.run_at);
-    job.created_at = finiteDate(job.created_at);
+    this.savepoint.state = "none";
     let attemptsDone = job.attempts;
     if (job.crashed_attempt !== null) {
       // The previous holder died mid-attempt. The jobs row may not show it (that transaction
@@ -202,14 +244,18 @@ export class Slot {
       await control.query(q.recordCrash, [job.id, job.crashed_attempt, error, job.crashed_started_at, job.crashed_pool]);
       this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: job.crashed_attempt, error });
       if (attemptsDone >= job.max_attempts) {
-        await this.finish(connection, [job.id, "failed", attemptsDone, error, job.crashed_started_at, job.crashed_pool, null]);
-        await this.commit(connection);
-        this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: attemptsDone, error });
+        batch.finishes.push({ id: job.id, state: "failed", attempts: attemptsDone, error, startedAt: job.crashed_started_at, pool: job.crashed_pool, traceId: null });
+        batch.settled.push({
+          trace: undefined,
+          report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: attemptsDone, error }),
+        });
         return;
       }
     }
     const attempt = attemptsDone + 1;
     const marked = control.mark(job.id, attempt, pool);
+    batch.marks.push(marked);
+    batch.started.push(job.id);
     // otel: the attempt's "process" span and run/wait metrics; its trace id goes to history.
     const trace = engine.otel.startAttempt({ id: job.id, type: job.type, queue, attempt, maxAttempts: job.max_attempts, priority: job.priority, runAt: job.run_at, startedAt: job.started_at, traceContext: job.trace_context, pool });
 
@@ -218,12 +264,15 @@ export class Slot {
       payload = deserializePayload(job.payload, job.payload_meta);
     } catch (error) {
       // Retrying cannot help a payload that does not decode: fail it now, visibly.
-      await marked;
       const text = `payload cannot be decoded: ${describeError(error)}`;
-      await this.finish(connection, [job.id, "failed", attempt, text, job.started_at, pool, trace.traceId]);
-      await this.commit(connection);
-      trace.end("failed", error);
-      this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt, error: text });
+      batch.finishes.push({ id: job.id, state: "failed", attempts: attempt, error: text, startedAt: job.started_at, pool, traceId: trace.traceId });
+      batch.settled.push({
+        trace,
+        report: () => {
+          trace.end("failed", error);
+          this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt, error: text });
+        },
+      });
       return;
     }
 
@@ -234,41 +283,58 @@ export class Slot {
     const done = new Promise<void>((resolve) => (finished = resolve));
     this.current = { id: job.id, abort: (reason) => controller.abort(reason), done };
     const startedAt = performance.now();
+    let recorded = false;
     try {
-      const outcome = await trace.run(() => this.runHandler(connection, job, handler, payload, attempt, controller.signal));
-      await marked;
-      if (outcome.ok) {
+      let outcome = await trace.run(() => this.runHandler(connection, job, handler, payload, attempt, controller.signal));
+      if (outcome.ok && this.savepoint.state !== "none" && this.savepoint.state !== "pending") {
+        // Released before the next job's savepoint or the batch's finish (see HANDLER_SAVEPOINT).
+        // Refused when the handler swallowed a failed statement: the transaction is aborted.
         try {
-          await this.finish(connection, [job.id, "succeeded", attempt, null, job.started_at, pool, trace.traceId]);
-          await this.commit(connection);
-          trace.end("succeeded");
-          this.host.emit({ kind: "succeeded", jobId: job.id, type: job.type, queue, attempt, durationMs: performance.now() - startedAt });
-          return;
+          await connection.query(this.savepoint.state === "open" ? HANDLER_SAVEPOINT.release : HANDLER_SAVEPOINT.rollback);
+          this.savepoint.state = "none";
         } catch (error) {
-          // The handler swallowed a failed statement: its transaction is aborted and cannot commit.
-          if ((error as { code?: string }).code !== "25P02") throw error;
-          await this.recordFailure(connection, job, attempt, new Error(`the handler's transaction was aborted by an earlier failed statement that the handler caught: ${(error as Error).message}`), false, trace);
-          return;
+          outcome = { ok: false, error: explainAborted(error), hung: false };
         }
+      }
+      if (outcome.ok) {
+        const durationMs = performance.now() - startedAt;
+        batch.finishes.push({ id: job.id, state: "succeeded", attempts: attempt, error: null, startedAt: job.started_at, pool, traceId: trace.traceId });
+        batch.settled.push({
+          trace,
+          report: () => {
+            trace.end("succeeded");
+            this.host.emit({ kind: "succeeded", jobId: job.id, type: job.type, queue, attempt, durationMs });
+          },
+        });
+        recorded = true;
+        return;
       }
       if (controller.signal.reason instanceof JobAbortedError) {
         trace.end("abandoned");
-        await this.abandon(connection, job, outcome.hung);
+        await this.abandon(connection, job, outcome.hung, batch);
+        recorded = true;
         return;
       }
+      await marked;
       if (outcome.error instanceof JobSnooze && !outcome.hung) {
         await this.afterRollback(connection, prepared("snooze", q.snooze, [job.id, outcome.error.delayMs]));
-        await this.commit(connection);
-        trace.end("snoozed");
-        this.host.emit({ kind: "snoozed", jobId: job.id, type: job.type, queue, attempt });
+        batch.settled.push({
+          trace,
+          report: () => {
+            trace.end("snoozed");
+            this.host.emit({ kind: "snoozed", jobId: job.id, type: job.type, queue, attempt });
+          },
+        });
+        recorded = true;
         return;
       }
-      await this.recordFailure(connection, job, attempt, outcome.error, outcome.hung, trace);
+      await this.recordFailure(connection, job, attempt, outcome.error, outcome.hung, trace, batch);
+      recorded = true;
     } finally {
       clearTimeout(timer);
       this.current = undefined;
       finished();
-      trace.end("crashed"); // otel: a no-op once an outcome was recorded; else the connection failed mid-attempt
+      if (!recorded) trace.end("crashed"); // otel: the connection failed mid-attempt
     }
   }
 
@@ -320,80 +386,104 @@ export class Slot {
   }
 
   /** Records a failed attempt: retry later with backoff, or keep as failed after the last attempt. */
-  private async recordFailure(connection: pg.Client, job: ClaimedRow, attempt: number, error: unknown, hung: boolean, trace: AttemptTrace): Promise<void> {
+  private async recordFailure(connection: pg.Client, job: ClaimedRow, attempt: number, error: unknown, hung: boolean, trace: AttemptTrace, batch: Batch): Promise<void> {
     const { engine, options, queue } = this.host;
     const q = engine.queries;
     const text = describeError(error);
     const outcome = error instanceof JobTimeoutError ? "timeout" : "failed";
     const final = attempt >= job.max_attempts || error instanceof UnrecoverableError;
-    const lost = this.lost !== undefined;
-    const statement = hung || lost ? (final ? q.finishDetached : q.retryDetached) : final ? q.finish : q.retry;
-    const values = final
-      ? [job.id, "failed", attempt, text, job.started_at, options.poolName, trace.traceId]
-      : [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, outcome, job.started_at, options.poolName, trace.traceId];
-    if (hung || lost) {
+    const report = () => {
+      trace.end(final ? "failed" : "retried", error);
+      this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
+    };
+    const finish = [job.id, "failed", attempt, text, job.started_at, options.poolName, trace.traceId];
+    const retry = [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, outcome, job.started_at, options.poolName, trace.traceId];
+    if (hung || this.lost !== undefined) {
       // The handler still uses the connection, or the connection is gone: make sure its backend
-      // has exited (and its row lock with it), then record the failure in a transaction of its own.
+      // has exited (and the batch's row locks with it), then record the failure in a transaction
+      // of its own. The batch's other jobs run again, uncounted.
+      await this.unmarkOthers(batch, job.id);
       await this.cut();
-      await this.host.control.query(statement, values);
-    } else {
-      await this.afterRollback(connection, prepared(final ? "finish" : "retry", statement, values));
-      await this.commit(connection);
+      await this.host.control.query(final ? q.finishDetached : q.retryDetached, final ? finish : retry);
+      batch.stop = "cut";
+      report();
+      return;
     }
-    trace.end(final ? "failed" : "retried", error);
-    this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
+    if (final) {
+      await this.rollbackHandler(connection);
+      batch.finishes.push({ id: job.id, state: "failed", attempts: attempt, error: text, startedAt: job.started_at, pool: options.poolName, traceId: trace.traceId });
+    } else {
+      await this.afterRollback(connection, prepared("retry", q.retry, retry));
+    }
+    batch.settled.push({ trace, report });
   }
 
-  /** Gives a job back untouched (shutdown): its attempt does not count. */
-  private async abandon(connection: pg.Client, job: ClaimedRow, hung: boolean): Promise<void> {
-    // Remove the mark first: once the row lock goes, the next claimer must not see a crash.
-    await this.host.control.query(this.host.engine.queries.unmarkInflight, [job.id]).catch(() => undefined);
-    if (hung) await this.cut();
-    else await connection.query("ROLLBACK");
+  /** Gives a job back untouched (shutdown): its attempt does not count; the batch stops here. */
+  private async abandon(connection: pg.Client, job: ClaimedRow, hung: boolean, batch: Batch): Promise<void> {
+    const q = this.host.engine.queries;
+    // Remove the mark first (once written): once the row lock goes, the next claimer must not see a crash.
+    await Promise.allSettled(batch.marks);
+    if (hung) {
+      await this.host.control.query(q.unmarkInflight, [batch.started]).catch(() => undefined);
+      await this.cut();
+      batch.stop = "cut";
+      return;
+    }
+    await this.host.control.query(q.unmarkInflight, [[job.id]]).catch(() => undefined);
+    await this.rollbackHandler(connection);
+    batch.stop = "abandoned";
+  }
+
+  /** Removes the in-flight marks of the batch's jobs other than `except`: they will run again, uncounted. */
+  private async unmarkOthers(batch: Batch, except: string): Promise<void> {
+    const others = batch.started.filter((id) => id !== except);
+    if (others.length === 0) return;
+    await Promise.allSettled(batch.marks);
+    await this.host.control.query(this.host.engine.queries.unmarkInflight, [others]).catch(() => undefined);
   }
 
   /** Ends this slot's connection from the server side; the slot reconnects on its next job. */
   private async cut(): Promise<void> {
     const connection = this.connection;
     this.connection = undefined;
+    this.prefetched = undefined;
     await this.host.control.query(this.host.engine.queries.terminateBackend, [this.backendPid]).catch(() => undefined);
     await connection?.end().catch(() => undefined);
   }
 
   /**
-   * Sends, without waiting in between, `opening` (BEGIN, or COMMIT + BEGIN), the claim and the
-   * handler's SAVEPOINT. `opened` settles with the first; `claim` never rejects. Should
-   * `opening` fail, the claim ran outside a transaction (its lock already gone) or not at all:
-   * its answer is not to be used.
+   * Sends, without waiting in between, `opening` (BEGIN, or COMMIT + BEGIN) and the claim.
+   * `opened` settles with the first; `claim` never rejects. Should `opening` fail, the claim ran
+   * outside a transaction (its locks already gone) or not at all: its answer is not to be used.
    */
   private sendClaim(connection: pg.Client, opening: string): { opened: Promise<unknown>; claim: Promise<Claim> } {
     const { engine, options, queue, jobTypes } = this.host;
     const q = engine.queries;
+    const values = [queue, jobTypes, options.batchSize];
     const [opened, claimed] = corked(connection, () => [
       connection.query(opening),
-      connection.query<ClaimedRow>(
-        options.strategy === "time" ? prepared("claim_time", q.claimTime, [queue, jobTypes]) : prepared("claim_priority", q.claimPriority, [queue, jobTypes]),
-      ),
+      connection.query<ClaimedRow>(options.strategy === "time" ? prepared("claim_time", q.claimTime, values) : prepared("claim_priority", q.claimPriority, values)),
     ] as const);
     const claim = Promise.allSettled([opened, claimed]).then(([o, c]): Claim => {
       if (o.status === "rejected") return { error: o.reason };
       if (c.status === "rejected") return { error: c.reason };
-      return { row: c.value.rows[0] };
+      const rows = c.value.rows;
+      for (const row of rows) {
+        // A row written by hand may hold run_at = '-infinity', which pg returns as a number: the
+        // handler's runAt and the attempt's metrics then threw outside any try, and the job looped
+        // as "worker crashed" (found by test/faults/poison.test.ts). They always get a Date.
+        row.run_at = finiteDate(row.run_at);
+        row.created_at = finiteDate(row.created_at);
+      }
+      return { rows: rows.length > 1 ? rows.sort(options.strategy === "time" ? byTime : byPriority) : rows };
     });
     return { opened, claim };
   }
 
-  /** Moves the job to history; a handler savepoint still open is released first (see HANDLER_SAVEPOINT). */
-  private async finish(connection: pg.Client, values: unknown[]): Promise<void> {
-    const statement = prepared("finish", this.host.engine.queries.finish, values);
-    const { state } = this.savepoint;
-    if (state === "none" || state === "pending") {
-      await connection.query(statement);
-      return;
-    }
-    // A savepoint Prisma rolled back (the handler cannot succeed then, but be safe) is rolled back.
-    const end = state === "open" ? HANDLER_SAVEPOINT.release : HANDLER_SAVEPOINT.rollback;
-    await settleInOrder(corked(connection, () => [connection.query(end), connection.query(statement)]));
+  /** Rolls back the handler's savepoint, if it has one. */
+  private async rollbackHandler(connection: pg.Client): Promise<void> {
+    if (this.savepoint.state === "none" || this.savepoint.state === "pending") return;
+    await connection.query(HANDLER_SAVEPOINT.rollback);
     this.savepoint.state = "none";
   }
 
@@ -409,22 +499,37 @@ export class Slot {
   }
 
   /**
-   * Commits the job's transaction. While the pool runs, the next job's claim goes out in the
-   * same round trip (a slot that just finished a job will most likely find another); its answer
-   * is picked up by the next {@link runOne}.
+   * Moves the batch's finished jobs to history and commits. While the pool runs, the next
+   * claim goes out in the same write (a slot that just finished a job will most likely find
+   * another); its answer is picked up by the next {@link runOne}.
    */
-  private async commit(connection: pg.Client): Promise<void> {
+  private async commit(connection: pg.Client, batch: Batch): Promise<void> {
     const q = this.host.engine.queries;
+    // The finish deletes the in-flight marks: they must have been written.
+    await Promise.all(batch.marks);
+    const { finishes } = batch;
+    const finish = finishes.length === 0
+      ? undefined
+      : prepared("finish_many", q.finishMany, [
+          finishes.map((f) => f.id),
+          finishes.map((f) => f.state),
+          finishes.map((f) => f.attempts),
+          finishes.map((f) => f.error),
+          finishes.map((f) => f.startedAt),
+          finishes.map((f) => f.pool),
+          finishes.map((f) => f.traceId),
+        ]);
     if (!this.host.accepting()) {
-      await connection.query("COMMIT");
+      await settleInOrder(corked(connection, () => [...(finish ? [connection.query(finish)] : []), connection.query("COMMIT")]));
       return;
     }
-    const { opened, claim } = this.sendClaim(connection, q.commitAndBeginClaim);
-    try {
-      await opened;
-    } catch (error) {
+    const [finished, { opened, claim }] = corked(connection, () => [finish && connection.query(finish), this.sendClaim(connection, q.commitAndBeginClaim)] as const);
+    const [f, o] = await Promise.allSettled([finished, opened]);
+    if (f.status === "rejected" || o.status === "rejected") {
+      // A failed finish turned the COMMIT into a rollback: drop the next claim's transaction too.
       await claim;
-      throw error;
+      await this.rollbackQuietly();
+      throw f.status === "rejected" ? f.reason : (o as PromiseRejectedResult).reason;
     }
     this.prefetched = claim;
   }

@@ -15,8 +15,8 @@ interface Worker {
   exited: Promise<number | null>;
 }
 
-function startWorker(url: string, poolSize: number): Promise<Worker> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture, url, String(poolSize)], { stdio: ["ignore", "pipe", "pipe"] });
+function startWorker(url: string, poolSize: number, batchSize = 1): Promise<Worker> {
+  const child = spawn(process.execPath, ["--import", "tsx", fixture, url, String(poolSize), String(batchSize)], { stdio: ["ignore", "pipe", "pipe"] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -60,6 +60,27 @@ describe("several worker processes", () => {
     const effects = await app.rows<{ id: string }>(`SELECT id FROM "SideEffect"`);
     expect(new Set(effects.map((e) => e.id))).toEqual(new Set(ids));
   }, 180_000);
+
+  it("batched mode, 2 processes, one SIGKILLed mid-run and restarted: 3,000 jobs, each effect exactly once, all succeeded", async () => {
+    await app.rows(`TRUNCATE "SideEffect", arrower.job_history, arrower.attempts`);
+    const steady = await startWorker(app.url, 2, 20);
+    let victim = await startWorker(app.url, 2, 20);
+    workers.push(steady, victim);
+    const ids = await app.prisma.$jobs.enqueue(Array.from({ length: 3_000 }, (_, n) => Effect({ n })));
+    await waitFor(async () => (await app.count("job_history")) >= 600, 60_000, "600 jobs done");
+    victim.child.kill("SIGKILL");
+    await victim.exited;
+    victim = await startWorker(app.url, 2, 20);
+    workers.push(victim);
+    await waitFor(async () => (await app.count("job_history")) === 3_000, 120_000, "3,000 jobs in history");
+    expect(await app.rows(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM "SideEffect"`)).toEqual([{ n: 3_000, d: 3_000 }]);
+    expect(await app.rows(`SELECT state, count(*)::int AS n FROM arrower.job_history GROUP BY state`)).toEqual([{ state: "succeeded", n: 3_000 }]);
+    const effects = await app.rows<{ id: string }>(`SELECT id FROM "SideEffect"`);
+    expect(new Set(effects.map((e) => e.id))).toEqual(new Set(ids));
+    // The killed batch's started jobs ran again; their lost attempts are on record as crashed.
+    const crashed = await app.rows<{ outcome: string }>(`SELECT DISTINCT outcome FROM arrower.attempts`);
+    expect(crashed.every((a) => a.outcome === "crashed")).toBe(true);
+  }, 240_000);
 
   it("SIGKILL mid-job: another process completes it later, and history shows the crashed attempt", async () => {
     await app.rows(`TRUNCATE "SideEffect", arrower.job_history, arrower.attempts`);
