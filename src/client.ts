@@ -71,13 +71,19 @@ export class JobsClient<TX = unknown> implements Enqueuer {
     private readonly engine: Engine,
     private readonly db: Queryable,
     private readonly transactions: HandlerTransactions | undefined,
+    /**
+     * On the root client: the driver adapter's own pool, once connected. An enqueue outside a
+     * transaction is one autocommit statement; sent there it skips Prisma's query layer
+     * (~350 µs of CPU per statement here) on the same connections.
+     */
+    private readonly direct: () => Queryable | undefined = () => undefined,
   ) {}
 
   enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
   enqueue(jobs: readonly Job[], options?: EnqueueOptions): Promise<string[]>;
   async enqueue(input: Job | readonly Job[], options?: EnqueueOptions): Promise<string | string[]> {
     const prepared = prepareJobs(input, options, this.engine.options.maxPayloadBytes);
-    const ids = await insertJobs(this.engine, this.db, prepared);
+    const ids = await insertJobs(this.engine, this.direct() ?? this.db, prepared);
     return Array.isArray(input) ? ids : ids[0]!;
   }
 

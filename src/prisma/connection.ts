@@ -45,7 +45,11 @@ export interface AdapterHook {
   readonly poolConfig: pg.PoolConfig | undefined;
   /** True once a pool of the adapter has been patched (the adapter has connected through us). */
   readonly patched: () => boolean;
+  /** The adapter's `pg.Pool`, once Prisma has connected it. */
+  readonly pool: () => pg.Pool | undefined;
 }
+
+const POOL = Symbol.for("arrower-jobs.adapter-pool");
 
 /**
  * Hooks the Prisma client's driver adapter factory. Must happen before the client's first
@@ -59,6 +63,7 @@ export function hookAdapter(client: unknown): AdapterHook | undefined {
   const patch = (pool: unknown) => {
     if (pool && typeof (pool as pg.Pool).connect === "function") {
       patchPool(pool as pg.Pool);
+      (factory as { [POOL]?: pg.Pool })[POOL] = pool as pg.Pool;
       patched = true;
     }
   };
@@ -77,6 +82,7 @@ export function hookAdapter(client: unknown): AdapterHook | undefined {
   return {
     poolConfig: typeof poolConfig === "string" ? { connectionString: poolConfig } : poolConfig,
     patched: () => patched,
+    pool: () => (factory as { [POOL]?: pg.Pool })[POOL],
   };
 }
 

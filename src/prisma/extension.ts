@@ -11,7 +11,8 @@
 import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
 import { JobsClient } from "../client.ts";
 import type { Queryable } from "../backend.ts";
-import { hookAdapter, runOnJobConnection } from "./connection.ts";
+import { createHash } from "node:crypto";
+import { hookAdapter, runOnJobConnection, type AdapterHook } from "./connection.ts";
 import { withLazyTransaction } from "./lazy-transaction.ts";
 import type { HandlerTransactions } from "../worker/executor.ts";
 
@@ -67,6 +68,29 @@ export function prismaQueryable(client: PrismaLike): Queryable {
 }
 
 /**
+ * Statements outside any transaction, on the adapter's `pg.Pool` (Prisma's own connections),
+ * as named prepared statements: parsed and planned once per connection.
+ */
+function directQueryable(hook: AdapterHook | undefined): () => Queryable | undefined {
+  const names = new Map<string, string>();
+  let queryable: Queryable | undefined;
+  return () => {
+    if (queryable) return queryable;
+    const pool = hook?.pool();
+    if (!pool) return undefined; // Prisma has not connected yet: its first query will
+    queryable = {
+      async query<R>(sql: string, values: readonly unknown[]): Promise<R[]> {
+        let name = names.get(sql);
+        // Named by content: another installation on the same pool must not reuse a name for other text.
+        if (!name) names.set(sql, (name = `arrower_${createHash("sha1").update(sql).digest("hex").slice(0, 20)}`));
+        return (await pool.query({ name, text: sql, values: values as unknown[] })).rows as R[];
+      },
+    };
+    return queryable;
+  };
+}
+
+/**
  * The arrower-jobs Prisma extension. Apply it right after constructing the client.
  *
  * @example
@@ -82,7 +106,8 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
   const resolved = resolveJobsOptions(options);
   const extension = (input: unknown) => {
     const client = input as PrismaLike;
-    const engine = new Engine(resolved, hookAdapter(client)?.poolConfig);
+    const hook = hookAdapter(client);
+    const engine = new Engine(resolved, hook?.poolConfig);
     const baseTransaction = client.$transaction;
     const baseExtends = client.$extends;
     const baseDisconnect = client.$disconnect;
@@ -124,7 +149,7 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
     const extended = client.$extends({
       name: "arrower-jobs",
       client: {
-        $jobs: new JobsClient(engine, prismaQueryable(client), transactions),
+        $jobs: new JobsClient(engine, prismaQueryable(client), transactions, directQueryable(hook)),
         $transaction(this: unknown, arg: unknown, ...rest: unknown[]) {
           if (typeof arg !== "function") return baseTransaction.call(this, arg, ...rest);
           const callback = arg as (tx: object) => unknown;
