@@ -113,7 +113,9 @@ export class ControlConnection {
   }
 
   private async open(): Promise<pg.Client> {
-    const client = await this.engine.connect();
+    // Pipelined: marks, heartbeats and crash records of all pools share this connection and
+    // are sent as they come (pg 9 will refuse a query issued while another runs otherwise).
+    const client = await this.engine.connect({ pipeline: true });
     client.on("error", (error) => this.engine.logger.warn("control connection error", { error }));
     client.on("end", () => this.onEnd(client));
     client.on("notification", (message) => {
