@@ -85,6 +85,7 @@ interface ScenarioDef {
   n: number;
   batch?: number;
   gapMs?: number;
+  holdHorizon?: boolean;
   /** Systems that have no such mode: not run, the cell says why. */
   notApplicable?: Partial<Record<SystemId, string>>;
 }
@@ -104,6 +105,15 @@ function scenarios(quick: boolean): ScenarioDef[] {
     { key: "enqueue-batch", label: `enqueue ${fmtInt(batch)} in batches of 1,000 (jobs/s)`, scenario: "enqueue-batch", variant: "default", n: batch, batch: 1000 },
     { key: "process", label: `process ${fmtInt(processN)} no-op jobs, 10 workers (jobs/s)`, scenario: "process", variant: "default", n: processN },
     { key: "process-batched", label: `process ${fmtInt(processN)}, batched / local-queue mode (jobs/s)`, scenario: "process", variant: "batched", n: processN, notApplicable: noBatch },
+    {
+      key: "process-horizon",
+      label: `process ${fmtInt(processN)}, 10 workers, while another transaction stays open (jobs/s)`,
+      scenario: "process",
+      variant: "default",
+      n: processN,
+      holdHorizon: true,
+      notApplicable: { bullmqredis: "Redis: no PostgreSQL transaction" },
+    },
     { key: "latency", label: `wake-up latency, ${latencyN} jobs 20 ms apart`, scenario: "latency", variant: "default", n: latencyN, gapMs: 20 },
   ];
 }
@@ -384,6 +394,7 @@ async function runDefault(args: Args, server: Server, dbs: Databases, machine: M
           n: def.n,
           ...(def.batch ? { batch: def.batch } : {}),
           ...(def.gapMs ? { gapMs: def.gapMs } : {}),
+          ...(def.holdHorizon ? { holdHorizon: true } : {}),
         };
         const load1 = Math.round(os.loadavg()[0]! * 100) / 100;
         const outcome = await runChild<Measurement>({ op: "measure", task }, 600_000);

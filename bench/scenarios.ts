@@ -8,6 +8,8 @@
  * - process: n jobs enqueued beforehand (then ANALYZE), workers started; the clock runs from the
  *   first handler call to the moment the store holds no pending job (polled every 5 ms once every
  *   handler has run) → jobs/s
+ * - process with holdHorizon: the same while another connection keeps a transaction open (as a
+ *   long job of arrower-jobs does): PostgreSQL can clean up no row deleted or updated meanwhile
  * - latency: workers idle; n jobs enqueued `gapMs` apart, each awaited; latency = handler start −
  *   enqueue resolved → p50/p95/p99 ms
  */
@@ -27,6 +29,8 @@ export interface Task {
   n: number;
   batch?: number;
   gapMs?: number;
+  /** process: hold a transaction open on another connection for the whole run (the vacuum horizon). */
+  holdHorizon?: boolean;
 }
 
 export interface Measurement {
@@ -71,6 +75,25 @@ async function processJobs(h: Harness, task: Task): Promise<Partial<Measurement>
   if (PG_SYSTEMS.includes(task.system)) await analyze(task.url);
   const queued = await h.pending();
   if (queued !== n) throw new Error(`expected ${n} queued jobs, the store holds ${queued}`);
+  const horizon = task.holdHorizon ? await holdTransaction(task.url) : undefined;
+  try {
+    return await measureProcessing(h, task);
+  } finally {
+    await horizon?.end();
+  }
+}
+
+/** A transaction with an id and a snapshot, kept open until end(): rows dead after it began stay. */
+async function holdTransaction(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+  await client.query("SELECT txid_current()");
+  return client;
+}
+
+async function measureProcessing(h: Harness, task: Task): Promise<Partial<Measurement>> {
+  const { n } = task;
 
   const seen = new Uint8Array(n);
   let distinct = 0;
