@@ -1,38 +1,18 @@
 // Acceptance of issue 4 with real worker processes: each runs the cron scheduler and a pool
 // (test/cron/fixtures/cron-worker.ts), so every tick is contended by three schedulers.
-import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { startProcess, stopProcess, type WorkerProcess } from "../helpers/processes.ts";
 import { CronTick } from "./fixtures/cron-jobs.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/cron-worker.ts", import.meta.url));
 
-interface Worker {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<number | null>;
-}
+type Worker = WorkerProcess;
 
 /** `node --import tsx cron-worker.ts <url> <seconds>` (what `npx tsx` runs, without npx's extra process). */
-function startWorker(url: string, seconds: number): Promise<Worker> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture, url, String(seconds)], { stdio: ["ignore", "pipe", "pipe"] });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => {
-      output.push(...chunk.toString().split("\n").filter(Boolean));
-      if (output.includes("ready")) resolve({ child, output, exited });
-    });
-    child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    void exited.then((code) => reject(new Error(`cron worker exited with ${code} before ready: ${output.join("\n")}`)));
-  });
-}
-
-async function stop(worker: Worker): Promise<number | null> {
-  if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGTERM");
-  return worker.exited;
-}
+const startWorker = (url: string, seconds: number): Promise<Worker> => startProcess(fixture, [url, String(seconds)]);
+const stop = stopProcess;
 
 interface Tick {
   tick_at: Date;

@@ -2,42 +2,19 @@
 // resumes", with real processes (test/worker/fixtures/worker-process.ts: queue "default",
 // pollInterval 200 ms, so each process polls about 7 times in the paused window, besides the
 // wake-up of every enqueue's NOTIFY).
-import { spawn, type ChildProcess } from "node:child_process";
-import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { defineJob } from "../../src/index.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { startProcess, stopProcess, type WorkerProcess } from "../helpers/processes.ts";
 
 const Slow = defineJob<{ ms: number }>("slow");
 const fixture = fileURLToPath(new URL("./fixtures/worker-process.ts", import.meta.url));
 
-interface Worker {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<number | null>;
-  /** Its pool's name (the default: host name and pid), as history records it. */
-  pool: string;
-}
+type Worker = WorkerProcess;
 
-function startWorker(url: string, poolSize: number): Promise<Worker> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture, url, String(poolSize)], { stdio: ["ignore", "pipe", "pipe"] });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on("data", (chunk: Buffer) => {
-      output.push(...chunk.toString().split("\n").filter(Boolean));
-      if (output.includes("ready")) resolve({ child, output, exited, pool: `${hostname()}:${child.pid}` });
-    });
-    child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    void exited.then((code) => reject(new Error(`worker exited with ${code} before ready: ${output.join("\n")}`)));
-  });
-}
-
-async function stop(worker: Worker): Promise<number | null> {
-  if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGTERM");
-  return worker.exited;
-}
+const startWorker = (url: string, poolSize: number, batchSize: number): Promise<Worker> => startProcess(fixture, [url, String(poolSize), String(batchSize)]);
+const stop = stopProcess;
 
 const started = (worker: Worker) => worker.output.filter((line) => line.startsWith("running "));
 
@@ -52,13 +29,14 @@ describe("pausing a queue across worker processes", () => {
   });
   afterAll(() => app.close());
 
-  it("2 processes claim nothing from a paused queue for 1.5 s (one running when paused, one started paused); after resume both run its jobs", async () => {
+  it.each([1, 10])("2 processes (batchSize %i) claim nothing from a paused queue for 1.5 s (one running when paused, one started paused); after resume both run its jobs", async (batchSize) => {
+    await app.rows(`TRUNCATE "SideEffect", arrower.job_history, arrower.attempts`);
     const JOBS = 40;
     const PAUSED_MS = 1_500;
-    const first = await startWorker(app.url, 2);
+    const first = await startWorker(app.url, 2, batchSize);
     workers.push(first);
     await app.prisma.$jobs.pause("default");
-    const second = await startWorker(app.url, 2);
+    const second = await startWorker(app.url, 2, batchSize);
     workers.push(second);
     // Both pools are up and heartbeating on the queue: they would claim if they could.
     await waitFor(async () => (await app.count("pools", "queue = 'default' AND pid = ANY($1)", [[first.child.pid, second.child.pid]])) === 2);

@@ -1,39 +1,21 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { defineJob } from "../../src/index.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { startProcess, stopProcess, type WorkerProcess } from "../helpers/processes.ts";
 
 const Effect = defineJob<{ n: number }>("effect");
 const Slow = defineJob<{ ms: number }>("slow");
 const Suicide = defineJob<{ n: number }>("suicide");
 const fixture = fileURLToPath(new URL("./fixtures/worker-process.ts", import.meta.url));
 
-interface Worker {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<number | null>;
-}
+type Worker = WorkerProcess;
 
 function startWorker(url: string, poolSize: number, batchSize = 1): Promise<Worker> {
-  const child = spawn(process.execPath, ["--import", "tsx", fixture, url, String(poolSize), String(batchSize)], { stdio: ["ignore", "pipe", "pipe"] });
-  const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output.push(...chunk.toString().split("\n").filter(Boolean));
-      if (output.includes("ready")) resolve({ child, output, exited });
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    void exited.then((code) => reject(new Error(`worker exited with ${code} before ready: ${output.join("\n")}`)));
-  });
+  return startProcess(fixture, [url, String(poolSize), String(batchSize)]);
 }
 
-async function stop(worker: Worker): Promise<number | null> {
-  if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGTERM");
-  return worker.exited;
-}
+const stop = stopProcess;
 
 describe("several worker processes", () => {
   let app: TestApp;
