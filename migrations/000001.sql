@@ -75,8 +75,10 @@ CREATE INDEX job_history_state ON :ARROWER_SCHEMA.job_history (state, id DESC);
 CREATE INDEX job_history_queue_state ON :ARROWER_SCHEMA.job_history (queue, state, id DESC);
 -- Filtered by job type too (the UI's type filter): a rare type must not scan the whole history.
 CREATE INDEX job_history_queue_type_state ON :ARROWER_SCHEMA.job_history (queue, type, state, id DESC);
--- Retention: prune by age.
-CREATE INDEX job_history_finished ON :ARROWER_SCHEMA.job_history (finished_at, id);
+-- Retention: prune by age, one state at a time (failed jobs are kept longer, so an index led by
+-- finished_at alone made every batch of succeeded jobs read past all the failed ones still kept);
+-- also the recent jobs of one state (or of each, with state IN (...)) for the overview's counts.
+CREATE INDEX job_history_state_finished ON :ARROWER_SCHEMA.job_history (state, finished_at, id);
 
 -- Attempts that did not finish the job: failures that were retried, crashes, timeouts.
 CREATE TABLE :ARROWER_SCHEMA.attempts (

@@ -321,11 +321,15 @@ export class Queries {
       SELECT queue, count(*)::int AS n FROM ${s}.job_history
       WHERE state = 'succeeded' AND finished_at > now() - interval '1 hour' GROUP BY queue`; // now(): stable, so the finished_at index applies
     // Retention: one small batch per statement, oldest first, so pruning never holds many locks.
+    // A range of job_history_state_finished: one state's rows from the oldest to the cutoff. The
+    // cutoff is taken from now() (the statement's start: each batch runs alone in autocommit)
+    // because a volatile bound is only a filter: the scan would not stop at it, and the last,
+    // empty batch of each state read every row of that state kept.
     this.prune = `
       WITH gone AS (
         DELETE FROM ${s}.job_history WHERE id IN (
           SELECT id FROM ${s}.job_history
-          WHERE state = $1 AND finished_at < clock_timestamp() - $2 * interval '1 millisecond'
+          WHERE state = $1 AND finished_at < now() - $2 * interval '1 millisecond'
             AND ($3::text IS NULL OR queue = $3) AND NOT (queue = ANY($4::text[]))
           ORDER BY finished_at LIMIT $5)
         RETURNING id),
@@ -370,13 +374,14 @@ export class Queries {
     // `now()` rather than `clock_timestamp()` as the bound: these run alone in autocommit (now()
     // is the statement's start), and a volatile bound keeps PostgreSQL from using an index.
     // Finished jobs of the last hour per queue in twelve 5-minute buckets (0 = the latest):
-    // the overview's counts and throughput sparkline; a range scan of job_history_finished.
+    // the overview's counts and throughput sparkline. Every state is named (the three there are)
+    // so that this is three short range scans of job_history_state_finished, which state leads.
     this.uiThroughput = `
       SELECT queue, least(floor(extract(epoch FROM (now() - finished_at)) / 300), 11)::int AS bucket,
              count(*) FILTER (WHERE state = 'succeeded')::int AS succeeded,
              count(*) FILTER (WHERE state = 'failed')::int AS failed
       FROM ${s}.job_history
-      WHERE finished_at > now() - interval '1 hour'
+      WHERE state IN ('succeeded', 'failed', 'cancelled') AND finished_at > now() - interval '1 hour'
       GROUP BY 1, 2`;
     // Failed jobs per queue and type, most first: the failed page's "requeue all of a type".
     this.uiFailedGroups = `
