@@ -32,6 +32,9 @@ export const HANDLER_SAVEPOINT = {
   rollback: "ROLLBACK TO SAVEPOINT arrower_handler; RELEASE SAVEPOINT arrower_handler",
 } as const;
 
+/** A statement that only proves a connection answers. */
+export const PROBE = "SELECT 1";
+
 /** The statements, built once per schema. */
 export class Queries {
   /** The LISTEN/NOTIFY channel: one per schema, so two installations never wake each other. */
@@ -325,13 +328,17 @@ export class Queries {
     // cutoff is taken from now() (the statement's start: each batch runs alone in autocommit)
     // because a volatile bound is only a filter: the scan would not stop at it, and the last,
     // empty batch of each state read every row of that state kept.
+    // SKIP LOCKED: prunes running at once (a manual one during a worker's round, or two of
+    // different options) take disjoint rows instead of waiting on each other's and then finding
+    // them gone; each counts only what it deleted, and goes on until a batch finds nothing.
     this.prune = `
       WITH gone AS (
         DELETE FROM ${s}.job_history WHERE id IN (
           SELECT id FROM ${s}.job_history
           WHERE state = $1 AND finished_at < now() - $2 * interval '1 millisecond'
             AND ($3::text IS NULL OR queue = $3) AND NOT (queue = ANY($4::text[]))
-          ORDER BY finished_at LIMIT $5)
+          ORDER BY finished_at LIMIT $5
+          FOR UPDATE SKIP LOCKED)
         RETURNING id),
       attempts AS (DELETE FROM ${s}.attempts a USING gone WHERE a.job_id = gone.id)
       SELECT count(*)::int AS n FROM gone`;

@@ -14,6 +14,7 @@ import type { Queryable } from "../backend.ts";
 import { createHash } from "node:crypto";
 import { hookAdapter, runOnJobConnection, type AdapterHook } from "./connection.ts";
 import { withLazyTransaction } from "./lazy-transaction.ts";
+import { PROBE } from "../postgres/queries.ts";
 import type { HandlerTransactions } from "../worker/executor.ts";
 
 type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
@@ -131,6 +132,11 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
           outermost,
           fn,
         ),
+      // A query through `tx` opens the handler's transaction (it is lazy), and with it the check.
+      verify: (connection) =>
+        transactions.run(connection, 5_000, { state: "none" }, async (tx) => {
+          await (tx as PrismaLike).$queryRawUnsafe(PROBE);
+        }),
     };
     const bound = new WeakMap<object, object>();
 

@@ -33,6 +33,8 @@ export async function withLazyTransaction<T>(open: OpenTransaction, client: obje
       const handlerDone = new Promise<void>((done, fail) => {
         end = (ending) => (ending.ok ? done() : fail(ending.error));
       });
+      // Nobody waits for it when the transaction failed to open (the body never ran).
+      handlerDone.catch(() => undefined);
       ended = open(async (tx) => {
         resolve(tx);
         await handlerDone;

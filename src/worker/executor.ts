@@ -49,6 +49,11 @@ export interface HandlerTransactions {
    * bounds the client's own transaction timer.
    */
   run<T>(connection: pg.ClientBase, timeoutMs: number, savepoint: HandlerSavepoint, fn: (tx: unknown) => Promise<T>): Promise<T>;
+  /**
+   * Runs a query through a handler's transaction on `connection` (in an open transaction), so
+   * that a pool fails at start, not at its first job, when `tx` would not land there.
+   */
+  verify(connection: pg.ClientBase): Promise<void>;
 }
 
 /** What the slot needs from its pool. */

@@ -252,10 +252,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     const client = slot.client!;
     await client.query("BEGIN");
     try {
-      // A query through `tx` opens the handler's transaction (it is lazy), and with it the check.
-      await this.transactions.run(client, 5_000, { state: "none" }, async (tx) => {
-        await (tx as { $queryRawUnsafe(sql: string): Promise<unknown> }).$queryRawUnsafe("SELECT 1");
-      });
+      await this.transactions.verify(client);
     } catch (error) {
       throw error instanceof IntegrationError ? error : new IntegrationError(`cannot run handlers in the job's transaction: ${(error as Error).message}`, { cause: error });
     } finally {
