@@ -401,6 +401,11 @@ export function resolvePruneOptions(input: unknown): ResolvedPrune {
 /**
  * Deletes history older than the retention, in small batches (each its own short statement, so
  * workers are never blocked). Returns how many jobs were pruned per state.
+ *
+ * Safe alongside other prunes (a worker's round, a manual prune elsewhere): each batch skips the
+ * rows that another has locked (that one deletes them) and counts only its own. The loop ends at
+ * a batch that finds nothing rather than at a short one: one more index probe per state, which
+ * also picks up rows whose other deleter rolled back meanwhile.
  */
 export async function prune(engine: Engine, options: PruneOptions = {}): Promise<{ succeeded: number; failed: number; cancelled: number }> {
   const o = resolvePruneOptions(options);
@@ -411,7 +416,7 @@ export async function prune(engine: Engine, options: PruneOptions = {}): Promise
       const { rows } = await engine.pool().query<{ n: number }>(engine.queries.prune, [state, age, o.queue, o.exceptQueues, o.batchSize]);
       const n = rows[0]?.n ?? 0;
       result[state] += n;
-      if (n < o.batchSize) break;
+      if (n === 0) break;
     }
   }
   return result;

@@ -2,6 +2,7 @@
  * Pruning history: what one batch reads (its plan, measured with EXPLAIN ANALYZE). Batches under
  * load and the pruner's lock are in deploy.test.ts.
  */
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "../helpers/app.ts";
 import { engineOf, type JobsClient } from "../../src/client.ts";
@@ -61,18 +62,21 @@ describe("a prune batch", () => {
     await history(app, 200, "succeeded", 60_000, 1_800_000);
     await app.rows(`ANALYZE arrower.job_history`);
 
-    // What finds the batch's rows: the Limit over the scan (the rest is the delete itself).
-    const finder = (plan: PlanNode) => nodes(plan).find((n) => n["Node Type"] === "Limit")!;
-    const read = (n: PlanNode) => ({
-      rows: n["Actual Rows"],
-      discarded: nodes(n).reduce((sum, c) => sum + (c["Rows Removed by Filter"] ?? 0), 0),
-      blocks: n["Shared Hit Blocks"] + n["Shared Read Blocks"],
-    });
+    // What finds the batch's rows: the scan under the Limit (the rest locks and deletes them).
+    const read = (plan: PlanNode) => {
+      const limit = nodes(plan).find((n) => n["Node Type"] === "Limit")!;
+      const scan = nodes(limit).find((n) => n["Node Type"].endsWith("Scan"))!;
+      return {
+        rows: limit["Actual Rows"],
+        discarded: nodes(limit).reduce((sum, c) => sum + (c["Rows Removed by Filter"] ?? 0), 0),
+        blocks: scan["Shared Hit Blocks"] + scan["Shared Read Blocks"],
+      };
+    };
 
     // A batch of 500 succeeded jobs. (Measured: 16 blocks, nothing discarded. With the index led
     // by finished_at, depending on the statistics, it walked that index past the failed jobs,
     // 19,286 discarded in 945 blocks, or read and sorted every succeeded job, the recent ones too.)
-    const batch = read(finder(await explain(engine.queries.prune, ["succeeded", 7 * DAY, null, [], 500])));
+    const batch = read(await explain(engine.queries.prune, ["succeeded", 7 * DAY, null, [], 500]));
     expect(batch.rows).toBe(500);
     expect(batch.discarded).toBe(0);
     expect(batch.blocks).toBeLessThan(60);
@@ -80,7 +84,7 @@ describe("a prune batch", () => {
     // The last batch of a state, which finds nothing: it stops at the cutoff. (Measured: 2
     // blocks. With a clock_timestamp() bound, which is no index condition, the scan did not stop
     // there: it read all 22,200 rows in 2,406 blocks, or all 20,000 failed jobs with the new index.)
-    const last = read(finder(await explain(engine.queries.prune, ["failed", 30 * DAY, null, [], 500])));
+    const last = read(await explain(engine.queries.prune, ["failed", 30 * DAY, null, [], 500]));
     expect(last).toEqual({ rows: 0, discarded: 0, blocks: last.blocks });
     expect(last.blocks).toBeLessThan(10);
 
@@ -95,5 +99,49 @@ describe("a prune batch", () => {
     expect(await app.prisma.$jobs.prune({ batchSize: 500 })).toEqual({ succeeded: 2_000, failed: 0, cancelled: 0 });
     expect(await app.count("job_history", "state = 'failed'")).toBe(20_000);
     expect(await app.count("job_history", "state = 'succeeded'")).toBe(200);
+  });
+});
+
+describe("two prunes at once", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(() => app.close());
+
+  it("a prune skips the rows another one is deleting, without waiting for it, and takes all the rest", async () => {
+    await history(app, 1_000, "succeeded", 8 * DAY, 9 * DAY);
+    // Another prune's batch in flight: the 10 oldest rows, locked and being deleted.
+    const other = new pg.Client({ connectionString: app.url });
+    await other.connect();
+    try {
+      await other.query("BEGIN");
+      await other.query(`SELECT id FROM arrower.job_history ORDER BY finished_at LIMIT 10 FOR UPDATE`);
+      const pruning = app.prisma.$jobs.prune({ batchSize: 100 });
+      // Before, its first batch waited on those rows until the other transaction ended.
+      const outcome = await Promise.race([pruning, new Promise((resolve) => setTimeout(() => resolve("still waiting"), 5_000))]);
+      if (outcome === "still waiting") await other.query("ROLLBACK").then(() => pruning);
+      expect(outcome).toEqual({ succeeded: 990, failed: 0, cancelled: 0 });
+      await other.query(`DELETE FROM arrower.job_history WHERE id IN (SELECT id FROM arrower.job_history ORDER BY finished_at LIMIT 10)`);
+      await other.query("COMMIT");
+      expect(await app.count("job_history")).toBe(0);
+    } finally {
+      await other.end();
+    }
+  });
+
+  it("delete every old row between them, each counted once: one queue's alongside all queues' (prune --queue during a worker's round)", async () => {
+    // 6,000 old jobs of two queues, interleaved by age: the two prunes' batches overlap.
+    await history(app, 3_000, "succeeded", 8 * DAY, 8 * DAY + 3 * 3_600_000, "mail");
+    await history(app, 3_000, "succeeded", 8 * DAY + 1_000, 8 * DAY + 3 * 3_600_000 + 1_000, "default");
+    // Before batches skipped each other's rows, each waited on rows the other was deleting, found
+    // them gone, took its short batch for the end and stopped: 5,700 of the 6,000 were left.
+    const [mail, all] = await Promise.all([app.prisma.$jobs.prune({ queue: "mail", batchSize: 100 }), app.prisma.$jobs.prune({ batchSize: 150 })]);
+    expect(await app.count("job_history")).toBe(0);
+    expect(mail.succeeded + all.succeeded).toBe(6_000);
+    // Both did part of it (they ran at the same time), the queue's prune only its queue.
+    expect(mail.succeeded).toBeGreaterThan(0);
+    expect(mail.succeeded).toBeLessThanOrEqual(3_000);
+    expect(all.succeeded).toBeGreaterThan(0);
   });
 });
