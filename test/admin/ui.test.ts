@@ -6,12 +6,14 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { defineJob, InvalidOptionsError, UnrecoverableError, type Queue } from "../../src/index.ts";
 import { createAdminApp, serveAdmin, type FetchHandler } from "../../src/admin/ui/index.ts";
 import { resolveServeOptions } from "../../src/admin/ui/server.ts";
 import { escapeHtml, html } from "../../src/admin/ui/html.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { engineOf, type JobsClient } from "../../src/client.ts";
 
 const Task = defineJob<{ n: number }>("task");
 const Note = defineJob<{ text: string; tags?: Set<string>; at?: Date }>("note");
@@ -228,6 +230,14 @@ describe("admin UI (handler)", () => {
     r = await client.submit(`/jobs/${b}/delete`);
     expect(flashOf(r.page)).toBe(`error: job ${b} not found`);
 
+    // The pool runs the background pruner too (first round at a random moment in its first
+    // minute), which would delete the 40-day-old job below before /prune does, and change its
+    // count. Hold the pruner's lock, as another process's round would: the pool's rounds skip.
+    const lockHolder = new pg.Client({ connectionString: app.url });
+    await lockHolder.connect();
+    onTestFinished(() => lockHolder.end());
+    await lockHolder.query("BEGIN");
+    expect((await lockHolder.query(engineOf(app.prisma.$jobs as unknown as JobsClient<unknown>).queries.pruneLock)).rows).toEqual([{ locked: true }]);
     const failing = { on: true };
     await failingPool("requeue", failing);
     const ids = await app.prisma.$jobs.enqueue([Note({ text: "1" }), Note({ text: "2" })], { queue: "requeue" });
