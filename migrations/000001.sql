@@ -7,11 +7,16 @@
 -- One sequence for live and finished jobs, so an id names one job for its whole life.
 CREATE SEQUENCE :ARROWER_SCHEMA.job_id_seq AS bigint;
 
--- Queues that have been paused; a queue with no row (or paused = false) is active.
+-- Queues that have been paused, or whose pools declared a retention; a queue with no row (or
+-- paused = false) is active, and one with no retention here keeps history by the default. Each
+-- pool stores its queue's retention when it starts (NULL: the default), so that every process's
+-- pruner applies it, also one that runs no pool of that queue.
 CREATE TABLE :ARROWER_SCHEMA.queues (
-  name        text PRIMARY KEY,
-  paused      boolean NOT NULL DEFAULT false,
-  updated_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+  name                    text PRIMARY KEY,
+  paused                  boolean NOT NULL DEFAULT false,
+  updated_at              timestamptz NOT NULL DEFAULT clock_timestamp(),
+  retention_succeeded_ms  bigint CHECK (retention_succeeded_ms >= 0),
+  retention_failed_ms     bigint CHECK (retention_failed_ms >= 0)
 );
 
 -- Live jobs. Running jobs are here too, invisible as such to other sessions (their lock is

@@ -234,8 +234,9 @@ export class JobsClient<TX = unknown> implements Enqueuer {
   }
 
   /**
-   * Deletes history older than the retention (default: succeeded 7 days, failed 30 days) in
-   * small batches. Workers do this on their own once a minute; `npx arrower-jobs prune` runs it once.
+   * Deletes history older than the retention in small batches: an age not given is each queue's
+   * own (the `retention` its pools declared), else succeeded 7 days, failed 30 days. Workers do
+   * this on their own once a minute; `npx arrower-jobs prune` runs it once.
    */
   prune(options?: PruneOptions): Promise<{ succeeded: number; failed: number; cancelled: number }> {
     return admin.prune(this.engine, options);

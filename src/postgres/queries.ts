@@ -349,6 +349,27 @@ export class Queries {
     // each batch slower than the last (scripts/prune-timing.ts). The key is built from the
     // validated schema name (a plain identifier), the same string as before.
     this.pruneLock = `SELECT pg_try_advisory_xact_lock(hashtext('arrower-jobs:prune:${schema}')) AS locked`;
+    // A pool's retention, stored for its queue when it starts (NULL: the default), so that every
+    // pruner applies it. A queue that never had one gets no row (the status lists queues that
+    // have one); a pool without retention sets a stored one back to NULL. A row comes back when
+    // the stored retention changed, with the previous one.
+    this.pruneDeclare = `
+      WITH before AS (
+        SELECT retention_succeeded_ms, retention_failed_ms FROM ${s}.queues WHERE name = $1),
+      stored AS (
+        INSERT INTO ${s}.queues AS q (name, retention_succeeded_ms, retention_failed_ms)
+        SELECT $1::text, $2::bigint, $3::bigint
+        WHERE $2::bigint IS NOT NULL OR $3::bigint IS NOT NULL OR EXISTS (SELECT 1 FROM before)
+        ON CONFLICT (name) DO UPDATE
+          SET retention_succeeded_ms = excluded.retention_succeeded_ms, retention_failed_ms = excluded.retention_failed_ms
+          WHERE (q.retention_succeeded_ms, q.retention_failed_ms) IS DISTINCT FROM (excluded.retention_succeeded_ms, excluded.retention_failed_ms)
+        RETURNING 1)
+      SELECT b.retention_succeeded_ms::float8 AS succeeded, b.retention_failed_ms::float8 AS failed
+      FROM stored LEFT JOIN before b ON true`;
+    // Queues with a retention of their own (ms as float8: exact up to 2^53, a JS number).
+    this.pruneRetentions = `
+      SELECT name AS queue, retention_succeeded_ms::float8 AS succeeded, retention_failed_ms::float8 AS failed
+      FROM ${s}.queues WHERE retention_succeeded_ms IS NOT NULL OR retention_failed_ms IS NOT NULL`;
     // A snoozed job: runs again later, its attempt not counted.
     this.snooze = `
       WITH job AS (UPDATE ${s}.jobs SET run_at = clock_timestamp() + $2 * interval '1 millisecond'
@@ -434,6 +455,8 @@ export class Queries {
   readonly adminSucceededLastHour: string;
   readonly prune: string;
   readonly pruneLock: string;
+  readonly pruneDeclare: string;
+  readonly pruneRetentions: string;
   readonly snooze: string;
   readonly lockMigrate: string;
   readonly migrationsTableExists: string;

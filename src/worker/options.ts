@@ -47,7 +47,9 @@ export interface QueueOptions {
   autoStartDelay?: number;
   /**
    * History retention for this queue, ms: finished jobs older than this are pruned by the
-   * maintenance loop. Default: succeeded and cancelled 7 days, failed 30 days.
+   * maintenance loop. Default: succeeded and cancelled 7 days, failed 30 days. Stored for the
+   * queue when the pool starts, so every process's pruner (and `prune()`) applies it, also one
+   * that runs no pool of this queue; a pool without it stores the defaults.
    */
   retention?: { succeeded?: number; failed?: number };
 }

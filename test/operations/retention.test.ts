@@ -1,14 +1,17 @@
 /**
- * Pruning history: what one batch reads (its plan, measured with EXPLAIN ANALYZE). Batches under
- * load and the pruner's lock are in deploy.test.ts.
+ * Pruning history: what one batch reads (its plan, measured with EXPLAIN ANALYZE), prunes running
+ * at once, and per-queue retention across processes. Batches under load and the pruner's lock are
+ * in deploy.test.ts.
  */
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, type TestApp } from "../helpers/app.ts";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { defineJob } from "../../src/index.ts";
+import { createTestApp, extendedClient, waitFor, type TestApp } from "../helpers/app.ts";
 import { engineOf, type JobsClient } from "../../src/client.ts";
 import type { Engine } from "../../src/engine.ts";
 
 const DAY = 86_400_000;
+const Task = defineJob<{ n: number }>("task");
 
 interface PlanNode {
   "Node Type": string;
@@ -143,5 +146,71 @@ describe("two prunes at once", () => {
     expect(mail.succeeded).toBeGreaterThan(0);
     expect(mail.succeeded).toBeLessThanOrEqual(3_000);
     expect(all.succeeded).toBeGreaterThan(0);
+  });
+});
+
+describe("per-queue retention", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(() => app.close());
+
+  const stored = async (queue: string) =>
+    (await app.rows<{ s: string | null; f: string | null }>(`SELECT retention_succeeded_ms::text AS s, retention_failed_ms::text AS f FROM arrower.queues WHERE name = $1`, [queue]))[0];
+
+  it("is applied by another process's round, one that runs no pool of that queue", async () => {
+    // Process A declares 30 days for "audit", then stops (another deployment, or one that does
+    // not win the lock: its rounds do not count here).
+    const audit = app.prisma.$jobs.queue("audit", { poolSize: 1, retention: { succeeded: 30 * DAY } });
+    await audit.register(Task, async () => undefined);
+    await audit.start();
+    await waitFor(async () => (await stored("audit"))?.s === String(30 * DAY), 10_000, "the retention to be stored");
+    await audit.shutdown();
+    expect(await stored("audit")).toEqual({ s: String(30 * DAY), f: null });
+
+    await history(app, 1_000, "succeeded", 8 * DAY, 9 * DAY, "audit");
+    await history(app, 100, "succeeded", 31 * DAY, 32 * DAY, "audit");
+    await history(app, 1_000, "succeeded", 8 * DAY, 9 * DAY, "default");
+
+    // Process B runs only a "default" pool; its first round at once (the first delay is random).
+    const b = extendedClient(app.url);
+    try {
+      const queue = b.$jobs.queue("default", { poolSize: 1 });
+      await queue.register(Task, async () => undefined);
+      const random = vi.spyOn(Math, "random").mockReturnValue(0);
+      await queue.start().finally(() => random.mockRestore());
+      // The round prunes the queues with a retention of their own first, then the others.
+      await waitFor(async () => (await app.count("job_history", "queue = 'default'")) === 0, 20_000, "process B's round");
+      await queue.shutdown();
+    } finally {
+      await b.$disconnect();
+    }
+    // B's pool declared no retention for a queue that never had one: no row.
+    expect(await stored("default")).toBeUndefined();
+    // Before, B pruned "audit" by the default 7 days: all 1,100 rows went.
+    expect(await app.count("job_history", "queue = 'audit' AND finished_at > now() - interval '30 days'")).toBe(1_000);
+    expect(await app.count("job_history", "queue = 'audit'")).toBe(1_000);
+  });
+
+  it("a pool without retention puts its queue back on the defaults; a manual prune applies what is stored", async () => {
+    const first = app.prisma.$jobs.queue("reports", { poolSize: 1, retention: { succeeded: DAY, failed: 2 * DAY } });
+    await first.register(Task, async () => undefined);
+    await first.start();
+    await waitFor(async () => (await stored("reports"))?.s === String(DAY), 10_000, "the retention to be stored");
+    await first.shutdown();
+    await history(app, 10, "succeeded", 1.5 * DAY, 1.6 * DAY, "reports");
+    await history(app, 10, "failed", 3 * DAY, 3.1 * DAY, "reports");
+    await history(app, 10, "succeeded", 1.5 * DAY, 1.6 * DAY, "other");
+    // No pool of "reports" runs here, and no age is given: 1 and 2 days for "reports".
+    expect(await app.prisma.$jobs.prune()).toEqual({ succeeded: 10, failed: 10, cancelled: 0 });
+    expect(await app.count("job_history", "queue = 'other'")).toBe(10);
+
+    const second = app.prisma.$jobs.queue("reports", { poolSize: 1 });
+    await second.register(Task, async () => undefined);
+    await second.start();
+    await waitFor(async () => (await stored("reports"))?.s === null, 10_000, "the retention to be reset");
+    await second.shutdown();
+    expect(await stored("reports")).toEqual({ s: null, f: null });
   });
 });

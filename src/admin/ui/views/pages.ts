@@ -56,7 +56,7 @@ ${live.length === 0
     <input type="number" name="days" min="0" max="36500" value="30" required> days ago</label>
   <button type="submit" class="danger">Prune</button>
 </form>
-<div class="muted small">Workers also prune on their own (succeeded after 7 days, failed after 30).</div>
+<div class="muted small">Workers also prune on their own (each queue by its retention; by default succeeded after 7 days, failed after 30).</div>
 </div>
 </div>
 </div>`,
