@@ -41,10 +41,12 @@ interface Args {
   systems: SystemId[];
   scenarios: string[] | undefined;
   pgbench: boolean;
+  /** scale mode: also process 1,000,000 jobs for the memory figures (most of its run time). */
+  memory: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { mode: "default", quick: false, runs: 3, systems: [...SYSTEMS], scenarios: undefined, pgbench: true };
+  const args: Args = { mode: "default", quick: false, runs: 3, systems: [...SYSTEMS], scenarios: undefined, pgbench: true, memory: true };
   let runsGiven = false;
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k]!;
@@ -65,8 +67,9 @@ function parseArgs(argv: string[]): Args {
       args.systems = SYSTEMS.filter((s) => list.includes(s));
     } else if (a.startsWith("--scenarios")) args.scenarios = value().split(",").map((s) => s.trim());
     else if (a === "--no-pgbench") args.pgbench = false;
+    else if (a === "--no-memory") args.memory = false;
     else if (a === "--help" || a === "-h") {
-      console.log("usage: npm run bench [-- [scale] [--quick] [--runs N] [--systems a,b] [--scenarios a,b] [--no-pgbench]]");
+      console.log("usage: npm run bench [-- [scale] [--quick] [--runs N] [--systems a,b] [--scenarios a,b] [--no-pgbench] [--no-memory]]");
       process.exit(0);
     } else throw new Error(`unknown argument "${a}" (try --help)`);
   }
