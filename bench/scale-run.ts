@@ -78,7 +78,7 @@ export async function runScale(ctx: Context): Promise<void> {
   const errors = [baseline, scale].filter((r) => r.error).map((r) => `- error: ${r.error!.split("\n")[0]}`);
   writeFileSync(
     join(dir, `${base}.md`),
-    [`# arrower-jobs at scale${ctx.args.quick ? " (--quick: sizes ÷ 100)" : ""}`, "", `Command: \`npm run bench -- scale${ctx.args.quick ? " --quick" : ""}\``, "", table, "", ...errors, "", "Machine:", "", "```json", JSON.stringify(ctx.machine, null, 2), "```", ""].join("\n"),
+    [`# arrower-jobs at scale${ctx.args.quick ? " (--quick: sizes ÷ 100)" : ""}`, "", `Command: \`npm run bench -- scale${ctx.args.quick ? " --quick" : ""}${ctx.args.memory ? "" : " --no-memory"}\``, "", table, "", ...errors, "", "Machine:", "", "```json", JSON.stringify(ctx.machine, null, 2), "```", ""].join("\n"),
   );
   console.log(`\nwritten: bench/results/${base}.json, bench/results/${base}.md`);
 }
