@@ -323,6 +323,54 @@ export async function requeueFailed(engine: Engine, filter: { queue?: string; ty
 /** A queue's counts without the last hour's throughput. */
 export type QueueCounts = Omit<QueueStats, "succeededLastHour">;
 
+/** A worker pool, from its heartbeat row. */
+export interface PoolInfo {
+  name: string;
+  queue: string;
+  jobTypes: string[];
+  size: number;
+  running: number;
+  host: string | null;
+  pid: number | null;
+  startedAt: Date | null;
+  lastSeenAt: Date;
+  /** Seen in the last minute. */
+  alive: boolean;
+}
+
+/**
+ * Every pool that has a heartbeat row, alive or not, by queue and name: what `arrower-jobs
+ * status` and the admin UI's overview list. On the engine's small pool, or on `client`.
+ */
+export async function listPools(engine: Engine, client?: pg.ClientBase): Promise<PoolInfo[]> {
+  type Row = {
+    name: string;
+    queue: string;
+    job_types: string[];
+    size: number;
+    running: number;
+    host: string | null;
+    pid: number | null;
+    started_at: Date | null;
+    last_seen_at: Date;
+    alive: boolean;
+  };
+  const sql = engine.queries.listPools;
+  const { rows } = client ? await client.query<Row>(sql) : await engine.pool().query<Row>(sql);
+  return rows.map((r) => ({
+    name: r.name,
+    queue: r.queue,
+    jobTypes: r.job_types,
+    size: r.size,
+    running: r.running,
+    host: r.host,
+    pid: r.pid,
+    startedAt: r.started_at,
+    lastSeenAt: r.last_seen_at,
+    alive: r.alive,
+  }));
+}
+
 /**
  * Counts per queue, in one statement: every queue with live jobs, failed jobs, a live pool or a
  * pause flag, by name. What `stats()`, `arrower-jobs status` and the admin UI's overview share;

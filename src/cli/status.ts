@@ -5,7 +5,7 @@
  * comes from the pools' heartbeats, not from the jobs table.
  */
 import type { Engine } from "../engine.ts";
-import { queueCounts } from "../admin/api.ts";
+import { listPools, queueCounts } from "../admin/api.ts";
 import { latestVersion } from "../postgres/migrations.ts";
 import { CliError, EXIT, formatFlags, parseFlags, type Command, type FlagSpecs } from "./args.ts";
 import { resolveTarget } from "./load-config.ts";
@@ -75,19 +75,6 @@ ${formatFlags(FLAGS)}`,
   run,
 };
 
-interface PoolRow {
-  name: string;
-  queue: string;
-  job_types: string[];
-  size: number;
-  running: number;
-  host: string | null;
-  pid: number | null;
-  started_at: Date | null;
-  last_seen_at: Date;
-  alive: boolean;
-}
-
 async function run(argv: readonly string[]): Promise<number> {
   const flags = parseFlags("status", argv, FLAGS);
   if (flags.help) {
@@ -119,7 +106,7 @@ async function readStatus(engine: Engine, configured: string[]): Promise<StatusR
       console.error(`arrower-jobs: schema "${schema}" is at version ${version}, this version expects ${latest}: run \`arrower-jobs migrate\``);
     }
     const counts = await queueCounts(engine, client);
-    const poolRows = (await client.query<PoolRow>(engine.queries.listPools)).rows;
+    const pools = await listPools(engine, client);
     const queues = new Map<string, QueueStatus>();
     for (const { queue, ...rest } of counts) queues.set(queue, { name: queue, ...rest });
     // Queues of the config that nothing has touched yet still get a row: an empty queue is news too.
@@ -132,18 +119,7 @@ async function readStatus(engine: Engine, configured: string[]): Promise<StatusR
       schema,
       version,
       queues: [...queues.values()].sort((a, b) => a.name.localeCompare(b.name)),
-      pools: poolRows.map((row) => ({
-        name: row.name,
-        queue: row.queue,
-        jobTypes: row.job_types,
-        size: row.size,
-        running: row.running,
-        host: row.host,
-        pid: row.pid,
-        startedAt: row.started_at?.toISOString() ?? null,
-        lastSeenAt: row.last_seen_at.toISOString(),
-        alive: row.alive,
-      })),
+      pools: pools.map((pool) => ({ ...pool, startedAt: pool.startedAt?.toISOString() ?? null, lastSeenAt: pool.lastSeenAt.toISOString() })),
     };
   } finally {
     await client.end();

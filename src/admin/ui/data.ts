@@ -8,7 +8,9 @@ import type { Engine } from "../../engine.ts";
 import { queryableOf } from "../../postgres/migrations.ts";
 import { listSchedulesOf, type ScheduleInfo } from "../../cron/schedules.ts";
 import type { JobState } from "../../job.ts";
-import { queueCounts } from "../api.ts";
+import { listPools, queueCounts, type PoolInfo } from "../api.ts";
+
+export type { PoolInfo };
 
 /** Buckets of the throughput sparkline: twelve of five minutes, the last hour. */
 export const BUCKETS = 12;
@@ -35,37 +37,10 @@ export interface QueueOverview {
 }
 
 /** A worker pool, from its heartbeat row. */
-export interface PoolInfo {
-  name: string;
-  queue: string;
-  jobTypes: string[];
-  size: number;
-  running: number;
-  host: string | null;
-  pid: number | null;
-  startedAt: Date | null;
-  lastSeenAt: Date;
-  /** Seen in the last minute. */
-  alive: boolean;
-}
-
 /** The overview: every queue, and every pool (alive or not). */
 export interface Overview {
   queues: QueueOverview[];
   pools: PoolInfo[];
-}
-
-interface PoolRow {
-  name: string;
-  queue: string;
-  job_types: string[];
-  size: number;
-  running: number;
-  host: string | null;
-  pid: number | null;
-  started_at: Date | null;
-  last_seen_at: Date;
-  alive: boolean;
 }
 
 /**
@@ -79,7 +54,7 @@ export async function readOverview(engine: Engine): Promise<Overview> {
   const [counts, throughput, pools] = await Promise.all([
     queueCounts(engine),
     pool.query<{ queue: string; bucket: number; succeeded: number; failed: number }>(q.uiThroughput),
-    readPools(engine),
+    listPools(engine),
   ]);
   const series = new Map<string, { succeeded: number[]; failed: number[] }>();
   for (const row of throughput.rows) {
@@ -120,23 +95,6 @@ export async function readOverview(engine: Engine): Promise<Overview> {
 
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
-}
-
-/** Every pool that has a heartbeat row, alive or not, by queue and name. */
-export async function readPools(engine: Engine): Promise<PoolInfo[]> {
-  const { rows } = await engine.pool().query<PoolRow>(engine.queries.listPools);
-  return rows.map((r) => ({
-    name: r.name,
-    queue: r.queue,
-    jobTypes: r.job_types,
-    size: r.size,
-    running: r.running,
-    host: r.host,
-    pid: r.pid,
-    startedAt: r.started_at,
-    lastSeenAt: r.last_seen_at,
-    alive: r.alive,
-  }));
 }
 
 /** Failed jobs of one queue and type. */
@@ -195,7 +153,7 @@ export const STALE_MARGIN_MS = 5 * 60_000;
 
 /** Every schedule, soonest first, with its staleness. */
 export async function readSchedules(engine: Engine): Promise<{ schedules: ScheduleView[]; livePools: number }> {
-  const [schedules, pools] = await Promise.all([listSchedulesOf(engine, queryableOf(engine.pool())), readPools(engine)]);
+  const [schedules, pools] = await Promise.all([listSchedulesOf(engine, queryableOf(engine.pool())), listPools(engine)]);
   const live = pools.filter((p) => p.alive && p.startedAt !== null);
   const oldestStart = live.length === 0 ? null : Math.min(...live.map((p) => p.startedAt!.getTime()));
   return {

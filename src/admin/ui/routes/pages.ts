@@ -8,7 +8,8 @@ import { validateJobName, validateQueueName } from "../../../config.ts";
 import { InvalidOptionsError } from "../../../errors.ts";
 import type { UiDeps, UiEnv } from "../app.ts";
 import { APP_CSS, APP_JS } from "../assets.ts";
-import { readFailedGroups, readOverview, readPools, readQueueTypes, readSchedules } from "../data.ts";
+import { readFailedGroups, readOverview, readQueueTypes, readSchedules } from "../data.ts";
+import { listPools } from "../../api.ts";
 import {
   errorPage, failedPage, jobPage, LIST_STATES, loginPage, overviewPage, queuePage, schedulesPage, workersPage, type ListState,
 } from "../views/pages.ts";
@@ -77,7 +78,7 @@ export function registerPages(app: Hono<UiEnv>, deps: UiDeps): void {
     return c.html(schedulesPage(c.get("view"), schedules, livePools).toString());
   });
 
-  app.get("/workers", async (c) => c.html(workersPage(c.get("view"), await readPools(engine)).toString()));
+  app.get("/workers", async (c) => c.html(workersPage(c.get("view"), await listPools(engine)).toString()));
 
   app.get("/login", (c) => {
     if (!deps.token) return c.redirect(`${deps.base}/`, 303);
