@@ -290,6 +290,10 @@ export class Slot {
     const startedAt = performance.now();
     let recorded = false;
     try {
+      // The mark must exist before the handler runs: a handler that kills its process at once
+      // (the poison job crash accounting is for) would otherwise never be counted. Marks of all
+      // slots share one statement, so this costs latency, not a statement per job.
+      await marked;
       let outcome = await trace.run(() => this.runHandler(connection, job, handler, payload, attempt, controller.signal));
       if (outcome.ok && this.savepoint.state !== "none" && this.savepoint.state !== "pending") {
         // Released before the next job's savepoint or the batch's finish (see HANDLER_SAVEPOINT).
