@@ -12,6 +12,8 @@ import type { Engine } from "../engine.ts";
 
 type Listener = () => void;
 
+const noop = () => undefined;
+
 interface PendingMark {
   jobId: string;
   attempt: number;
@@ -74,12 +76,13 @@ export class ControlConnection {
   }
 
   /**
-   * Records that `jobId`'s attempt `attempt` is running in `pool`. Marks from all pools are
-   * sent together, one statement per round trip of the control connection.
+   * Records that these jobs' attempts are running in `pool` (a batch's jobs, or one). Marks from
+   * all pools are sent together, one statement per round trip of the control connection.
    */
-  mark(jobId: string, attempt: number, pool: string): Promise<void> {
+  mark(jobs: ReadonlyArray<{ id: string; attempt: number }>, pool: string): Promise<void> {
+    if (jobs.length === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.pendingMarks.push({ jobId, attempt, pool, resolve });
+      jobs.forEach(({ id, attempt }, index) => this.pendingMarks.push({ jobId: id, attempt, pool, resolve: index === jobs.length - 1 ? resolve : noop }));
       if (!this.marking) void this.flushMarks();
     });
   }

@@ -95,9 +95,15 @@ interface Batch {
   finishes: Finish[];
   /** Per recorded outcome: its otel attempt (ended as crashed if the commit fails) and its report. */
   settled: { trace: AttemptTrace | undefined; report(): void }[];
-  /** In-flight marks requested, and the jobs they are for. */
-  marks: Promise<void>[];
-  started: string[];
+  /**
+   * The jobs to run, in order, with their attempt numbers, all marked in flight at once (one
+   * statement before the first handler: a mark per job cost a round trip per job).
+   */
+  runs: { job: ClaimedRow; attempt: number }[];
+  /** The in-flight marks of all `runs`, written (never rejects). */
+  marked: Promise<void>;
+  /** The index in `runs` of the job running or about to. */
+  next: number;
   /** Why the batch ended early: a job was given back at shutdown, or the connection was cut. */
   stop: "abandoned" | "cut" | undefined;
 }
@@ -212,11 +218,20 @@ export class Slot {
     }
     // From here on every path ends the transaction through commit() or by dropping the connection.
     this.host.wakeAnother();
-    const batch: Batch = { finishes: [], settled: [], marks: [], started: [], stop: undefined };
-    for (const [index, job] of claim.rows.entries()) {
+    const batch: Batch = { finishes: [], settled: [], runs: [], marked: Promise.resolve(), next: 0, stop: undefined };
+    for (const job of claim.rows) {
+      const attempt = await this.countCrash(job, batch);
+      if (attempt !== undefined) batch.runs.push({ job, attempt });
+    }
+    batch.marked = this.host.control.mark(batch.runs.map(({ job, attempt }) => ({ id: job.id, attempt })), this.host.options.poolName);
+    for (; batch.next < batch.runs.length; batch.next++) {
       // At shutdown the batch's jobs not yet started go back untouched with its commit.
-      if (index > 0 && !this.host.accepting()) break;
-      await this.process(connection, job, batch);
+      if (batch.next > 0 && !this.host.accepting()) {
+        await this.unmarkFrom(batch, batch.next);
+        break;
+      }
+      const { job, attempt } = batch.runs[batch.next]!;
+      await this.process(connection, job, attempt, batch);
       if (batch.stop) break;
     }
     if (batch.stop === "cut") {
@@ -234,33 +249,34 @@ export class Slot {
     return true;
   }
 
-  private async process(connection: pg.Client, job: ClaimedRow, batch: Batch): Promise<void> {
-    const { engine, control, options, queue } = this.host;
+  /**
+   * The attempt a claimed job runs as, after counting a crashed previous attempt (undefined when
+   * that crash was its last attempt: it then ends as failed with the batch's commit).
+   */
+  private async countCrash(job: ClaimedRow, batch: Batch): Promise<number | undefined> {
+    if (job.crashed_attempt === null) return job.attempts + 1;
+    const { engine, control, queue } = this.host;
+    // The previous holder died mid-attempt. The jobs row may not show it (that transaction
+    // rolled back), the in-flight mark does; the crash record is written where it survives
+    // should this attempt crash too.
+    const attemptsDone = Math.max(job.attempts, job.crashed_attempt);
+    const error = `worker crashed: pool "${job.crashed_pool}" died while running attempt ${job.crashed_attempt} (process killed, connection lost or server restarted)`;
+    await control.query(engine.queries.recordCrash, [job.id, job.crashed_attempt, error, job.crashed_started_at, job.crashed_pool]);
+    this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: job.crashed_attempt, error });
+    if (attemptsDone < job.max_attempts) return attemptsDone + 1;
+    batch.finishes.push({ id: job.id, state: "failed", attempts: attemptsDone, error, startedAt: job.crashed_started_at, pool: job.crashed_pool, traceId: null });
+    batch.settled.push({
+      trace: undefined,
+      report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: attemptsDone, error }),
+    });
+    return undefined;
+  }
+
+  private async process(connection: pg.Client, job: ClaimedRow, attempt: number, batch: Batch): Promise<void> {
+    const { engine, options, queue } = this.host;
     const q = engine.queries;
     const pool = options.poolName;
     this.savepoint.state = "none";
-    let attemptsDone = job.attempts;
-    if (job.crashed_attempt !== null) {
-      // The previous holder died mid-attempt. The jobs row may not show it (that transaction
-      // rolled back), the in-flight mark does; the crash record is written where it survives
-      // should this attempt crash too.
-      attemptsDone = Math.max(attemptsDone, job.crashed_attempt);
-      const error = `worker crashed: pool "${job.crashed_pool}" died while running attempt ${job.crashed_attempt} (process killed, connection lost or server restarted)`;
-      await control.query(q.recordCrash, [job.id, job.crashed_attempt, error, job.crashed_started_at, job.crashed_pool]);
-      this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: job.crashed_attempt, error });
-      if (attemptsDone >= job.max_attempts) {
-        batch.finishes.push({ id: job.id, state: "failed", attempts: attemptsDone, error, startedAt: job.crashed_started_at, pool: job.crashed_pool, traceId: null });
-        batch.settled.push({
-          trace: undefined,
-          report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: attemptsDone, error }),
-        });
-        return;
-      }
-    }
-    const attempt = attemptsDone + 1;
-    const marked = control.mark(job.id, attempt, pool);
-    batch.marks.push(marked);
-    batch.started.push(job.id);
     // otel: the attempt's "process" span and run/wait metrics; its trace id goes to history.
     const trace = engine.otel.startAttempt({ id: job.id, type: job.type, queue, attempt, maxAttempts: job.max_attempts, priority: job.priority, runAt: job.run_at, startedAt: job.started_at, traceContext: job.trace_context, pool });
 
@@ -293,7 +309,7 @@ export class Slot {
       // The mark must exist before the handler runs: a handler that kills its process at once
       // (the poison job crash accounting is for) would otherwise never be counted. Marks of all
       // slots share one statement, so this costs latency, not a statement per job.
-      await marked;
+      await batch.marked;
       let outcome = await trace.run(() => this.runHandler(connection, job, handler, payload, attempt, controller.signal));
       if (outcome.ok && this.savepoint.state !== "none" && this.savepoint.state !== "pending") {
         // Released before the next job's savepoint or the batch's finish (see HANDLER_SAVEPOINT).
@@ -320,11 +336,10 @@ export class Slot {
       }
       if (controller.signal.reason instanceof JobAbortedError) {
         trace.end("abandoned");
-        await this.abandon(connection, job, outcome.hung, batch);
+        await this.abandon(connection, outcome.hung, batch);
         recorded = true;
         return;
       }
-      await marked;
       if (outcome.error instanceof JobSnooze && !outcome.hung) {
         await this.afterRollback(connection, prepared("snooze", q.snooze, [job.id, outcome.error.delayMs]));
         batch.settled.push({
@@ -428,27 +443,34 @@ export class Slot {
   }
 
   /** Gives a job back untouched (shutdown): its attempt does not count; the batch stops here. */
-  private async abandon(connection: pg.Client, job: ClaimedRow, hung: boolean, batch: Batch): Promise<void> {
-    const q = this.host.engine.queries;
-    // Remove the mark first (once written): once the row lock goes, the next claimer must not see a crash.
-    await Promise.allSettled(batch.marks);
+  private async abandon(connection: pg.Client, hung: boolean, batch: Batch): Promise<void> {
+    // Remove the marks first (this job's and those of the batch's jobs not yet started): once
+    // the row locks go, the next claimer must not see a crash.
     if (hung) {
-      await this.host.control.query(q.unmarkInflight, [batch.started]).catch(() => undefined);
+      await this.unmarkFrom(batch, 0);
       await this.cut();
       batch.stop = "cut";
       return;
     }
-    await this.host.control.query(q.unmarkInflight, [[job.id]]).catch(() => undefined);
+    await this.unmarkFrom(batch, batch.next);
     await this.rollbackHandler(connection);
     batch.stop = "abandoned";
   }
 
+  /** Removes the in-flight marks of the batch's jobs from index `from` on: they will run again, uncounted. */
+  private async unmarkFrom(batch: Batch, from: number): Promise<void> {
+    await this.unmark(batch, batch.runs.slice(from).map(({ job }) => job.id));
+  }
+
   /** Removes the in-flight marks of the batch's jobs other than `except`: they will run again, uncounted. */
   private async unmarkOthers(batch: Batch, except: string): Promise<void> {
-    const others = batch.started.filter((id) => id !== except);
-    if (others.length === 0) return;
-    await Promise.allSettled(batch.marks);
-    await this.host.control.query(this.host.engine.queries.unmarkInflight, [others]).catch(() => undefined);
+    await this.unmark(batch, batch.runs.map(({ job }) => job.id).filter((id) => id !== except));
+  }
+
+  private async unmark(batch: Batch, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await batch.marked;
+    await this.host.control.query(this.host.engine.queries.unmarkInflight, [ids]).catch(() => undefined);
   }
 
   /** Ends this slot's connection from the server side; the slot reconnects on its next job. */
@@ -515,7 +537,7 @@ export class Slot {
   private async commit(connection: pg.Client, batch: Batch): Promise<void> {
     const q = this.host.engine.queries;
     // The finish deletes the in-flight marks: they must have been written.
-    await Promise.all(batch.marks);
+    await batch.marked;
     const { finishes } = batch;
     const finish = finishes.length === 0
       ? undefined
