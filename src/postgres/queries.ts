@@ -63,8 +63,6 @@ export class Queries {
     // trip as BEGIN; the handler's savepoint restores them (HANDLER_SAVEPOINT.begin), and the
     // job's own statements after the claim are primary-key lookups either way.
     this.beginClaim = "BEGIN; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off";
-    // Under load a slot commits a job and opens the next claim's transaction in one round trip.
-    this.commitAndBeginClaim = `COMMIT; ${this.beginClaim}`;
     // A worker connection's statements (claim, finish, retry) are prepared once and should be
     // planned once: PostgreSQL kept re-planning the batch finish (its custom plans looked
     // cheaper), 3 % of its CPU. Their generic plans are the index plans we want. Prisma's
@@ -469,7 +467,6 @@ export class Queries {
   readonly findLiveByDedupKey: string;
   readonly beginClaim: string;
   readonly openSlot: string;
-  readonly commitAndBeginClaim: string;
   readonly claimPriority: string;
   readonly claimTime: string;
   readonly nextDueIn: string;

@@ -554,13 +554,22 @@ export class Slot {
       await settleInOrder(corked(connection, () => [...(finish ? [connection.query(finish)] : []), connection.query("COMMIT")]));
       return;
     }
-    const [finished, { opened, claim }] = corked(connection, () => [finish && connection.query(finish), this.sendClaim(connection, q.commitAndBeginClaim)] as const);
-    const [f, o] = await Promise.allSettled([finished, opened]);
-    if (f.status === "rejected" || o.status === "rejected") {
+    // COMMIT goes as a message of its own, not in one with the next BEGIN: PostgreSQL reports a
+    // backend's table statistics, which autovacuum goes by, only while it waits outside a
+    // transaction. A busy slot that committed and began in one message never did, so autovacuum
+    // never saw the dead rows of the jobs it finished, and every claim walked more of them
+    // (test/worker/statistics.test.ts). Same write, same round trip.
+    const [finished, committed, { opened, claim }] = corked(connection, () => [
+      finish && connection.query(finish),
+      connection.query("COMMIT"),
+      this.sendClaim(connection, q.beginClaim),
+    ] as const);
+    const failed = (await Promise.allSettled([finished, committed, opened])).find((result) => result.status === "rejected");
+    if (failed) {
       // A failed finish turned the COMMIT into a rollback: drop the next claim's transaction too.
       await claim;
       await this.rollbackQuietly();
-      throw f.status === "rejected" ? f.reason : (o as PromiseRejectedResult).reason;
+      throw failed.reason;
     }
     this.prefetched = claim;
   }
