@@ -85,7 +85,8 @@ async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], e
     sent.push(job);
   }
   const trace = extras.traceContext ? JSON.stringify(extras.traceContext) : null;
-  const statement = firstIndex.size > 0 ? engine.queries.enqueueDedup : engine.queries.enqueue;
+  const q = engine.queries;
+  const statement = firstIndex.size > 0 ? q.enqueueDedup : extras.scheduleId != null ? q.enqueueTick : q.enqueue;
   const rows = await db.query<EnqueueRow>(statement, [
     sent.map((j) => j.queue),
     sent.map((j) => j.type),

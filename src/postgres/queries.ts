@@ -52,8 +52,9 @@ export class Queries {
     this.createSchema = `CREATE SCHEMA IF NOT EXISTS ${s}`;
     this.recordMigration = `INSERT INTO ${s}.migrations (version) VALUES ($1)`;
 
-    this.enqueue = enqueueStatement(s, this.channel, false);
-    this.enqueueDedup = enqueueStatement(s, this.channel, true);
+    this.enqueue = enqueueStatement(s, "none");
+    this.enqueueTick = enqueueStatement(s, "ignore");
+    this.enqueueDedup = enqueueStatement(s, "dedup");
     this.findLiveByDedupKey = `SELECT id::text AS id FROM ${s}.jobs WHERE queue = $1 AND dedup_key = $2`;
 
     this.claimPriority = claimStatement(s, "j.priority, j.run_at, j.id");
@@ -463,6 +464,7 @@ export class Queries {
   readonly createSchema: string;
   readonly recordMigration: string;
   readonly enqueue: string;
+  readonly enqueueTick: string;
   readonly enqueueDedup: string;
   readonly findLiveByDedupKey: string;
   readonly beginClaim: string;
@@ -517,12 +519,17 @@ function rewrite(statement: string, replacements: ReadonlyArray<readonly [string
 /**
  * One statement for any batch: arrays in, unnest out (a VALUES list would hit the
  * 65,535-parameter limit). Ids are drawn in input order, so rows come back in input order
- * without joining on the insert's output. With `dedup`, a key already live in its queue keeps
- * its job and reports that job's id; without, the statement stays cheap enough that PostgreSQL
- * never JIT-compiles it (a 10,000-row batch once spent a second there). NOTIFY is delivered at
- * commit, once per queue.
+ * without joining on the insert's output. NOTIFY is delivered at commit, once per queue.
+ * `conflicts`:
+ * - `none`: no dedup key and no cron tick, so only the primary key could refuse a row, and its
+ *   ids come from the sequence: a plain INSERT, without ON CONFLICT's speculative insertion;
+ * - `ignore`: a cron tick already enqueued (jobs_schedule_tick) is skipped;
+ * - `dedup`: a key already live in its queue keeps its job and reports that job's id.
+ * Without `dedup` the statement stays cheap enough that PostgreSQL never JIT-compiles it (a
+ * 10,000-row batch once spent a second there).
  */
-function enqueueStatement(s: string, channel: string, dedup: boolean): string {
+function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): string {
+  const dedup = conflicts === "dedup";
   return `
       WITH input AS (
         SELECT nextval('${s}.job_id_seq') AS id, t.*
@@ -536,8 +543,8 @@ function enqueueStatement(s: string, channel: string, dedup: boolean): string {
                                max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at)
         SELECT id, queue, type, payload::jsonb, payload_meta::jsonb, priority, coalesce(run_at, clock_timestamp()),
                max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at
-        FROM input
-        ON CONFLICT DO NOTHING
+        FROM input${conflicts === "none" ? "" : `
+        ON CONFLICT DO NOTHING`}
         RETURNING id, queue
       )
       SELECT ${
