@@ -47,6 +47,7 @@ export class Queries {
     // Two statements: one naming a missing table fails at parse time, even in a CASE branch.
     this.migrationsTableExists = `SELECT to_regclass('${s}.migrations') IS NOT NULL AS exists`;
     this.schemaVersion = `SELECT coalesce(max(version), 0)::int AS version FROM ${s}.migrations`;
+    this.autovacuumOn = `SELECT current_setting('autovacuum')::boolean AS on`;
     this.migrationsTable = `CREATE TABLE IF NOT EXISTS ${s}.migrations (
       version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT clock_timestamp())`;
     this.createSchema = `CREATE SCHEMA IF NOT EXISTS ${s}`;
@@ -460,6 +461,7 @@ export class Queries {
   readonly lockMigrate: string;
   readonly migrationsTableExists: string;
   readonly schemaVersion: string;
+  readonly autovacuumOn: string;
   readonly migrationsTable: string;
   readonly createSchema: string;
   readonly recordMigration: string;

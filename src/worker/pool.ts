@@ -12,6 +12,7 @@
  */
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
+import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import type { Enqueuer, Scheduler } from "../client.ts";
 import type { ScheduleOptions } from "../cron/schedules.ts";
@@ -194,6 +195,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
       const probe = await this.engine.connect();
       try {
         assertVersion(await this.engine.schemaVersion(probe), this.engine.options.schema, true);
+        await this.warnWithoutAutovacuum(probe);
       } finally {
         await probe.end();
       }
@@ -231,6 +233,20 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
       queueDepth: async () => (await this.engine.pool().query(this.engine.queries.otelQueueDepth)).rows,
     });
     this.engine.logger.info("pool started", { queue: this.name, pool: this.options.poolName, size: this.options.poolSize, types: this.jobTypes.join(",") });
+  }
+
+  /**
+   * Every finished job leaves a dead row in the jobs table (and its in-flight mark one in
+   * inflight); without autovacuum nothing cleans them up and each claim walks more of them.
+   */
+  private async warnWithoutAutovacuum(client: pg.Client): Promise<void> {
+    const { rows } = await client.query<{ on: boolean }>(this.engine.queries.autovacuumOn);
+    if (rows[0]?.on !== false) return;
+    const s = this.engine.options.schema;
+    this.engine.logger.warn(
+      `autovacuum is off on this server: the dead rows finished jobs leave in ${s}.jobs and ${s}.inflight are never cleaned up, and claims slow down as they pile up; turn autovacuum on, or VACUUM those tables regularly (e.g. every minute)`,
+      { queue: this.name },
+    );
   }
 
   private async openSlots(): Promise<void> {

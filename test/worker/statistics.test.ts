@@ -7,7 +7,7 @@
  * 0 dead rows in jobs after 500,000 finished jobs).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { defineJob, type Queue } from "../../src/index.ts";
+import { defineJob, type Logger, type Queue } from "../../src/index.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
 
 const Tick = defineJob<{ n: number }>("tick");
@@ -50,5 +50,23 @@ describe("table statistics under sustained load", () => {
     expect(left, "the pool must still be busy when its statistics are looked at").toBeGreaterThan(0);
     expect(finished).toBeGreaterThan(0);
     expect(reported).toBeGreaterThan(0);
+  });
+
+  it("a pool says at start when the server runs without autovacuum (this one's CI server does), and what to do", async () => {
+    const warnings: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn: (message) => warnings.push(message), error() {} };
+    const own = await createTestApp({ jobs: { logger } });
+    try {
+      const [setting] = await own.rows<{ on: boolean }>(`SELECT current_setting('autovacuum')::boolean AS on`);
+      const queue = own.prisma.$jobs.queue("watched", { poolSize: 1, autoStartDelay: 0 });
+      await queue.register(Tick, async () => undefined);
+      await queue.start();
+      await queue.shutdown();
+      const said = warnings.filter((w) => w.startsWith("autovacuum is off"));
+      if (setting!.on) expect(said).toEqual([]);
+      else expect(said).toEqual([expect.stringContaining("turn autovacuum on, or VACUUM those tables regularly")]);
+    } finally {
+      await own.close();
+    }
   });
 });
