@@ -539,8 +539,13 @@ export class Slot {
     // The finish deletes the in-flight marks: they must have been written.
     await batch.marked;
     const { finishes } = batch;
+    const [only] = finishes;
+    // One job (every job, unbatched) takes the statement without arrays: unnesting seven
+    // one-element arrays and joining them cost ~10 % of a no-op job's server time.
     const finish = finishes.length === 0
       ? undefined
+      : finishes.length === 1 && only
+      ? prepared("finish", q.finish, [only.id, only.state, only.attempts, only.error, only.startedAt, only.pool, only.traceId])
       : prepared("finish_many", q.finishMany, [
           finishes.map((f) => f.id),
           finishes.map((f) => f.state),
