@@ -33,7 +33,14 @@ export async function createTestApp(options: { migrate?: boolean; jobs?: JobsOpt
   const observer = new pg.Client({ connectionString: db.url });
   await observer.connect();
   const schema = options.jobs?.schema ?? "arrower";
-  const rows = async <R,>(sql: string, values?: unknown[]) => (await observer.query(sql, values)).rows as R[];
+  // One query at a time on the observer: a test's poller left running (waitFor inside a race)
+  // may query while the test does, which pg deprecates on one connection.
+  let previous: Promise<unknown> = Promise.resolve();
+  const rows = <R,>(sql: string, values?: unknown[]): Promise<R[]> => {
+    const result = previous.then(() => observer.query(sql, values));
+    previous = result.catch(() => undefined);
+    return result.then((r) => r.rows as R[]);
+  };
   return {
     db,
     url: db.url,
