@@ -3,24 +3,12 @@
  */
 import type { Hono } from "hono";
 import type { UiDeps, UiEnv } from "../app.ts";
-import { readJobState, readOverview } from "../data.ts";
+import { readJobState, readOverview, type QueueOverview } from "../data.ts";
 
-/** What `/api/stats` answers. */
+/** What `/api/stats` answers: the overview's counts per queue, with its number of live pools. */
 export interface StatsResponse {
   at: string;
-  queues: Array<{
-    queue: string;
-    due: number;
-    scheduled: number;
-    running: number;
-    retrying: number;
-    failed: number;
-    succeededLastHour: number;
-    failedLastHour: number;
-    noHandler: number;
-    pools: number;
-    paused: boolean;
-  }>;
+  queues: Array<Omit<QueueOverview, "pools" | "succeededSeries" | "failedSeries"> & { pools: number }>;
 }
 
 export function registerApi(app: Hono<UiEnv>, deps: UiDeps): void {
@@ -30,19 +18,7 @@ export function registerApi(app: Hono<UiEnv>, deps: UiDeps): void {
     const overview = await readOverview(engine);
     const body: StatsResponse = {
       at: new Date().toISOString(),
-      queues: overview.queues.map((q) => ({
-        queue: q.queue,
-        due: q.due,
-        scheduled: q.scheduled,
-        running: q.running,
-        retrying: q.retrying,
-        failed: q.failed,
-        succeededLastHour: q.succeededLastHour,
-        failedLastHour: q.failedLastHour,
-        noHandler: q.noHandler,
-        pools: q.pools.length,
-        paused: q.paused,
-      })),
+      queues: overview.queues.map(({ pools, succeededSeries: _s, failedSeries: _f, ...counts }) => ({ ...counts, pools: pools.length })),
     };
     return c.json(body);
   });
