@@ -130,7 +130,8 @@ interface JobRow {
   finished_at: Date | null;
   pool?: string | null;
   trace_id?: string | null;
-  inflight?: boolean;
+  /** A live job locked by a transaction in progress: a worker is running it. */
+  running?: boolean | null;
 }
 
 function toInfo(row: JobRow): JobInfo {
@@ -182,10 +183,7 @@ export async function getJob(engine: Engine, id: string): Promise<JobDetails | n
     const { rows } = await client.query<JobRow>(q.adminGetJob, [id]);
     const row = rows[0];
     if (!row) return null;
-    if (LIVE_STATES.has(row.state) && row.inflight) {
-      const probe = await client.query(q.adminProbeLive, [id]);
-      if (probe.rowCount === 0) row.state = JobState.running;
-    }
+    if (LIVE_STATES.has(row.state) && row.running) row.state = JobState.running;
     const attempts = await client.query<{
       attempt: number;
       outcome: AttemptInfo["outcome"];

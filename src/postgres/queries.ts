@@ -75,22 +75,19 @@ export class Queries {
     this.nextDueIn = `
       SELECT ceil(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::float8 AS ms
       FROM ${s}.jobs WHERE queue = $1 AND type = ANY($2::text[]) AND run_at > clock_timestamp()`;
-    // Written on the process's control connection (autocommit, synchronous_commit off): it must
-    // survive the job transaction's rollback when the worker dies. Batched across the pools.
-    this.markInflight = `
-      INSERT INTO ${s}.inflight (job_id, attempt, pool)
-      SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[])
-      ON CONFLICT (job_id) DO UPDATE
-        SET attempt = excluded.attempt, pool = excluded.pool, started_at = clock_timestamp()`;
-    this.unmarkInflight = `DELETE FROM ${s}.inflight WHERE job_id = ANY($1::bigint[])`;
+    // Gives back, uncounted, jobs whose transaction was cut (their worker's connection was ended
+    // on purpose): a new row version has no aborted locker for the next claim to count as a crash.
+    // SKIP LOCKED: one another worker holds by now was counted already, and is not waited for.
+    this.releaseJobs = `
+      UPDATE ${s}.jobs SET attempts = attempts
+      WHERE id IN (SELECT id FROM ${s}.jobs WHERE id = ANY($1::bigint[]) FOR UPDATE SKIP LOCKED)`;
     this.recordCrash = `
       INSERT INTO ${s}.attempts (job_id, attempt, outcome, error, started_at, pool)
       VALUES ($1, $2, 'crashed', $3, $4, $5)
       ON CONFLICT (job_id, attempt) DO NOTHING`;
     // Finish a job: it leaves the live table for history in the job's own transaction.
     this.finish = `
-      WITH done AS (DELETE FROM ${s}.jobs WHERE id = $1 RETURNING *),
-           gone AS (DELETE FROM ${s}.inflight WHERE job_id = $1)
+      WITH done AS (DELETE FROM ${s}.jobs WHERE id = $1 RETURNING *)
       INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
                                     attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
                                     tick_at, trace_context, started_at, finished_at, pool, trace_id)
@@ -105,8 +102,7 @@ export class Queries {
       WITH input AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
                AS t(id, state, attempts, error, started_at, pool, trace_id)),
-           done AS (DELETE FROM ${s}.jobs WHERE id = ANY($1::bigint[]) RETURNING *),
-           gone AS (DELETE FROM ${s}.inflight WHERE job_id = ANY($1::bigint[]))
+           done AS (DELETE FROM ${s}.jobs WHERE id = ANY($1::bigint[]) RETURNING *)
       INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
                                     attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
                                     tick_at, trace_context, started_at, finished_at, pool, trace_id)
@@ -120,8 +116,7 @@ export class Queries {
       WITH job AS (
              UPDATE ${s}.jobs
              SET attempts = $2, last_error = $4, run_at = clock_timestamp() + $3 * interval '1 millisecond'
-             WHERE id = $1 RETURNING id),
-           gone AS (DELETE FROM ${s}.inflight WHERE job_id = $1)
+             WHERE id = $1 RETURNING id)
       INSERT INTO ${s}.attempts (job_id, attempt, outcome, error, started_at, pool, trace_id)
       SELECT $1, $2, $5, $4, $6, $7, $8 FROM job
       ON CONFLICT (job_id, attempt) DO NOTHING`;
@@ -129,21 +124,19 @@ export class Queries {
     // (its handler hung and the connection was cut, or the server ended the session), written on
     // the control connection. The row lock went with the transaction, so another worker may
     // hold the job by now: SKIP LOCKED never waits for it (that would stall the control
-    // connection, and with it every in-flight mark of the process), and `attempts < $n` never
-    // overwrites an attempt recorded meanwhile. That worker sees our in-flight mark and records
-    // the attempt as crashed; the retry form records it anyway, and replaces such a "crashed"
-    // placeholder, so history keeps the real reason (e.g. the server setting) whoever came first.
+    // connection), and `attempts < $n` never overwrites an attempt recorded meanwhile. That
+    // worker sees our aborted transaction on the row and records the attempt as crashed; the
+    // retry form records it anyway, and replaces such a "crashed" placeholder, so history keeps
+    // the real reason (e.g. the server setting) whoever came first.
     this.finishDetached = rewrite(this.finish, [
       [`WHERE id = $1 RETURNING *`, `WHERE id = (SELECT id FROM ${s}.jobs WHERE id = $1 AND attempts < $3 FOR UPDATE SKIP LOCKED) RETURNING *`],
-      [`WHERE job_id = $1)`, `WHERE job_id IN (SELECT id FROM done))`],
     ]);
     this.retryDetached = `
       WITH job AS (
              UPDATE ${s}.jobs
              SET attempts = $2, last_error = $4, run_at = clock_timestamp() + $3 * interval '1 millisecond'
              WHERE id = (SELECT id FROM ${s}.jobs WHERE id = $1 AND attempts < $2 FOR UPDATE SKIP LOCKED)
-             RETURNING id),
-           gone AS (DELETE FROM ${s}.inflight WHERE job_id IN (SELECT id FROM job))
+             RETURNING id)
       INSERT INTO ${s}.attempts AS a (job_id, attempt, outcome, error, started_at, pool, trace_id)
       VALUES ($1, $2, $5, $4, $6, $7, $8)
       ON CONFLICT (job_id, attempt) DO UPDATE SET outcome = excluded.outcome, error = excluded.error
@@ -241,10 +234,10 @@ export class Queries {
     this.adminGetJob = `
       SELECT ${jobColumns}, CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
              NULL::timestamptz AS started_at, NULL::timestamptz AS finished_at, NULL::text AS pool, NULL::text AS trace_id,
-             EXISTS (SELECT 1 FROM ${s}.inflight i WHERE i.job_id = j.id) AS inflight
+             ${lockerStatus("j.xmax")} = 'in progress' AS running
       FROM ${s}.jobs j WHERE id = $1::bigint
       UNION ALL
-      SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS inflight
+      SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS running
       FROM ${s}.job_history WHERE id = $1::bigint`;
     this.adminAttempts = `
       SELECT attempt, outcome, error, started_at, finished_at, pool, trace_id
@@ -253,7 +246,6 @@ export class Queries {
     // NOWAIT turns that into an immediate "running" instead of a wait.
     this.adminLockLive = `SELECT id::text AS id, queue FROM ${s}.jobs WHERE id = $1::bigint FOR UPDATE NOWAIT`;
     // Is a live job locked by a worker right now? (no row: locked, or gone)
-    this.adminProbeLive = `SELECT id FROM ${s}.jobs WHERE id = $1::bigint FOR UPDATE SKIP LOCKED`;
     // Ordered by the qualified column: a bare "id" would sort by the text output column ("9" >
     // "10"), paging wrongly and sorting every match instead of walking the primary key.
     this.adminListLive = `
@@ -289,8 +281,7 @@ export class Queries {
     this.adminDeleteLive = `DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING id`;
     this.adminDeleteAttempts = `DELETE FROM ${s}.attempts WHERE job_id = $1::bigint`;
     this.adminCancel = `
-      WITH done AS (DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING *),
-           gone AS (DELETE FROM ${s}.inflight WHERE job_id = $1::bigint)
+      WITH done AS (DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING *)
       INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
                                     attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
                                     tick_at, trace_context, finished_at)
@@ -372,24 +363,25 @@ export class Queries {
       FROM ${s}.queues WHERE retention_succeeded_ms IS NOT NULL OR retention_failed_ms IS NOT NULL`;
     // A snoozed job: runs again later, its attempt not counted.
     this.snooze = `
-      WITH job AS (UPDATE ${s}.jobs SET run_at = clock_timestamp() + $2 * interval '1 millisecond'
-                   WHERE id = $1 RETURNING id)
-      DELETE FROM ${s}.inflight WHERE job_id = (SELECT id FROM job)`;
+      UPDATE ${s}.jobs SET run_at = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = $1`;
     // --- end admin -------------------------------------------------------------------------------
 
     // --- otel (src/otel/instrumentation.ts) ------------------------------------------------------
     // Queue depth for the metrics gauge, one statement per collection: live jobs per queue that
-    // are due (available), scheduled, or running (an in-flight mark: exact, where the pools'
-    // heartbeat counts lag). Queues of live pools report zeros, so their series do not vanish
-    // when they drain.
+    // are due (available), scheduled, or running (locked by a transaction in progress: exact,
+    // where the pools' heartbeat counts lag). Queues of live pools report zeros, so their series
+    // do not vanish when they drain.
     this.otelQueueDepth = `
-      WITH live AS (
-        SELECT j.queue,
-               count(*) FILTER (WHERE i.job_id IS NULL AND j.run_at <= clock_timestamp()) AS available,
-               count(*) FILTER (WHERE i.job_id IS NULL AND j.run_at > clock_timestamp()) AS scheduled,
-               count(i.job_id) AS running
-        FROM ${s}.jobs j LEFT JOIN ${s}.inflight i ON i.job_id = j.id
-        GROUP BY j.queue),
+      WITH rows AS (
+        SELECT j.queue, j.run_at, coalesce(${lockerStatus("j.xmax")} = 'in progress', false) AS running
+        FROM ${s}.jobs j),
+      live AS (
+        SELECT queue,
+               count(*) FILTER (WHERE NOT running AND run_at <= clock_timestamp()) AS available,
+               count(*) FILTER (WHERE NOT running AND run_at > clock_timestamp()) AS scheduled,
+               count(*) FILTER (WHERE running) AS running
+        FROM rows
+        GROUP BY queue),
       names AS (SELECT queue FROM live
                 UNION SELECT queue FROM ${s}.pools WHERE last_seen_at > clock_timestamp() - interval '1 minute')
       SELECT n.queue, coalesce(l.available, 0)::int AS available, coalesce(l.scheduled, 0)::int AS scheduled,
@@ -427,21 +419,23 @@ export class Queries {
         UNION SELECT unnest(job_types) FROM ${s}.pools WHERE queue = $1
         UNION SELECT type FROM ${s}.schedules WHERE queue = $1) t
       ORDER BY type LIMIT 500`;
-    // A job's state alone, for the job page's live refresh. A live job with an in-flight mark
-    // may be running: the caller probes its lock with adminProbeLive.
+    // The jobs workers are running now (locked by a transaction in progress), oldest first.
+    this.runningJobs = `
+      SELECT id::text AS id FROM ${s}.jobs j WHERE ${lockerStatus("j.xmax")} = 'in progress' ORDER BY id`;
+    // A job's state alone, for the job page's live refresh (a live job locked by a transaction
+    // in progress is running).
     this.uiJobState = `
       SELECT CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state, attempts,
-             EXISTS (SELECT 1 FROM ${s}.inflight i WHERE i.job_id = j.id) AS inflight
+             ${lockerStatus("j.xmax")} = 'in progress' AS running
       FROM ${s}.jobs j WHERE id = $1::bigint
       UNION ALL
-      SELECT state, attempts, false AS inflight FROM ${s}.job_history WHERE id = $1::bigint`;
+      SELECT state, attempts, false AS running FROM ${s}.job_history WHERE id = $1::bigint`;
     // --- end ui ----------------------------------------------------------------------------------
   }
 
   readonly adminGetJob: string;
   readonly adminAttempts: string;
   readonly adminLockLive: string;
-  readonly adminProbeLive: string;
   readonly adminListLive: string;
   readonly adminListHistory: string;
   readonly adminRunNow: string;
@@ -474,8 +468,7 @@ export class Queries {
   readonly claimPriority: string;
   readonly claimTime: string;
   readonly nextDueIn: string;
-  readonly markInflight: string;
-  readonly unmarkInflight: string;
+  readonly releaseJobs: string;
   readonly finishMany: string;
   readonly recordCrash: string;
   readonly finish: string;
@@ -507,6 +500,7 @@ export class Queries {
   readonly uiFailedGroups: string;
   readonly uiQueueTypes: string;
   readonly uiJobState: string;
+  readonly runningJobs: string;
   // --- end ui ---
 }
 
@@ -562,15 +556,36 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): st
 }
 
 /**
+ * The fate of the transaction that last locked or deleted a row, from its `xmax` (an `xid`):
+ * 'in progress', 'committed', 'aborted', or NULL (none, or too old to tell). pg_xact_status
+ * takes a full (epoch-qualified) id; the epoch is the current transaction's, one less when the
+ * xid is from before the current epoch's wraparound. Calls pg_current_xact_id(), which gives the
+ * statement's transaction an id (a claim has one anyway: it locks rows).
+ */
+function lockerStatus(xmax: string): string {
+  const current = "pg_current_xact_id()::text::bigint";
+  const full = `((${current} >> 32) << 32 | ${xmax}::text::bigint)`;
+  return `CASE WHEN ${xmax}::text::bigint >= 3
+            THEN pg_xact_status((CASE WHEN ${full} > ${current} THEN ${full} - 4294967296 ELSE ${full} END)::text::xid8) END`;
+}
+
+/**
  * Claims up to $3 due jobs of a queue whose types this pool handles, in the caller's transaction,
- * skipping rows other workers hold. A row in `inflight` means the previous attempt's worker
- * died mid-job (graceful aborts remove theirs first): it is reported so that attempt counts.
+ * skipping rows other workers hold.
+ *
+ * Crash accounting costs no write: a worker that dies mid-job (process killed, connection lost,
+ * server restarted) leaves its aborted transaction in the job row's `xmax`, the row's last
+ * locker, read here below the lock this claim takes. Every other way a job's transaction ends
+ * leaves a row version without one: success deletes the row, a retry or snooze updates it, a
+ * shutdown gives jobs back by committing, and a cut connection's jobs are given back by
+ * releaseJobs. The crashed attempt is the one after the last recorded (jobs.attempts counts
+ * finished attempts; crash records of earlier crashes are in attempts).
  */
 function claimStatement(s: string, order: string): string {
   return `
       WITH next AS (
         SELECT j.id, j.type, j.payload, j.payload_meta, j.priority, j.run_at, j.created_at,
-               j.attempts, j.max_attempts, j.timeout_ms, j.trace_context
+               j.attempts, j.max_attempts, j.timeout_ms, j.trace_context, j.xmax AS locker
         FROM ${s}.jobs j
         WHERE j.queue = $1 AND j.run_at <= clock_timestamp() AND j.type = ANY($2::text[])
           AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1 AND q.paused)
@@ -580,7 +595,10 @@ function claimStatement(s: string, order: string): string {
       )
       SELECT next.id::text AS id, next.type, next.payload, next.payload_meta, next.priority,
              next.run_at, next.created_at, next.attempts, next.max_attempts, next.timeout_ms,
-             next.trace_context, i.attempt AS crashed_attempt, i.pool AS crashed_pool,
-             i.started_at AS crashed_started_at, clock_timestamp() AS started_at
-      FROM next LEFT JOIN ${s}.inflight i ON i.job_id = next.id`;
+             next.trace_context,
+             CASE WHEN ${lockerStatus("next.locker")} = 'aborted'
+               THEN greatest(next.attempts, (SELECT max(a.attempt) FROM ${s}.attempts a WHERE a.job_id = next.id)) + 1
+             END AS crashed_attempt,
+             clock_timestamp() AS started_at
+      FROM next`;
 }

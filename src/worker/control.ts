@@ -1,9 +1,8 @@
 /**
  * The process's control connection, shared by all its pools of one installation:
  * - LISTEN for the NOTIFY sent at enqueue, and wake the pool of that queue;
- * - write what must survive a job transaction's rollback: in-flight marks (batched across
- *   pools, `synchronous_commit = off`: losing the last few on a server crash only means a
- *   crashed attempt goes uncounted), crash records, heartbeats;
+ * - write what must survive a job transaction's rollback: crash records, failures of attempts
+ *   whose connection was cut, heartbeats (`synchronous_commit = off`);
  * - reconnect with backoff when the connection drops, and then wake every pool, since
  *   notifications sent meanwhile are lost.
  */
@@ -12,15 +11,6 @@ import type { Engine } from "../engine.ts";
 
 type Listener = () => void;
 
-const noop = () => undefined;
-
-interface PendingMark {
-  jobId: string;
-  attempt: number;
-  pool: string;
-  resolve: () => void;
-}
-
 /** One per installation and process; pools `acquire` it while they run. */
 export class ControlConnection {
   private client: pg.Client | undefined;
@@ -28,8 +18,6 @@ export class ControlConnection {
   private users = 0;
   private closed = true;
   private readonly listeners = new Map<string, Set<Listener>>();
-  private pendingMarks: PendingMark[] = [];
-  private marking = false;
   private reconnectDelay = 100;
   private reconnectTimer: NodeJS.Timeout | undefined;
 
@@ -75,38 +63,6 @@ export class ControlConnection {
     return result.rows as R[];
   }
 
-  /**
-   * Records that these jobs' attempts are running in `pool` (a batch's jobs, or one). Marks from
-   * all pools are sent together, one statement per round trip of the control connection.
-   */
-  mark(jobs: ReadonlyArray<{ id: string; attempt: number }>, pool: string): Promise<void> {
-    if (jobs.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      jobs.forEach(({ id, attempt }, index) => this.pendingMarks.push({ jobId: id, attempt, pool, resolve: index === jobs.length - 1 ? resolve : noop }));
-      if (!this.marking) void this.flushMarks();
-    });
-  }
-
-  private async flushMarks(): Promise<void> {
-    this.marking = true;
-    while (this.pendingMarks.length > 0) {
-      const batch = this.pendingMarks;
-      this.pendingMarks = [];
-      try {
-        await this.query(this.engine.queries.markInflight, [
-          batch.map((m) => m.jobId),
-          batch.map((m) => m.attempt),
-          batch.map((m) => m.pool),
-        ]);
-      } catch (error) {
-        // Without the mark a crash of this attempt goes uncounted; the job itself is safe.
-        this.engine.logger.warn("could not record running attempts", { error });
-      }
-      for (const m of batch) m.resolve();
-    }
-    this.marking = false;
-  }
-
   private connection(): Promise<pg.Client> {
     if (this.client) return Promise.resolve(this.client);
     this.connecting ??= this.open().finally(() => {
@@ -116,8 +72,8 @@ export class ControlConnection {
   }
 
   private async open(): Promise<pg.Client> {
-    // Pipelined: marks, heartbeats and crash records of all pools share this connection and
-    // are sent as they come (pg 9 will refuse a query issued while another runs otherwise).
+    // Pipelined: heartbeats, crash records and detached failures of all pools share this
+    // connection and are sent as they come (pg 9 will refuse a query issued while another runs otherwise).
     const client = await this.engine.connect({ pipeline: true });
     client.on("error", (error) => this.engine.logger.warn("control connection error", { error }));
     client.on("end", () => this.onEnd(client));

@@ -11,8 +11,9 @@
  *
  * Success and the handler's writes commit together. A failure rolls back to the savepoint, so
  * the handler's writes are undone while the attempt, its error and the next run are recorded
- * and committed. A worker that dies mid-job leaves its in-flight mark behind (written outside
- * the transaction), and the next claimer counts that attempt as crashed.
+ * and committed. A worker that dies mid-job leaves its aborted transaction on the job's row,
+ * and the next claimer counts that attempt as crashed (see the claim in src/postgres/queries.ts):
+ * crash accounting writes nothing while jobs run.
  */
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
@@ -95,13 +96,8 @@ interface Batch {
   finishes: Finish[];
   /** Per recorded outcome: its otel attempt (ended as crashed if the commit fails) and its report. */
   settled: { trace: AttemptTrace | undefined; report(): void }[];
-  /**
-   * The jobs to run, in order, with their attempt numbers, all marked in flight at once (one
-   * statement before the first handler: a mark per job cost a round trip per job).
-   */
+  /** The jobs to run, in order, with their attempt numbers. */
   runs: { job: ClaimedRow; attempt: number }[];
-  /** The in-flight marks of all `runs`, written (never rejects). */
-  marked: Promise<void>;
   /** The index in `runs` of the job running or about to. */
   next: number;
   /** Why the batch ended early: a job was given back at shutdown, or the connection was cut. */
@@ -126,8 +122,6 @@ interface ClaimedRow {
   timeout_ms: number;
   trace_context: unknown;
   crashed_attempt: number | null;
-  crashed_pool: string | null;
-  crashed_started_at: Date | null;
   started_at: Date;
 }
 
@@ -218,18 +212,14 @@ export class Slot {
     }
     // From here on every path ends the transaction through commit() or by dropping the connection.
     this.host.wakeAnother();
-    const batch: Batch = { finishes: [], settled: [], runs: [], marked: Promise.resolve(), next: 0, stop: undefined };
+    const batch: Batch = { finishes: [], settled: [], runs: [], next: 0, stop: undefined };
     for (const job of claim.rows) {
       const attempt = await this.countCrash(job, batch);
       if (attempt !== undefined) batch.runs.push({ job, attempt });
     }
-    batch.marked = this.host.control.mark(batch.runs.map(({ job, attempt }) => ({ id: job.id, attempt })), this.host.options.poolName);
     for (; batch.next < batch.runs.length; batch.next++) {
       // At shutdown the batch's jobs not yet started go back untouched with its commit.
-      if (batch.next > 0 && !this.host.accepting()) {
-        await this.unmarkFrom(batch, batch.next);
-        break;
-      }
+      if (batch.next > 0 && !this.host.accepting()) break;
       const { job, attempt } = batch.runs[batch.next]!;
       await this.process(connection, job, attempt, batch);
       if (batch.stop) break;
@@ -256,15 +246,15 @@ export class Slot {
   private async countCrash(job: ClaimedRow, batch: Batch): Promise<number | undefined> {
     if (job.crashed_attempt === null) return job.attempts + 1;
     const { engine, control, queue } = this.host;
-    // The previous holder died mid-attempt. The jobs row may not show it (that transaction
-    // rolled back), the in-flight mark does; the crash record is written where it survives
-    // should this attempt crash too.
+    // The previous holder died mid-attempt: its transaction rolled back, and the row shows only
+    // that it was aborted. The crash record is written where it survives should this attempt
+    // crash too (the next claimer then counts from it).
     const attemptsDone = Math.max(job.attempts, job.crashed_attempt);
-    const error = `worker crashed: pool "${job.crashed_pool}" died while running attempt ${job.crashed_attempt} (process killed, connection lost or server restarted)`;
-    await control.query(engine.queries.recordCrash, [job.id, job.crashed_attempt, error, job.crashed_started_at, job.crashed_pool]);
+    const error = `worker crashed while running attempt ${job.crashed_attempt} (process killed, connection lost or server restarted)`;
+    await control.query(engine.queries.recordCrash, [job.id, job.crashed_attempt, error, null, null]);
     this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: job.crashed_attempt, error });
     if (attemptsDone < job.max_attempts) return attemptsDone + 1;
-    batch.finishes.push({ id: job.id, state: "failed", attempts: attemptsDone, error, startedAt: job.crashed_started_at, pool: job.crashed_pool, traceId: null });
+    batch.finishes.push({ id: job.id, state: "failed", attempts: attemptsDone, error, startedAt: null, pool: null, traceId: null });
     batch.settled.push({
       trace: undefined,
       report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: attemptsDone, error }),
@@ -306,10 +296,6 @@ export class Slot {
     const startedAt = performance.now();
     let recorded = false;
     try {
-      // The mark must exist before the handler runs: a handler that kills its process at once
-      // (the poison job crash accounting is for) would otherwise never be counted. Marks of all
-      // slots share one statement, so this costs latency, not a statement per job.
-      await batch.marked;
       let outcome = await trace.run(() => this.runHandler(connection, job, handler, payload, attempt, controller.signal));
       if (outcome.ok && this.savepoint.state !== "none" && this.savepoint.state !== "pending") {
         // Released before the next job's savepoint or the batch's finish (see HANDLER_SAVEPOINT).
@@ -426,9 +412,9 @@ export class Slot {
       // The handler still uses the connection, or the connection is gone: make sure its backend
       // has exited (and the batch's row locks with it), then record the failure in a transaction
       // of its own. The batch's other jobs run again, uncounted.
-      await this.unmarkOthers(batch, job.id);
       await this.cut();
       await this.host.control.query(final ? q.finishDetached : q.retryDetached, final ? finish : retry);
+      await this.release(batch.runs.map((run) => run.job.id).filter((id) => id !== job.id));
       batch.stop = "cut";
       report();
       return;
@@ -444,33 +430,25 @@ export class Slot {
 
   /** Gives a job back untouched (shutdown): its attempt does not count; the batch stops here. */
   private async abandon(connection: pg.Client, hung: boolean, batch: Batch): Promise<void> {
-    // Remove the marks first (this job's and those of the batch's jobs not yet started): once
-    // the row locks go, the next claimer must not see a crash.
     if (hung) {
-      await this.unmarkFrom(batch, 0);
       await this.cut();
+      await this.release(batch.runs.map((run) => run.job.id));
       batch.stop = "cut";
       return;
     }
-    await this.unmarkFrom(batch, batch.next);
+    // The batch commits: the job's row goes back with a committed locker, not counted.
     await this.rollbackHandler(connection);
     batch.stop = "abandoned";
   }
 
-  /** Removes the in-flight marks of the batch's jobs from index `from` on: they will run again, uncounted. */
-  private async unmarkFrom(batch: Batch, from: number): Promise<void> {
-    await this.unmark(batch, batch.runs.slice(from).map(({ job }) => job.id));
-  }
-
-  /** Removes the in-flight marks of the batch's jobs other than `except`: they will run again, uncounted. */
-  private async unmarkOthers(batch: Batch, except: string): Promise<void> {
-    await this.unmark(batch, batch.runs.map(({ job }) => job.id).filter((id) => id !== except));
-  }
-
-  private async unmark(batch: Batch, ids: string[]): Promise<void> {
+  /**
+   * Gives back, uncounted, jobs of a transaction this slot cut: their rows would show an aborted
+   * transaction, which the next claimer counts as a crash. One another worker took first (it
+   * may, from the cut on) has been counted so.
+   */
+  private async release(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await batch.marked;
-    await this.host.control.query(this.host.engine.queries.unmarkInflight, [ids]).catch(() => undefined);
+    await this.host.control.query(this.host.engine.queries.releaseJobs, [ids]).catch(() => undefined);
   }
 
   /** Ends this slot's connection from the server side; the slot reconnects on its next job. */
@@ -536,8 +514,6 @@ export class Slot {
    */
   private async commit(connection: pg.Client, batch: Batch): Promise<void> {
     const q = this.host.engine.queries;
-    // The finish deletes the in-flight marks: they must have been written.
-    await batch.marked;
     const { finishes } = batch;
     const [only] = finishes;
     // One job (every job, unbatched) takes the statement without arrays: unnesting seven

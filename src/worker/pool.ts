@@ -226,7 +226,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     // Every worker process runs the cron scheduler; not awaited, so start() does not wait on its connection.
     void acquireScheduler(this.engine);
     // otel: queue-depth gauge (one query per collection, on the installation's small pool: not
-    // the control connection, where every attempt waits on its in-flight mark) and counters at 0.
+    // the control connection, which carries LISTEN and crash records) and counters at 0.
     this.stopOtel = this.engine.otel.watchPool({
       queue: this.name,
       jobTypes: this.jobTypes,
@@ -236,15 +236,15 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
   }
 
   /**
-   * Every finished job leaves a dead row in the jobs table (and its in-flight mark one in
-   * inflight); without autovacuum nothing cleans them up and each claim walks more of them.
+   * Every finished job leaves a dead row in the jobs table; without autovacuum nothing cleans
+   * them up and each claim walks more of them.
    */
   private async warnWithoutAutovacuum(client: pg.Client): Promise<void> {
     const { rows } = await client.query<{ on: boolean }>(this.engine.queries.autovacuumOn);
     if (rows[0]?.on !== false) return;
     const s = this.engine.options.schema;
     this.engine.logger.warn(
-      `autovacuum is off on this server: the dead rows finished jobs leave in ${s}.jobs and ${s}.inflight are never cleaned up, and claims slow down as they pile up; turn autovacuum on, or VACUUM those tables regularly (e.g. every minute)`,
+      `autovacuum is off on this server: the dead rows finished jobs leave in ${s}.jobs are never cleaned up, and claims slow down as they pile up; turn autovacuum on, or VACUUM that table regularly (e.g. every minute)`,
       { queue: this.name },
     );
   }

@@ -266,7 +266,7 @@ describe("admin UI (handler)", () => {
     await queue.register(Task, () => held);
     await queue.start();
     const id = await queue.enqueue(Task({ n: 1 }));
-    await waitFor(async () => (await app.count("inflight", "job_id = $1", [id])) === 1);
+    await waitFor(async () => (await app.running()).includes(id));
 
     const client = new Client(ui);
     const page = await client.page(`/jobs/${id}`);

@@ -54,7 +54,7 @@ describe("connections killed", () => {
       await observer.rows(`SELECT pg_terminate_backend($1::int)`, [victim.pid]);
       kills.push(victim.at.getTime());
       if (victim.state.startsWith("idle in transaction")) killed.job++;
-      else if (/LISTEN|inflight|pools/.test(victim.query)) killed.control++;
+      else if (/LISTEN|pools|attempts/.test(victim.query)) killed.control++;
       else killed.idle++;
     }
     // LISTEN is back on every process: with a 30 s poll only a NOTIFY runs a new job at once.

@@ -2,8 +2,8 @@
  * Shutdown under load: two `arrower-jobs worker` processes (the CLI, as deployed) run jobs of
  * 0.3–2 s — half honour their signal, half ignore it — and get SIGTERM mid-run. Expected: each
  * exits 0 within its shutdownDeadline plus the 2 s grace for handlers that ignore the signal;
- * every job that was running then has either finished or been rolled back (no lock, no in-flight
- * mark, no attempt counted); a fresh worker then runs the rest, and every job ran exactly once.
+ * every job that was running then has either finished or been rolled back (no lock, no attempt
+ * counted); a fresh worker then runs the rest, and every job ran exactly once.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -50,15 +50,15 @@ describe("shutdown under load", () => {
       Array.from({ length: JOBS }, (_, i) => (i % 2 === 0 ? Fx({ ms: between(300, 2_000) }) : Stubborn({ ms: between(300, 2_000) }))),
     );
     // Mid-run: some jobs done, every slot busy.
-    await waitUntil(async () => (await app.count("job_history")) >= 10 && (await app.count("inflight")) >= 4, 120_000, "the workers to be busy");
-    const runningAtSigterm = await app.count("inflight");
+    await waitUntil(async () => (await app.count("job_history")) >= 10 && (await app.running()).length >= 4, 120_000, "the workers to be busy");
+    const runningAtSigterm = (await app.running()).length;
     const doneAtSigterm = await app.count("job_history");
     const sent = Date.now();
     for (const w of pair) w.child.kill("SIGTERM");
     const exits = await Promise.all(pair.map(async (w) => ({ ...(await w.exited), ms: Date.now() - sent })));
     const doneAtExit = await app.count("job_history");
-    // Nothing left behind: no in-flight mark, no row still locked, no attempt counted.
-    const leftInflight = await app.count("inflight");
+    // Nothing left behind: no job still running, no row still locked, no attempt counted.
+    const leftRunning = (await app.running()).length;
     const [{ locked }] = (await app.rows<{ locked: number }>(
       `SELECT (SELECT count(*) FROM arrower.jobs) - (SELECT count(*) FROM (SELECT id FROM arrower.jobs FOR UPDATE SKIP LOCKED) s) AS locked`,
     )) as [{ locked: number }];
@@ -79,13 +79,13 @@ describe("shutdown under load", () => {
       lost: effects.lost,
       duplicated: effects.duplicated,
       maxRecoveryMs: slowest,
-      notes: `2 \`arrower-jobs worker\` processes (poolSize 3, shutdownDeadline ${DEADLINE_MS / 1000} s) got SIGTERM with ${runningAtSigterm} jobs running (half ignore their signal): both exited 0 in ≤ ${(slowest / 1000).toFixed(1)} s (the max. recovery column: SIGTERM → exit); ${doneAtExit - doneAtSigterm} of them finished, the rest rolled back with no attempt counted, no lock or in-flight mark left; a fresh worker (--pool-size 10) ran the remaining ${JOBS - doneAtExit}`,
+      notes: `2 \`arrower-jobs worker\` processes (poolSize 3, shutdownDeadline ${DEADLINE_MS / 1000} s) got SIGTERM with ${runningAtSigterm} jobs running (half ignore their signal): both exited 0 in ≤ ${(slowest / 1000).toFixed(1)} s (the max. recovery column: SIGTERM → exit); ${doneAtExit - doneAtSigterm} of them finished, the rest rolled back with no attempt counted, no job left running or locked; a fresh worker (--pool-size 10) ran the remaining ${JOBS - doneAtExit}`,
     });
 
     expect(exits.map((e) => e.code)).toEqual([0, 0]);
     expect(slowest).toBeLessThan(DEADLINE_MS + GRACE_MS + 4_000);
     expect(exits.every((e) => e.stdout.includes("shutting down") && e.stdout.includes("worker stopped"))).toBe(true);
-    expect({ leftInflight, locked: Number(locked), attemptsAfterShutdown }).toEqual({ leftInflight: 0, locked: 0, attemptsAfterShutdown: 0 });
+    expect({ leftRunning, locked: Number(locked), attemptsAfterShutdown }).toEqual({ leftRunning: 0, locked: 0, attemptsAfterShutdown: 0 });
     expect(lastExit.code).toBe(0);
     expect(effects).toEqual({ lost: 0, duplicated: 0, strays: 0 });
     expect(history).toEqual([{ state: "succeeded", attempts: 1, n: JOBS }]);

@@ -2,7 +2,7 @@
  * Worker kills: 3 worker processes run the jobs; each time one of them has committed about 200
  * jobs since it started it is SIGKILLed (mid-job: its pool runs 3 at a time) and replaced.
  * Expected: every job exactly once in history as succeeded, one committed effect each, and every
- * crashed attempt that was marked in flight recorded as such.
+ * crashed attempt (its transaction aborted on the job row) recorded as such.
  *
  * FAULTS_WORKER_KILL_JOBS overrides the 10,000 jobs (e.g. for a quick local run).
  */
@@ -106,7 +106,6 @@ describe("worker kills", () => {
     expect(crashedAttempts).toBeGreaterThan(0);
     expect(inconsistent).toBe(0);
     expect(await app.count("jobs")).toBe(0);
-    expect(await app.rows(`SELECT i.job_id::text, i.attempt, h.state FROM arrower.inflight i LEFT JOIN arrower.job_history h ON h.id = i.job_id`)).toEqual([]);
     expect(kills.length).toBeGreaterThanOrEqual(Math.floor(JOBS / 250 / 2));
     expect(codes, slots.map((s) => (s instanceof Promise ? "" : `${s.ended()}: ${s.output.slice(-5).join("\n")}`)).join("\n---\n")).toEqual(codes.map(() => 0));
   }, 600_000);

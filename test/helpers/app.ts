@@ -5,6 +5,7 @@
 import pg from "pg";
 import { createAppClient, createAppTables, createTestDatabase, type TestDatabase } from "./db.ts";
 import { jobs, type JobsOptions } from "../../src/index.ts";
+import { Queries } from "../../src/postgres/queries.ts";
 
 export function extendedClient(url: string, options?: JobsOptions) {
   return createAppClient(url).$extends(jobs(options));
@@ -22,6 +23,8 @@ export interface TestApp {
   rows<R = Record<string, unknown>>(sql: string, values?: unknown[]): Promise<R[]>;
   /** Counts rows of a table in the library's schema, e.g. count("jobs"). */
   count(table: string, where?: string, values?: unknown[]): Promise<number>;
+  /** Ids of the jobs workers are running now (their rows locked by a transaction in progress). */
+  running(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -50,6 +53,9 @@ export async function createTestApp(options: { migrate?: boolean; jobs?: JobsOpt
     async count(table, where, values) {
       const result = await rows<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".${table}${where ? ` WHERE ${where}` : ""}`, values);
       return result[0]!.n;
+    },
+    async running() {
+      return (await rows<{ id: string }>(new Queries(schema).runningJobs)).map((r) => r.id);
     },
     async close() {
       await observer.end().catch(() => undefined);

@@ -86,7 +86,7 @@ describe("metrics", () => {
     await waitFor(() => started === 1, 10_000, "the blocking job to start");
 
     let data: MetricData[] = [];
-    await waitFor(async () => ((data = await collect()), depth(data, "otel-depth").running === 1), 10_000, "the in-flight mark");
+    await waitFor(async () => ((data = await collect()), depth(data, "otel-depth").running === 1), 10_000, "the running job in the gauge");
     expect(depth(data, "otel-depth")).toEqual({ available: 2, scheduled: 2, running: 1 });
     expect(depth(data, "otel-depth-idle")).toEqual({ available: 0, scheduled: 0, running: 0 }); // a live pool's queue reports zeros
     const metric = data.find((m) => m.descriptor.name === "arrower_jobs.queue.depth")!;
@@ -144,7 +144,10 @@ describe("metrics", () => {
 
   it("a crashed attempt is counted by the worker that claims the job next", async () => {
     const [row] = await app.rows<{ id: string }>(`INSERT INTO arrower.jobs (queue, type, payload) VALUES ('otel-crash', 'otel-work', '{"n": 1}') RETURNING id::text`);
-    await app.rows(`INSERT INTO arrower.inflight (job_id, attempt, pool) VALUES ($1, 1, 'a-dead-pool')`, [row!.id]);
+    // A worker that dies holding the job leaves its aborted transaction as the row's locker.
+    await app.rows("BEGIN");
+    await app.rows(`SELECT id FROM arrower.jobs WHERE id = $1 FOR UPDATE`, [row!.id]);
+    await app.rows("ROLLBACK");
     const queue = app.prisma.$jobs.queue("otel-crash", { poolSize: 1, pollInterval: 100 });
     queues.push(queue);
     let succeeded = 0;

@@ -83,7 +83,7 @@ describe("batched mode", () => {
     const live = await app.rows<{ id: string; attempts: number }>(`SELECT id::text AS id, attempts FROM arrower.jobs WHERE queue = 'stopping' ORDER BY id`);
     expect(live).toEqual(ids.slice(1).map((id) => ({ id, attempts: 0 })));
     expect(await app.rows(`SELECT id FROM "SideEffect" WHERE id = ANY($1) ORDER BY id`, [ids])).toEqual([{ id: ids[0] }]);
-    expect(await app.count("inflight")).toBe(0);
+    expect(await app.running()).toEqual([]);
   });
 
   it("batchSize is 1 to 50", () => {

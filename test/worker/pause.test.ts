@@ -48,7 +48,7 @@ describe("pausing a queue across worker processes", () => {
     while (Date.now() < deadline) {
       // No handler started, no attempt in flight, nothing finished: every job is still queued.
       expect([...started(first), ...started(second)]).toEqual([]);
-      expect(await app.count("inflight")).toBe(0);
+      expect(await app.running()).toEqual([]);
       expect(await app.count("job_history")).toBe(0);
       expect(await app.count("jobs")).toBe(JOBS);
       samples++;

@@ -64,7 +64,7 @@ describe("table statistics under sustained load", () => {
       await queue.shutdown();
       const said = warnings.filter((w) => w.startsWith("autovacuum is off"));
       if (setting!.on) expect(said).toEqual([]);
-      else expect(said).toEqual([expect.stringContaining("turn autovacuum on, or VACUUM those tables regularly")]);
+      else expect(said).toEqual([expect.stringContaining("turn autovacuum on, or VACUUM that table regularly")]);
     } finally {
       await own.close();
     }

@@ -123,13 +123,10 @@ export async function readQueueTypes(engine: Engine, queue: string): Promise<str
 export async function readJobState(engine: Engine, id: string): Promise<{ state: JobState; attempts: number } | null> {
   const q = engine.queries;
   return engine.transaction(async (client) => {
-    const { rows } = await client.query<{ state: JobState; attempts: number; inflight: boolean }>(q.uiJobState, [id]);
+    const { rows } = await client.query<{ state: JobState; attempts: number; running: boolean | null }>(q.uiJobState, [id]);
     const row = rows[0];
     if (!row) return null;
-    if (row.inflight && (row.state === "available" || row.state === "scheduled")) {
-      const probe = await client.query(q.adminProbeLive, [id]);
-      if (probe.rowCount === 0) return { state: "running", attempts: row.attempts };
-    }
+    if (row.running && (row.state === "available" || row.state === "scheduled")) return { state: "running", attempts: row.attempts };
     return { state: row.state, attempts: row.attempts };
   });
 }

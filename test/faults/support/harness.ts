@@ -205,19 +205,21 @@ export async function waitUntil(predicate: () => Promise<boolean> | boolean, tim
 
 /**
  * The longest recovery of a job interrupted by a fault: for every job with an earlier attempt
- * in `arrower.attempts` (crashed or failed), from the first fault at or after that attempt
- * began to the job's commit. `faults` are database-clock times (ms).
+ * in `arrower.attempts` (crashed or failed), from the fault that interrupted it to the job's
+ * commit. `faults` are database-clock times (ms). A failed attempt knows when it began: its
+ * fault is the first at or after that. A crashed attempt's record knows only when the next
+ * claimer found it (a dead worker writes nothing): its fault is the last before that.
  */
 export async function maxRecovery(db: Pick<TestApp, "rows">, faults: readonly number[]): Promise<number | null> {
-  const rows = await db.rows<{ started: Date; finished: Date }>(
-    `SELECT min(a.started_at) AS started, h.finished_at AS finished
+  const rows = await db.rows<{ started: Date | null; detected: Date; finished: Date }>(
+    `SELECT min(a.started_at) AS started, min(a.finished_at) AS detected, h.finished_at AS finished
      FROM arrower.attempts a JOIN arrower.job_history h ON h.id = a.job_id
      WHERE h.state = 'succeeded' GROUP BY h.id, h.finished_at`,
   );
   const sorted = [...faults].sort((a, b) => a - b);
   let max: number | null = null;
-  for (const { started, finished } of rows) {
-    const fault = sorted.find((t) => t >= started.getTime());
+  for (const { started, detected, finished } of rows) {
+    const fault = started ? sorted.find((t) => t >= started.getTime()) : sorted.filter((t) => t <= detected.getTime()).at(-1);
     if (fault !== undefined && fault <= finished.getTime()) max = Math.max(max ?? 0, finished.getTime() - fault);
   }
   return max;
