@@ -3,8 +3,9 @@
  * the library's schema migrated, and a second, independent connection to look from.
  */
 import pg from "pg";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { createAppClient, createAppTables, createTestDatabase, type TestDatabase } from "./db.ts";
-import { jobs, type JobsOptions } from "../../src/index.ts";
+import { jobs, type JobsOptions, type Queue } from "../../src/index.ts";
 import { Queries } from "../../src/postgres/queries.ts";
 
 export function extendedClient(url: string, options?: JobsOptions) {
@@ -79,4 +80,27 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The usual frame of a test file's describe block: a test app created before its tests and
+ * closed after them, and the queues a test pushes to `queues` shut down after each test.
+ */
+export function useTestApp(options?: Parameters<typeof createTestApp>[0]): { readonly app: TestApp; readonly queues: Queue[] } {
+  let app: TestApp | undefined;
+  const queues: Queue[] = [];
+  beforeAll(async () => {
+    app = await createTestApp(options);
+  });
+  afterEach(async () => {
+    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
+  });
+  afterAll(() => app?.close());
+  return {
+    get app() {
+      if (!app) throw new Error("the test app exists once beforeAll has run");
+      return app;
+    },
+    queues,
+  };
 }

@@ -6,37 +6,30 @@
  * dead rows while the pool stayed busy (seen in the scale benchmark: pg_stat_user_tables showed
  * 0 dead rows in jobs after 500,000 finished jobs).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { defineJob, type Logger, type Queue } from "../../src/index.ts";
-import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { describe, expect, it } from "vitest";
+import { defineJob, type Logger } from "../../src/index.ts";
+import { createTestApp, useTestApp, waitFor } from "../helpers/app.ts";
 
 const Tick = defineJob<{ n: number }>("tick");
 
 describe("table statistics under sustained load", () => {
-  let app: TestApp;
-  const queues: Queue[] = [];
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterEach(async () => {
-    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
-  });
-  afterAll(() => app.close());
+  const test = useTestApp();
+  const { queues } = test;
 
   /** Rows deleted from the jobs table, as reported to the statistics system (what autovacuum reads). */
   async function reportedDeletes(): Promise<number> {
-    await app.rows(`SELECT pg_stat_clear_snapshot()`);
-    const [row] = await app.rows<{ n: number }>(`SELECT coalesce(n_tup_del, 0)::int AS n FROM pg_stat_user_tables WHERE schemaname = 'arrower' AND relname = 'jobs'`);
+    await test.app.rows(`SELECT pg_stat_clear_snapshot()`);
+    const [row] = await test.app.rows<{ n: number }>(`SELECT coalesce(n_tup_del, 0)::int AS n FROM pg_stat_user_tables WHERE schemaname = 'arrower' AND relname = 'jobs'`);
     return row?.n ?? 0;
   }
 
   it.each([1, 10])("a pool that never runs out of work (batchSize %i) reports the jobs it finished while it is still busy", async (batchSize) => {
-    const queue = app.prisma.$jobs.queue(`busy-${batchSize}`, { poolSize: 2, batchSize, pollInterval: 1_000, autoStartDelay: 0 });
+    const queue = test.app.prisma.$jobs.queue(`busy-${batchSize}`, { poolSize: 2, batchSize, pollInterval: 1_000, autoStartDelay: 0 });
     queues.push(queue);
     let finished = 0;
     queue.on("succeeded", () => finished++);
     // A backlog far larger than what 3 s of work gets through, so no slot ever finds the queue empty.
-    await app.prisma.$jobs.enqueue(Array.from({ length: 20_000 }, (_, n) => Tick({ n })), { queue: `busy-${batchSize}` });
+    await test.app.prisma.$jobs.enqueue(Array.from({ length: 20_000 }, (_, n) => Tick({ n })), { queue: `busy-${batchSize}` });
     await queue.register(Tick, async () => {
       await new Promise((resolve) => setTimeout(resolve, 1));
     });
@@ -45,7 +38,7 @@ describe("table statistics under sustained load", () => {
     // PostgreSQL reports a backend's statistics at most once a second: allow a few.
     await waitFor(async () => (await reportedDeletes()) > before, 5_000, "the finished jobs' deletes to be reported").catch(() => undefined);
     const reported = (await reportedDeletes()) - before;
-    const left = await app.count("jobs", "queue = $1", [`busy-${batchSize}`]);
+    const left = await test.app.count("jobs", "queue = $1", [`busy-${batchSize}`]);
 
     expect(left, "the pool must still be busy when its statistics are looked at").toBeGreaterThan(0);
     expect(finished).toBeGreaterThan(0);
