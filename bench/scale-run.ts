@@ -65,7 +65,7 @@ export async function runScale(ctx: Context): Promise<void> {
     `| claim throughput, ${fmt(queued)} queued + ${fmt(history)} in history (jobs/s) | ${fmt(scale.claimJobsPerSecond)} | ratio ${claimRatio?.toFixed(2) ?? "—"} (target ≥ 0.80) |`,
     `| enqueue ${fmt(queued)} in batches of 10,000 (jobs/s) | ${fmt(scale.enqueueJobsPerSecond)} | |`,
     ...scale.memory.map((m) => `| worker memory after ${fmt(m.jobs)} jobs: heap after GC / RSS (MiB) | ${m.heapUsedMiB} / ${m.rssMiB} | |`),
-    ...(scale.manualVacuums !== undefined ? [`| VACUUMs of jobs and inflight by the run itself (the server runs with autovacuum off) | ${fmt(scale.manualVacuums)} | every 10 s |`] : []),
+    ...(scale.manualVacuums !== undefined ? [`| VACUUMs of the jobs table by the run itself (the server runs with autovacuum off) | ${fmt(scale.manualVacuums)} | every 10 s |`] : []),
     `| memory growth ${fmt(memoryAt[0])} → ${fmt(memoryAt[1])} jobs: heap / RSS | ${growth(m100?.heapUsedMiB, m1m?.heapUsedMiB)} / ${growth(m100?.rssMiB, m1m?.rssMiB)} | target within 10 % |`,
   ];
   const table = ["| scale scenario (arrower-jobs, pool of 10) | figure | |", "| --- | --- | --- |", ...rows].join("\n");

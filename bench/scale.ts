@@ -10,7 +10,7 @@
  *    call to the `sample`-th;
  * 4. keeps processing and samples the worker process's memory (heap used after a forced GC, and
  *    RSS) after 1,000 jobs and after each count in `memoryAt`. On a server with autovacuum off
- *    (this machine's CI server), it VACUUMs the jobs tables itself every 10 s, as autovacuum
+ *    (this machine's CI server), it VACUUMs the jobs table itself every 10 s, as autovacuum
  *    would: otherwise 1,000,000 finished jobs' dead rows pile up and claims slow to a crawl.
  * Prints progress as BENCH_PROGRESS lines and the outcome as one BENCH_RESULT line.
  */
@@ -133,7 +133,7 @@ async function run(task: ScaleTask): Promise<ScaleResult> {
     while (count < target) {
       await Promise.race([finished, sleep(10_000)]);
       if (result.manualVacuums !== undefined && count < target) {
-        await vacuumer.query("VACUUM arrower.jobs, arrower.inflight");
+        await vacuumer.query("VACUUM arrower.jobs");
         result.manualVacuums++;
       }
       if (count !== lastCount) {
