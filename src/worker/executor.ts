@@ -121,7 +121,8 @@ interface ClaimedRow {
   max_attempts: number;
   timeout_ms: number;
   trace_context: unknown;
-  crashed_attempt: number | null;
+  /** The previous holder of the row died mid-attempt (its transaction aborted). */
+  crashed: boolean;
   started_at: Date;
 }
 
@@ -244,20 +245,21 @@ export class Slot {
    * that crash was its last attempt: it then ends as failed with the batch's commit).
    */
   private async countCrash(job: ClaimedRow, batch: Batch): Promise<number | undefined> {
-    if (job.crashed_attempt === null) return job.attempts + 1;
+    if (!job.crashed) return job.attempts + 1;
     const { engine, control, queue } = this.host;
     // The previous holder died mid-attempt: its transaction rolled back, and the row shows only
     // that it was aborted. The crash record is written where it survives should this attempt
     // crash too (the next claimer then counts from it).
-    const attemptsDone = Math.max(job.attempts, job.crashed_attempt);
-    const error = `worker crashed while running attempt ${job.crashed_attempt} (process killed, connection lost or server restarted)`;
-    await control.query(engine.queries.recordCrash, [job.id, job.crashed_attempt, error, null, null]);
-    this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: job.crashed_attempt, error });
-    if (attemptsDone < job.max_attempts) return attemptsDone + 1;
-    batch.finishes.push({ id: job.id, state: "failed", attempts: attemptsDone, error, startedAt: null, pool: null, traceId: null });
+    const [found] = await control.query<{ attempt: number }>(engine.queries.crashedAttempt, [job.id, job.attempts]);
+    const crashedAttempt = found!.attempt;
+    const error = `worker crashed while running attempt ${crashedAttempt} (process killed, connection lost or server restarted)`;
+    await control.query(engine.queries.recordCrash, [job.id, crashedAttempt, error, null, null]);
+    this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error });
+    if (crashedAttempt < job.max_attempts) return crashedAttempt + 1;
+    batch.finishes.push({ id: job.id, state: "failed", attempts: crashedAttempt, error, startedAt: null, pool: null, traceId: null });
     batch.settled.push({
       trace: undefined,
-      report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: attemptsDone, error }),
+      report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error }),
     });
     return undefined;
   }
