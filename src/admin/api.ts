@@ -332,7 +332,7 @@ export interface PoolInfo {
   pid: number | null;
   startedAt: Date | null;
   lastSeenAt: Date;
-  /** Seen in the last minute. */
+  /** Seen in the last minute; older rows are pools that died without removing themselves. */
   alive: boolean;
 }
 

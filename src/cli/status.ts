@@ -5,7 +5,7 @@
  * comes from the pools' heartbeats, not from the jobs table.
  */
 import type { Engine } from "../engine.ts";
-import { listPools, queueCounts } from "../admin/api.ts";
+import { listPools, queueCounts, type PoolInfo } from "../admin/api.ts";
 import { latestVersion } from "../postgres/migrations.ts";
 import { CliError, EXIT, formatFlags, parseFlags, type Command, type FlagSpecs } from "./args.ts";
 import { resolveTarget } from "./load-config.ts";
@@ -38,20 +38,8 @@ export interface QueueStatus {
   pools: number;
 }
 
-/** One worker pool, from its heartbeat row. */
-export interface PoolStatus {
-  name: string;
-  queue: string;
-  jobTypes: string[];
-  size: number;
-  running: number;
-  host: string | null;
-  pid: number | null;
-  startedAt: string | null;
-  lastSeenAt: string;
-  /** Seen in the last minute; older rows are pools that died without removing themselves. */
-  alive: boolean;
-}
+/** One worker pool, from its heartbeat row ({@link PoolInfo}), its times as ISO strings. */
+export type PoolStatus = Omit<PoolInfo, "startedAt" | "lastSeenAt"> & { startedAt: string | null; lastSeenAt: string };
 
 /** What `status --json` prints. */
 export interface StatusReport {

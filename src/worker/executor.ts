@@ -98,8 +98,6 @@ interface Batch {
   settled: { trace: AttemptTrace | undefined; report(): void }[];
   /** The jobs to run, in order, with their attempt numbers. */
   runs: { job: ClaimedRow; attempt: number }[];
-  /** The index in `runs` of the job running or about to. */
-  next: number;
   /** Why the batch ended early: a job was given back at shutdown, or the connection was cut. */
   stop: "abandoned" | "cut" | undefined;
 }
@@ -213,15 +211,14 @@ export class Slot {
     }
     // From here on every path ends the transaction through commit() or by dropping the connection.
     this.host.wakeAnother();
-    const batch: Batch = { finishes: [], settled: [], runs: [], next: 0, stop: undefined };
+    const batch: Batch = { finishes: [], settled: [], runs: [], stop: undefined };
     for (const job of claim.rows) {
       const attempt = await this.countCrash(job, batch);
       if (attempt !== undefined) batch.runs.push({ job, attempt });
     }
-    for (; batch.next < batch.runs.length; batch.next++) {
+    for (const [index, { job, attempt }] of batch.runs.entries()) {
       // At shutdown the batch's jobs not yet started go back untouched with its commit.
-      if (batch.next > 0 && !this.host.accepting()) break;
-      const { job, attempt } = batch.runs[batch.next]!;
+      if (index > 0 && !this.host.accepting()) break;
       await this.process(connection, job, attempt, batch);
       if (batch.stop) break;
     }
