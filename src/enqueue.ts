@@ -67,6 +67,18 @@ export async function insertJobs(engine: Engine, db: Queryable, jobs: PreparedJo
   return engine.otel.enqueueSpan(jobs, extras.traceContext, (traceContext) => insertBatch(engine, db, jobs, { ...extras, traceContext }));
 }
 
+/**
+ * A column of the batch: `[value]` when every job has the same (compared by `key`), else one
+ * value per job.
+ */
+function column<T>(jobs: PreparedJob[], key: (job: PreparedJob) => unknown, value: (job: PreparedJob) => T = key as (job: PreparedJob) => T): T[] {
+  const first = key(jobs[0]!);
+  for (let i = 1; i < jobs.length; i++) {
+    if (key(jobs[i]!) !== first) return jobs.map(value);
+  }
+  return [value(jobs[0]!)];
+}
+
 async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras): Promise<string[]> {
   await engine.ensureSchema(db);
   // Within one batch the same key in the same queue is one job: send it once, map the rest.
@@ -87,19 +99,20 @@ async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], e
   const trace = extras.traceContext ? JSON.stringify(extras.traceContext) : null;
   const q = engine.queries;
   const statement = firstIndex.size > 0 ? q.enqueueDedup : extras.scheduleId != null ? q.enqueueTick : q.enqueue;
+  // Payloads one per job; the other columns once when the batch shares the value (see the statement).
   const rows = await db.query<EnqueueRow>(statement, [
-    sent.map((j) => j.queue),
-    sent.map((j) => j.type),
+    column(sent, (j) => j.queue),
+    column(sent, (j) => j.type),
     sent.map((j) => j.payload),
-    sent.map((j) => j.payloadMeta),
-    sent.map((j) => j.priority),
-    sent.map((j) => j.runAt),
-    sent.map((j) => j.maxAttempts),
-    sent.map((j) => j.timeoutMs),
-    sent.map((j) => j.dedupKey),
-    sent.map(() => trace),
-    sent.map(() => extras.scheduleId ?? null),
-    sent.map(() => extras.tickAt ?? null),
+    column(sent, (j) => j.payloadMeta),
+    column(sent, (j) => j.priority),
+    column(sent, (j) => j.runAt?.getTime() ?? null, (j) => j.runAt),
+    column(sent, (j) => j.maxAttempts),
+    column(sent, (j) => j.timeoutMs),
+    column(sent, (j) => j.dedupKey),
+    [trace],
+    [extras.scheduleId ?? null],
+    [extras.tickAt ?? null],
     engine.queries.channel,
   ]);
   const ids: string[] = [];

@@ -523,6 +523,12 @@ function rewrite(statement: string, replacements: ReadonlyArray<readonly [string
  * One statement for any batch: arrays in, unnest out (a VALUES list would hit the
  * 65,535-parameter limit). Ids are drawn in input order, so rows come back in input order
  * without joining on the insert's output. NOTIFY is delivered at commit, once per queue.
+ *
+ * Payloads always come as one element per job. Every other column comes either so, or as a
+ * one-element array when the whole batch shares its value (queue, type, options: nearly
+ * always): sending and parsing eleven arrays of a thousand equal values was a fifth of a
+ * 1,000-job enqueue's time.
+ *
  * `conflicts`:
  * - `none`: no dedup key and no cron tick, so only the primary key could refuse a row, and its
  *   ids come from the sequence: a plain INSERT, without ON CONFLICT's speculative insertion;
@@ -533,13 +539,26 @@ function rewrite(statement: string, replacements: ReadonlyArray<readonly [string
  */
 function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): string {
   const dedup = conflicts === "dedup";
+  const columns = [
+    ["queue", "$1::text[]"],
+    ["type", "$2::text[]"],
+    ["payload_meta", "$4::text[]"],
+    ["priority", "$5::int[]"],
+    ["run_at", "$6::timestamptz[]"],
+    ["max_attempts", "$7::int[]"],
+    ["timeout_ms", "$8::int[]"],
+    ["dedup_key", "$9::text[]"],
+    ["trace_context", "$10::jsonb[]"],
+    ["schedule_id", "$11::bigint[]"],
+    ["tick_at", "$12::timestamptz[]"],
+  ] as const;
+  const shared = (name: string, array: string) => `CASE WHEN cardinality(${array}) = 1 THEN (${array})[1] ELSE t.${name} END AS ${name}`;
   return `
       WITH input AS (
-        SELECT nextval('${s}.job_id_seq') AS id, t.*
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
-                    $7::int[], $8::int[], $9::text[], $10::jsonb[], $11::bigint[], $12::timestamptz[])
-             WITH ORDINALITY AS t(queue, type, payload, payload_meta, priority, run_at,
-                                  max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at, ord)
+        SELECT nextval('${s}.job_id_seq') AS id, t.payload, t.ord,
+               ${columns.map(([name, array]) => shared(name, array)).join(",\n               ")}
+        FROM unnest($3::text[], ${columns.map(([, array]) => array).join(", ")})
+             WITH ORDINALITY AS t(payload, ${columns.map(([name]) => name).join(", ")}, ord)
       ),
       inserted AS (
         INSERT INTO ${s}.jobs (id, queue, type, payload, payload_meta, priority, run_at,

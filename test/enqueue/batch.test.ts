@@ -82,6 +82,51 @@ describe("batch enqueue", () => {
     expect(decoded.scores.get("x")).toBe(12345678901234567890n);
   });
 
+  it("a batch whose jobs differ in some options and share others stores each job's own", async () => {
+    const Slow = defineJob<{ n: number }>("slow", { queue: "other", maxAttempts: 2, timeout: 60_000, priority: 5 });
+    const Fast = defineJob<{ n: number }>("fast", { queue: "other", maxAttempts: 9, timeout: 1_000 });
+    const later = new Date(Date.now() + 3_600_000);
+    const ids = await app.prisma.$jobs.enqueue([Slow({ n: 1 }), Fast({ n: 2 }), Slow({ n: 3 })]);
+    const [dated] = await app.prisma.$jobs.enqueue([Fast({ n: 4 })], { runAt: later });
+    const rows = await app.rows(
+      `SELECT queue, type, payload, payload_meta, priority, max_attempts, timeout_ms, run_at <= clock_timestamp() AS due
+       FROM arrower.jobs WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      [[...ids, dated]],
+    );
+    expect(rows).toEqual([
+      { queue: "other", type: "slow", payload: { n: 1 }, payload_meta: null, priority: 5, max_attempts: 2, timeout_ms: 60_000, due: true },
+      { queue: "other", type: "fast", payload: { n: 2 }, payload_meta: null, priority: 0, max_attempts: 9, timeout_ms: 1_000, due: true },
+      { queue: "other", type: "slow", payload: { n: 3 }, payload_meta: null, priority: 5, max_attempts: 2, timeout_ms: 60_000, due: true },
+      { queue: "other", type: "fast", payload: { n: 4 }, payload_meta: null, priority: 0, max_attempts: 9, timeout_ms: 1_000, due: false },
+    ]);
+  });
+
+  it("plain JSON is stored without type meta; what plain JSON would change keeps its meta", async () => {
+    const Any = defineJob<unknown>("any");
+    const shared = { k: 1 };
+    const payloads: unknown[] = [
+      { a: [1, "x", true, null, { b: [] }], "": 0 },
+      "just a string",
+      { shared, again: shared },
+      { zero: -0, nan: NaN, inf: -Infinity },
+      { gone: undefined },
+      [undefined],
+      Object.assign(Object.create(null) as object, { bare: 1 }),
+    ];
+    const ids = await app.prisma.$jobs.enqueue(payloads.map((p) => Any(p)));
+    const rows = await app.rows<{ payload: unknown; payload_meta: unknown }>(
+      `SELECT payload, payload_meta FROM arrower.jobs WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      [ids],
+    );
+    expect(rows.map((r) => r.payload_meta === null)).toEqual([true, true, false, false, false, false, true]);
+    const decoded = rows.map((r) => deserializePayload<unknown>(r.payload, r.payload_meta));
+    expect(decoded).toEqual(payloads);
+    const [, , sharedBack, numbers, gone] = decoded as [unknown, unknown, { shared: object; again: object }, { zero: number }, object];
+    expect(sharedBack.again).toBe(sharedBack.shared);
+    expect(Object.is(numbers.zero, -0)).toBe(true);
+    expect("gone" in gone).toBe(true);
+  });
+
   it("applies options and job type defaults, options winning", async () => {
     const runAt = new Date(Date.now() + 3_600_000);
     const [a, b] = await app.prisma.$jobs.enqueue(
