@@ -63,10 +63,10 @@ export interface AttemptInfo {
   attempt: number;
   maxAttempts: number;
   priority: number;
-  /** When the job was due. */
-  runAt: Date;
-  /** When the attempt started (the claim's clock, the same as `runAt`'s: the database's). */
-  startedAt: Date;
+  /** When the job was due, ms since the epoch. */
+  runAtMs: number;
+  /** When the attempt started, ms since the epoch (the claim's clock, the same as `runAtMs`'s: the database's). */
+  startedAtMs: number;
   /** The stored carrier (`jobs.trace_context`). */
   traceContext: unknown;
   /** The pool running it. */
@@ -191,7 +191,7 @@ export class Instrumentation {
    */
   startAttempt(info: AttemptInfo): AttemptTrace {
     const instruments = this.instruments();
-    const waitMs = Math.max(0, info.startedAt.getTime() - info.runAt.getTime());
+    const waitMs = Math.max(0, info.startedAtMs - info.runAtMs);
     instruments?.waitDuration.record(waitMs / 1000, this.jobAttributes(info.queue, info.type));
     const tracer = this.tracer();
     if (!tracer) return instruments ? new Attempt(this, info, instruments, undefined, undefined) : UNTRACED;

@@ -99,14 +99,14 @@ export class Queries {
                                     tick_at, trace_context, started_at, finished_at, pool, trace_id)
       SELECT id, queue, type, payload, payload_meta, priority, run_at, created_at, $2,
              $3, max_attempts, timeout_ms, dedup_key, $4, schedule_id,
-             tick_at, trace_context, $5, clock_timestamp(), $6, $7
+             tick_at, trace_context, ${fromMs("$5::float8")}, clock_timestamp(), $6, $7
       FROM done`;
     // Finish the jobs of a batch (or one job): one statement moves them all to history, each
     // with its own outcome. The delete goes by primary key (= ANY), never joined on its input:
     // a plan cached while the table looked empty must not scan a full one.
     this.finishMany = `
       WITH input AS (
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::text[], $7::text[])
                AS t(id, state, attempts, error, started_at, pool, trace_id)),
            done AS (DELETE FROM ${s}.jobs WHERE id = ANY($1::bigint[]) RETURNING *)
       INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
@@ -114,7 +114,7 @@ export class Queries {
                                     tick_at, trace_context, started_at, finished_at, pool, trace_id)
       SELECT done.id, done.queue, done.type, done.payload, done.payload_meta, done.priority, done.run_at,
              done.created_at, input.state, input.attempts, done.max_attempts, done.timeout_ms, done.dedup_key,
-             input.error, done.schedule_id, done.tick_at, done.trace_context, input.started_at,
+             input.error, done.schedule_id, done.tick_at, done.trace_context, ${fromMs("input.started_at")},
              clock_timestamp(), input.pool, input.trace_id
       FROM done JOIN input ON input.id = done.id`;
     // A failed attempt that will be retried: recorded with the job's next run.
@@ -124,7 +124,7 @@ export class Queries {
              SET attempts = $2, last_error = $4, run_at = clock_timestamp() + $3 * interval '1 millisecond'
              WHERE id = $1 RETURNING id)
       INSERT INTO ${s}.attempts (job_id, attempt, outcome, error, started_at, pool, trace_id)
-      SELECT $1, $2, $5, $4, $6, $7, $8 FROM job
+      SELECT $1, $2, $5, $4, ${fromMs("$6::float8")}, $7, $8 FROM job
       ON CONFLICT (job_id, attempt) DO NOTHING`;
     // `finish` and `retry` (same parameters) for an attempt whose transaction is already gone
     // (its handler hung and the connection was cut, or the server ended the session), written on
@@ -144,7 +144,7 @@ export class Queries {
              WHERE id = (SELECT id FROM ${s}.jobs WHERE id = $1 AND attempts < $2 FOR UPDATE SKIP LOCKED)
              RETURNING id)
       INSERT INTO ${s}.attempts AS a (job_id, attempt, outcome, error, started_at, pool, trace_id)
-      VALUES ($1, $2, $5, $4, $6, $7, $8)
+      VALUES ($1, $2, $5, $4, ${fromMs("$6::float8")}, $7, $8)
       ON CONFLICT (job_id, attempt) DO UPDATE SET outcome = excluded.outcome, error = excluded.error
         WHERE a.outcome = 'crashed'`;
     this.heartbeat = `
@@ -582,6 +582,20 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): st
 }
 
 /**
+ * A timestamp as milliseconds since the epoch (float8, microseconds in the fraction), and back.
+ * The worker's own statements pass times this way: `pg` parsed each timestamp with a regular
+ * expression and formatted each one it sent, ~10 % of a short job's CPU in batched mode.
+ * `±infinity` stays `±Infinity`.
+ */
+function toMs(timestamp: string): string {
+  return `date_part('epoch', ${timestamp}) * 1000`;
+}
+
+function fromMs(ms: string): string {
+  return `to_timestamp(${ms} / 1000)`;
+}
+
+/**
  * The fate of the transaction that last locked or deleted a row, from its `xmax` (an `xid`):
  * 'in progress', 'committed', 'aborted', or NULL (none, or too old to tell). pg_xact_status
  * takes a full (epoch-qualified) id; the epoch is the current transaction's, one less when the
@@ -620,8 +634,9 @@ function claimStatement(s: string, order: string): string {
         FOR UPDATE OF j SKIP LOCKED
       )
       SELECT next.id::text AS id, next.type, next.payload, next.payload_meta, next.priority,
-             next.run_at, next.created_at, next.attempts, next.max_attempts, next.timeout_ms,
-             next.trace_context, coalesce(${lockerStatus("next.locker")} = 'aborted', false) AS crashed,
-             clock_timestamp() AS started_at
+             ${toMs("next.run_at")} AS run_at, ${toMs("next.created_at")} AS created_at, next.attempts,
+             next.max_attempts, next.timeout_ms, next.trace_context,
+             coalesce(${lockerStatus("next.locker")} = 'aborted', false) AS crashed,
+             ${toMs("clock_timestamp()")} AS started_at
       FROM next`;
 }

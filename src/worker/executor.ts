@@ -27,6 +27,7 @@ import { JobSnooze, UnrecoverableError } from "../outcomes.ts";
 import { HANDLER_SAVEPOINT } from "../postgres/queries.ts";
 import { corked, settleInOrder } from "../postgres/pipeline.ts";
 import type { BackoffOptions } from "./options.ts";
+import { RunningJob } from "./running-job.ts";
 
 /**
  * The handler's savepoint (HANDLER_SAVEPOINT in src/postgres/queries.ts). Prisma's BEGIN,
@@ -86,7 +87,8 @@ interface Finish {
   state: "succeeded" | "failed";
   attempts: number;
   error: string | null;
-  startedAt: Date | null;
+  /** When the attempt started, ms since the epoch (null: it never started, its holder crashed). */
+  startedAt: number | null;
   pool: string | null;
   traceId: string | null;
 }
@@ -104,7 +106,7 @@ interface Batch {
 
 /** Claim orders, for a batch's rows (the claim's CTE returns them unordered). */
 const byPriority = (a: ClaimedRow, b: ClaimedRow) => a.priority - b.priority || byTime(a, b);
-const byTime = (a: ClaimedRow, b: ClaimedRow) => a.run_at.getTime() - b.run_at.getTime() || compareIds(a.id, b.id);
+const byTime = (a: ClaimedRow, b: ClaimedRow) => a.run_at - b.run_at || compareIds(a.id, b.id);
 const compareIds = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 interface ClaimedRow {
@@ -113,28 +115,22 @@ interface ClaimedRow {
   payload: unknown;
   payload_meta: unknown;
   priority: number;
-  run_at: Date;
-  created_at: Date;
+  /** Times are ms since the epoch (see toMs in src/postgres/queries.ts), ±Infinity for ±infinity. */
+  run_at: number;
+  created_at: number;
   attempts: number;
   max_attempts: number;
   timeout_ms: number;
   trace_context: unknown;
   /** The previous holder of the row died mid-attempt (its transaction aborted). */
   crashed: boolean;
-  started_at: Date;
+  started_at: number;
 }
 
 /** How long a handler that ignores its aborted signal is waited for before its connection is cut. */
 const ABORT_GRACE_MS = 2_000;
 
 type Outcome = { ok: true } | { ok: false; error: unknown; hung: boolean };
-
-/** A running job, as the pool sees it during shutdown. */
-export interface RunningJob {
-  readonly id: string;
-  abort(reason: Error): void;
-  readonly done: Promise<void>;
-}
 
 export class Slot {
   private connection: pg.Client | undefined;
@@ -145,6 +141,13 @@ export class Slot {
   private readonly savepoint: HandlerSavepoint = { state: "none" };
   /** The job being run, if any. */
   current: RunningJob | undefined;
+  /**
+   * One timeout timer per slot, re-armed for each job (a timer per job was ~2 % of a short
+   * job's cost): it aborts `timed` when it fires, and nothing once that job has ended.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerMs = 0;
+  private timed: RunningJob | undefined;
   /** Why the connection failed while a job ran (its transaction is gone; see onConnectionError). */
   private lost: Error | undefined;
 
@@ -187,7 +190,23 @@ export class Slot {
     const connection = this.connection;
     this.connection = undefined;
     this.prefetched = undefined;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     await connection?.end().catch(() => undefined);
+  }
+
+  /** Aborts `job` with a JobTimeoutError after `ms`, unless another job is timed before. */
+  private armTimeout(job: RunningJob, ms: number): void {
+    this.timed = job;
+    if (this.timer && this.timerMs === ms) {
+      this.timer.refresh();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(() => this.timed?.abort(new JobTimeoutError(ms)), ms);
+    // The job's connection keeps the process alive while it runs; an idle slot's timer must not.
+    this.timer.unref();
   }
 
   /**
@@ -213,7 +232,7 @@ export class Slot {
     this.host.wakeAnother();
     const batch: Batch = { finishes: [], settled: [], runs: [], stop: undefined };
     for (const job of claim.rows) {
-      const attempt = await this.countCrash(job, batch);
+      const attempt = job.crashed ? await this.countCrash(job, batch) : job.attempts + 1;
       if (attempt !== undefined) batch.runs.push({ job, attempt });
     }
     for (const [index, { job, attempt }] of batch.runs.entries()) {
@@ -238,11 +257,10 @@ export class Slot {
   }
 
   /**
-   * The attempt a claimed job runs as, after counting a crashed previous attempt (undefined when
-   * that crash was its last attempt: it then ends as failed with the batch's commit).
+   * The attempt a claimed job whose previous holder crashed runs as, after counting that crash
+   * (undefined when it was its last attempt: it then ends as failed with the batch's commit).
    */
   private async countCrash(job: ClaimedRow, batch: Batch): Promise<number | undefined> {
-    if (!job.crashed) return job.attempts + 1;
     const { engine, control, queue } = this.host;
     // The previous holder died mid-attempt: its transaction rolled back, and the row shows only
     // that it was aborted. The crash record is written where it survives should this attempt
@@ -267,7 +285,7 @@ export class Slot {
     const pool = options.poolName;
     this.savepoint.state = "none";
     // otel: the attempt's "process" span and run/wait metrics; its trace id goes to history.
-    const trace = engine.otel.startAttempt({ id: job.id, type: job.type, queue, attempt, maxAttempts: job.max_attempts, priority: job.priority, runAt: job.run_at, startedAt: job.started_at, traceContext: job.trace_context, pool });
+    const trace = engine.otel.startAttempt({ id: job.id, type: job.type, queue, attempt, maxAttempts: job.max_attempts, priority: job.priority, runAtMs: job.run_at, startedAtMs: job.started_at, traceContext: job.trace_context, pool });
 
     let payload: unknown;
     try {
@@ -287,15 +305,13 @@ export class Slot {
     }
 
     const handler = this.host.handlers.get(job.type)!;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new JobTimeoutError(job.timeout_ms)), job.timeout_ms);
-    let finished!: () => void;
-    const done = new Promise<void>((resolve) => (finished = resolve));
-    this.current = { id: job.id, abort: (reason) => controller.abort(reason), done };
+    const running = new RunningJob(job.id);
+    this.armTimeout(running, job.timeout_ms);
+    this.current = running;
     const startedAt = performance.now();
     let recorded = false;
     try {
-      let outcome = await trace.run(() => this.runHandler(connection, job, handler, payload, attempt, controller.signal));
+      let outcome = await trace.run(() => this.runHandler(connection, job, handler, payload, attempt, running));
       if (outcome.ok && this.savepoint.state !== "none" && this.savepoint.state !== "pending") {
         // Released before the next job's savepoint or the batch's finish (see HANDLER_SAVEPOINT).
         // Refused when the handler swallowed a failed statement: the transaction is aborted.
@@ -319,7 +335,7 @@ export class Slot {
         recorded = true;
         return;
       }
-      if (controller.signal.reason instanceof JobAbortedError) {
+      if (running.reason instanceof JobAbortedError) {
         trace.end("abandoned");
         await this.abandon(connection, outcome.hung, batch);
         recorded = true;
@@ -340,58 +356,52 @@ export class Slot {
       await this.recordFailure(connection, job, attempt, outcome.error, outcome.hung, trace, batch);
       recorded = true;
     } finally {
-      clearTimeout(timer);
+      this.timed = undefined;
       this.current = undefined;
-      finished();
       if (!recorded) trace.end("crashed"); // otel: the connection failed mid-attempt
     }
   }
 
-  private async runHandler(
+  private runHandler(
     connection: pg.Client,
     job: ClaimedRow,
     handler: Handler<unknown, unknown>,
     payload: unknown,
     attempt: number,
-    signal: AbortSignal,
+    running: RunningJob,
   ): Promise<Outcome> {
+    const { queue } = this.host;
     const run = this.host.transactions.run(connection, job.timeout_ms + ABORT_GRACE_MS * 2, this.savepoint, async (tx) => {
       const result = await handler(payload, {
         tx,
         jobId: job.id,
         attempt,
         maxAttempts: job.max_attempts,
-        signal,
-        queue: this.host.queue,
-        runAt: job.run_at,
-        createdAt: job.created_at,
+        get signal() {
+          return running.signal;
+        },
+        queue,
+        runAt: toDate(job.run_at),
+        createdAt: toDate(job.created_at),
       });
       // A snooze is not a success: thrown, it rolls the handler's writes back like a failure.
       if (result instanceof JobSnooze) throw result;
     });
-    // A handler that ignores its aborted signal is given a grace period, then abandoned.
-    let hung!: (outcome: Outcome) => void;
-    const hang = new Promise<Outcome>((resolve) => (hung = resolve));
-    const onAbort = () => {
-      // No grace when the connection is gone: the handler's transaction cannot commit any more.
-      const wait = signal.reason instanceof ConnectionLostError ? 0 : ABORT_GRACE_MS;
-      const grace = setTimeout(() => hung({ ok: false, error: signal.reason, hung: true }), wait);
-      grace.unref();
-      void run.finally(() => clearTimeout(grace)).catch(() => undefined);
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      return await Promise.race([
-        run.then(
-          (): Outcome => (signal.aborted ? { ok: false, error: signal.reason, hung: false } : { ok: true }),
-          (error: unknown): Outcome => ({ ok: false, error: signal.aborted ? signal.reason : explainAborted(error), hung: false }),
-        ),
-        hang,
-      ]);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    return new Promise<Outcome>((resolve) => {
+      run.then(
+        () => resolve(running.aborted ? { ok: false, error: running.reason, hung: false } : { ok: true }),
+        (error: unknown) => resolve({ ok: false, error: running.aborted ? running.reason : explainAborted(error), hung: false }),
+      );
+      // A handler that ignores its aborted signal is given a grace period, then abandoned.
+      running.onAbort = () => {
+        // No grace when the connection is gone: the handler's transaction cannot commit any more.
+        const wait = running.reason instanceof ConnectionLostError ? 0 : ABORT_GRACE_MS;
+        const grace = setTimeout(() => resolve({ ok: false, error: running.reason, hung: true }), wait);
+        grace.unref();
+        void run.finally(() => clearTimeout(grace)).catch(() => undefined);
+      };
+      if (running.aborted) running.onAbort();
+    });
   }
 
   /** Records a failed attempt: retry later with backoff, or keep as failed after the last attempt. */
@@ -476,13 +486,6 @@ export class Slot {
       if (o.status === "rejected") return { error: o.reason };
       if (c.status === "rejected") return { error: c.reason };
       const rows = c.value.rows;
-      for (const row of rows) {
-        // A row written by hand may hold run_at = '-infinity', which pg returns as a number: the
-        // handler's runAt and the attempt's metrics then threw outside any try, and the job looped
-        // as "worker crashed" (found by test/faults/poison.test.ts). They always get a Date.
-        row.run_at = finiteDate(row.run_at);
-        row.created_at = finiteDate(row.created_at);
-      }
       return { rows: rows.length > 1 ? rows.sort(options.strategy === "time" ? byTime : byPriority) : rows };
     });
     return { opened, claim };
@@ -577,7 +580,11 @@ function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig
   return { name: `arrower_${name}`, text, values };
 }
 
-/** pg returns the timestamps ±infinity as ±Infinity: the earliest or latest Date JavaScript has instead. */
-function finiteDate(value: Date | number): Date {
-  return value instanceof Date ? value : new Date(value < 0 ? -8.64e15 : 8.64e15);
+/**
+ * A claimed time as a Date. A row written by hand may hold run_at = '-infinity' (±Infinity
+ * here): the handler's runAt then threw outside any try, and the job looped as "worker crashed"
+ * (found by test/faults/poison.test.ts). It gets the earliest or latest Date JavaScript has.
+ */
+function toDate(ms: number): Date {
+  return new Date(Number.isFinite(ms) ? ms : ms < 0 ? -8.64e15 : 8.64e15);
 }

@@ -27,7 +27,7 @@ async function exposition(): Promise<Exposition> {
     await otel.enqueueSpan([{ queue: "default", type: "send-welcome" }], undefined, async () => ["1"]);
     for (const kind of ["succeeded", "retrying", "failed", "crashed", "snoozed"]) otel.recordEvent({ kind, queue: "default", type: "send-welcome" });
     const now = new Date();
-    otel.startAttempt({ id: "1", type: "send-welcome", queue: "default", attempt: 1, maxAttempts: 3, priority: 0, runAt: now, startedAt: now, traceContext: null, pool: "p" }).end("succeeded");
+    otel.startAttempt({ id: "1", type: "send-welcome", queue: "default", attempt: 1, maxAttempts: 3, priority: 0, runAtMs: now.getTime(), startedAtMs: now.getTime(), traceContext: null, pool: "p" }).end("succeeded");
     const stop = otel.watchPool({ queue: "default", jobTypes: ["send-welcome"], queueDepth: async () => [{ queue: "default", available: 1, scheduled: 2, running: 3 }] });
     const { resourceMetrics, errors } = await exporter.collect();
     stop();

@@ -39,7 +39,7 @@ describe("without an OpenTelemetry SDK", () => {
 
   it("nothing is built: attempts share one inert handle, enqueue gets no carrier", async () => {
     const otel = engineOf(app.prisma.$jobs).otel;
-    const info = { id: "1", type: "t", queue: "q", attempt: 1, maxAttempts: 1, priority: 0, runAt: new Date(), startedAt: new Date(), traceContext: null, pool: "p" };
+    const info = { id: "1", type: "t", queue: "q", attempt: 1, maxAttempts: 1, priority: 0, runAtMs: Date.now(), startedAtMs: Date.now(), traceContext: null, pool: "p" };
     const a = otel.startAttempt(info);
     const b = otel.startAttempt({ ...info, id: "2", traceContext: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } });
     expect(a).toBe(b);

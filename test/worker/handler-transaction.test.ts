@@ -40,6 +40,29 @@ describe("the handler's transaction", () => {
     expect(await app.rows(`SELECT note FROM "SideEffect" WHERE id = $1`, [id])).toEqual([{ note: "written" }]);
   });
 
+  it("5 slots opening their transactions at the same time, over and over: each write lands in its own job's transaction", async () => {
+    // Handlers' transactions find their job's connection through an AsyncLocalStorage scope
+    // that is switched off whenever no transaction is opening (src/prisma/connection.ts).
+    const queue = app.prisma.$jobs.queue("crowd", { poolSize: 5, autoStartDelay: 0, backoff: { baseDelay: 60_000, maxDelay: 60_000 } });
+    queues.push(queue);
+    const ids = await queue.enqueue(Array.from({ length: 60 }, (_, i) => Task({ note: String(i) })), { maxAttempts: 1 });
+    await queue.register(Task, async (job, { tx, jobId }) => {
+      // Some handlers open late, some never: openings interleave with running transactions.
+      if (Number(job.note) % 4 === 3) return;
+      if (Number(job.note) % 4 === 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      await tx.sideEffect.create({ data: { id: jobId, note: job.note } });
+      if (Number(job.note) % 4 === 1) throw new Error("rolled back");
+    });
+    await waitFor(async () => (await app.count("job_history", "id = ANY($1::bigint[])", [ids])) === 60, 20_000);
+    const states = await app.rows<{ id: string; state: string; last_error: string | null }>(
+      `SELECT h.id::text AS id, h.state, h.last_error FROM arrower.job_history h WHERE h.id = ANY($1::bigint[]) ORDER BY h.id`,
+      [ids],
+    );
+    expect(states).toEqual(ids.map((id, i) => ({ id, state: i % 4 === 1 ? "failed" : "succeeded", last_error: i % 4 === 1 ? expect.stringMatching(/rolled back/) : null })));
+    const written = await app.rows<{ id: string }>(`SELECT id FROM "SideEffect" WHERE id = ANY($1::text[]) ORDER BY id::bigint`, [ids]);
+    expect(written.map((r) => r.id)).toEqual(ids.filter((_, i) => i % 4 === 0 || i % 4 === 2));
+  });
+
   it("queries in parallel, raw SQL, field references and a nested transaction all land in the job's transaction", async () => {
     const { id, state, last_error } = await runJob("shapes", async (_job, { tx, jobId }) => {
       await Promise.all([

@@ -58,6 +58,34 @@ describe("timeouts", () => {
     expect(await app.rows(`SELECT id FROM "SideEffect" WHERE id LIKE $1`, [`${id}:%`])).toEqual([]);
   });
 
+  it("each job's timeout counts from its own start, also when one slot runs them back to back", async () => {
+    // One slot, batches of 3: each job runs for 70 % of its 1 s timeout, so three in a row take
+    // 2.1 s; a timer left over from an earlier job would cut a later one short.
+    const queue = app.prisma.$jobs.queue("back-to-back", { poolSize: 1, batchSize: 3, autoStartDelay: 0 });
+    queues.push(queue);
+    const ids = await queue.enqueue([Sleep({ ms: 700 }), Sleep({ ms: 700 }), Sleep({ ms: 700 })], { timeout: 1_000 });
+    await queue.register(Sleep, handler);
+    await waitFor(async () => (await app.count("job_history", "id = ANY($1::bigint[])", [ids])) === 3, 10_000);
+    expect(await app.rows(`SELECT state, attempts FROM arrower.job_history WHERE id = ANY($1::bigint[])`, [ids])).toEqual(
+      ids.map(() => ({ state: "succeeded", attempts: 1 })),
+    );
+    expect(await app.count("attempts", "job_id = ANY($1::bigint[])", [ids])).toBe(0);
+  }, 20_000);
+
+  it("a handler that first looks at its signal after the timeout finds it aborted, with the timeout as reason", async () => {
+    const Late = defineJob<{ ms: number }>("late-look");
+    const queue = sleepQueue("late-look");
+    const seen: { aborted: boolean; reason: string }[] = [];
+    await queue.register(Late, async (job, context) => {
+      await new Promise((resolve) => setTimeout(resolve, job.ms));
+      seen.push({ aborted: context.signal.aborted, reason: String(context.signal.reason) });
+    });
+    const id = await queue.enqueue(Late({ ms: 600 }), { timeout: 200 });
+    await waitFor(async () => (await app.count("attempts", "job_id = $1", [id])) === 1, 10_000);
+    expect(seen).toEqual([{ aborted: true, reason: expect.stringMatching(/timed out after 200 ms/) }]);
+    expect(await app.rows(`SELECT outcome FROM arrower.attempts WHERE job_id = $1`, [id])).toEqual([{ outcome: "timeout" }]);
+  });
+
   it("a handler that ignores its aborted signal is cut off, and the failure is recorded anyway", async () => {
     const queue = sleepQueue("stubborn");
     await queue.register(Sleep, handler);
