@@ -99,11 +99,12 @@ async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], e
   const trace = extras.traceContext ? JSON.stringify(extras.traceContext) : null;
   const q = engine.queries;
   const statement = firstIndex.size > 0 ? q.enqueueDedup : extras.scheduleId != null ? q.enqueueTick : q.enqueue;
-  // Payloads one per job; the other columns once when the batch shares the value (see the statement).
+  // Payloads as one JSON array; the other columns once when the batch shares the value (see the statement).
   const rows = await db.query<EnqueueRow>(statement, [
     column(sent, (j) => j.queue),
     column(sent, (j) => j.type),
-    sent.map((j) => j.payload),
+    // Each payload is JSON text already (serializePayload): joined, they are a JSON array.
+    `[${sent.map((j) => j.payload).join(",")}]`,
     column(sent, (j) => j.payloadMeta),
     column(sent, (j) => j.priority),
     column(sent, (j) => j.runAt?.getTime() ?? null, (j) => j.runAt),

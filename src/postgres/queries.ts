@@ -524,10 +524,11 @@ function rewrite(statement: string, replacements: ReadonlyArray<readonly [string
  * 65,535-parameter limit). Ids are drawn in input order, so rows come back in input order
  * without joining on the insert's output. NOTIFY is delivered at commit, once per queue.
  *
- * Payloads always come as one element per job. Every other column comes either so, or as a
- * one-element array when the whole batch shares its value (queue, type, options: nearly
- * always): sending and parsing eleven arrays of a thousand equal values was a fifth of a
- * 1,000-job enqueue's time.
+ * Payloads come as one JSON array (parsed once, not a text[] of a thousand JSON texts: ~10 %
+ * of a 1,000-job enqueue's time). Every other column comes as an array of one element per
+ * job, or of one element when the whole batch shares its value (queue, type, options: nearly
+ * always): sending and parsing eleven arrays of a thousand equal values was a fifth of that
+ * time.
  *
  * `conflicts`:
  * - `none`: no dedup key and no cron tick, so only the primary key could refuse a row, and its
@@ -557,13 +558,13 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): st
       WITH input AS (
         SELECT nextval('${s}.job_id_seq') AS id, t.payload, t.ord,
                ${columns.map(([name, array]) => shared(name, array)).join(",\n               ")}
-        FROM unnest($3::text[], ${columns.map(([, array]) => array).join(", ")})
+        FROM ROWS FROM (jsonb_array_elements($3::jsonb), unnest(${columns.map(([, array]) => array).join(", ")}))
              WITH ORDINALITY AS t(payload, ${columns.map(([name]) => name).join(", ")}, ord)
       ),
       inserted AS (
         INSERT INTO ${s}.jobs (id, queue, type, payload, payload_meta, priority, run_at,
                                max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at)
-        SELECT id, queue, type, payload::jsonb, payload_meta::jsonb, priority, coalesce(run_at, clock_timestamp()),
+        SELECT id, queue, type, payload, payload_meta::jsonb, priority, coalesce(run_at, clock_timestamp()),
                max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at
         FROM input${conflicts === "none" ? "" : `
         ON CONFLICT DO NOTHING`}
