@@ -117,6 +117,10 @@ export class Queries {
              input.error, done.schedule_id, done.tick_at, done.trace_context, ${fromMs("input.started_at")},
              clock_timestamp(), input.pool, input.trace_id
       FROM done JOIN input ON input.id = done.id`;
+    // A succeeded job of a queue that keeps none in history (retention.succeeded = 0): its row
+    // is deleted in the job's transaction, as graphile-worker does and BullMQ's removeOnComplete.
+    this.discard = `DELETE FROM ${s}.jobs WHERE id = $1`;
+    this.discardMany = `DELETE FROM ${s}.jobs WHERE id = ANY($1::bigint[])`;
     // A failed attempt that will be retried: recorded with the job's next run.
     this.retry = `
       WITH job AS (
@@ -477,6 +481,8 @@ export class Queries {
   readonly releaseJobs: string;
   readonly crashedAttempt: string;
   readonly finishMany: string;
+  readonly discard: string;
+  readonly discardMany: string;
   readonly recordCrash: string;
   readonly finish: string;
   readonly retry: string;

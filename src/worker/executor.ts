@@ -516,25 +516,9 @@ export class Slot {
    */
   private async commit(connection: pg.Client, batch: Batch): Promise<void> {
     const q = this.host.engine.queries;
-    const { finishes } = batch;
-    const [only] = finishes;
-    // One job (every job, unbatched) takes the statement without arrays: unnesting seven
-    // one-element arrays and joining them cost ~10 % of a no-op job's server time.
-    const finish = finishes.length === 0
-      ? undefined
-      : finishes.length === 1 && only
-      ? prepared("finish", q.finish, [only.id, only.state, only.attempts, only.error, only.startedAt, only.pool, only.traceId])
-      : prepared("finish_many", q.finishMany, [
-          finishes.map((f) => f.id),
-          finishes.map((f) => f.state),
-          finishes.map((f) => f.attempts),
-          finishes.map((f) => f.error),
-          finishes.map((f) => f.startedAt),
-          finishes.map((f) => f.pool),
-          finishes.map((f) => f.traceId),
-        ]);
+    const statements = this.finishStatements(batch.finishes);
     if (!this.host.accepting()) {
-      await settleInOrder(corked(connection, () => [...(finish ? [connection.query(finish)] : []), connection.query("COMMIT")]));
+      await settleInOrder(corked(connection, () => [...statements.map((statement) => connection.query(statement)), connection.query("COMMIT")]));
       return;
     }
     // COMMIT goes as a message of its own, not in one with the next BEGIN: PostgreSQL reports a
@@ -543,11 +527,11 @@ export class Slot {
     // never saw the dead rows of the jobs it finished, and every claim walked more of them
     // (test/worker/statistics.test.ts). Same write, same round trip.
     const [finished, committed, { opened, claim }] = corked(connection, () => [
-      finish && connection.query(finish),
+      statements.map((statement) => connection.query(statement)),
       connection.query("COMMIT"),
       this.sendClaim(connection, q.beginClaim),
     ] as const);
-    const failed = (await Promise.allSettled([finished, committed, opened])).find((result) => result.status === "rejected");
+    const failed = (await Promise.allSettled([...finished, committed, opened])).find((result) => result.status === "rejected");
     if (failed) {
       // A failed finish turned the COMMIT into a rollback: drop the next claim's transaction too.
       await claim;
@@ -555,6 +539,41 @@ export class Slot {
       throw failed.reason;
     }
     this.prefetched = claim;
+  }
+
+  /**
+   * The statements that end a batch's finished jobs: moved to history, or, succeeded ones of a
+   * queue that keeps none (`retention: { succeeded: 0 }`), deleted.
+   */
+  private finishStatements(finishes: Finish[]): pg.QueryConfig[] {
+    const q = this.host.engine.queries;
+    let kept = finishes;
+    const statements: pg.QueryConfig[] = [];
+    if (this.host.options.retention?.succeeded === 0) {
+      const succeeded = finishes.filter((f) => f.state === "succeeded").map((f) => f.id);
+      kept = finishes.filter((f) => f.state !== "succeeded");
+      if (succeeded.length === 1) statements.push(prepared("discard", q.discard, succeeded));
+      else if (succeeded.length > 1) statements.push(prepared("discard_many", q.discardMany, [succeeded]));
+    }
+    // One job (every job, unbatched) takes the statement without arrays: unnesting seven
+    // one-element arrays and joining them cost ~10 % of a no-op job's server time.
+    const [only] = kept;
+    if (kept.length === 1 && only) {
+      statements.push(prepared("finish", q.finish, [only.id, only.state, only.attempts, only.error, only.startedAt, only.pool, only.traceId]));
+    } else if (kept.length > 1) {
+      statements.push(
+        prepared("finish_many", q.finishMany, [
+          kept.map((f) => f.id),
+          kept.map((f) => f.state),
+          kept.map((f) => f.attempts),
+          kept.map((f) => f.error),
+          kept.map((f) => f.startedAt),
+          kept.map((f) => f.pool),
+          kept.map((f) => f.traceId),
+        ]),
+      );
+    }
+    return statements;
   }
 
   private async rollbackQuietly(): Promise<void> {

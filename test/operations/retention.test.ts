@@ -214,3 +214,45 @@ describe("per-queue retention", () => {
     expect(await stored("reports")).toEqual({ s: null, f: null });
   });
 });
+
+describe("retention: { succeeded: 0 }", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(() => app.close());
+
+  for (const batchSize of [1, 10]) {
+    it(`keeps no succeeded job (batchSize ${batchSize}): their writes commit, events report them, failures and retries are kept as usual`, async () => {
+      const name = `discard-${batchSize}`;
+      const Write = defineJob<{ n: number }>(`write-${batchSize}`);
+      const queue = app.prisma.$jobs.queue(name, { poolSize: 2, batchSize, autoStartDelay: 0, retention: { succeeded: 0 }, backoff: { baseDelay: 10, maxDelay: 10 } });
+      const succeeded: string[] = [];
+      queue.on("succeeded", ({ jobId }) => succeeded.push(jobId));
+      // Every 5th job fails for good; every 5th + 1 fails once, then succeeds.
+      const ids = await queue.enqueue(Array.from({ length: 40 }, (_, n) => Write({ n })), { maxAttempts: 2 });
+      await queue.register(Write, async (job, { tx, jobId, attempt }) => {
+        await tx.sideEffect.create({ data: { id: `${jobId}:${attempt}` } });
+        if (job.n % 5 === 0 || (job.n % 5 === 1 && attempt === 1)) throw new Error(`no ${job.n}`);
+      });
+      await waitFor(async () => succeeded.length === 32 && (await app.count("jobs", "queue = $1", [name])) === 0, 20_000, "every job to end");
+      await queue.shutdown();
+
+      const failed = ids.filter((_, n) => n % 5 === 0);
+      expect(new Set(succeeded)).toEqual(new Set(ids.filter((_, n) => n % 5 !== 0)));
+      // History holds the failed jobs only, each with its attempts.
+      expect(await app.rows(`SELECT h.id::text AS id, h.state, h.attempts FROM arrower.job_history h WHERE h.queue = $1 ORDER BY h.id`, [name])).toEqual(
+        failed.map((id) => ({ id, state: "failed", attempts: 2 })),
+      );
+      // A retried attempt is recorded in attempts (the last one's error is the history row's).
+      expect(await app.count("attempts", "job_id = ANY($1::bigint[])", [ids])).toBe(8 + 8);
+      // Writes: a succeeded job's commit, a failed attempt's rolled back.
+      const written = await app.rows<{ id: string }>(`SELECT id FROM "SideEffect" WHERE id = ANY($1::text[])`, [
+        ids.flatMap((id) => [`${id}:1`, `${id}:2`]),
+      ]);
+      expect(new Set(written.map((r) => r.id))).toEqual(new Set(ids.flatMap((id, n) => (n % 5 === 0 ? [] : n % 5 === 1 ? [`${id}:2`] : [`${id}:1`]))));
+      // The admin API finds a discarded job no more than a pruned one.
+      expect(await app.prisma.$jobs.getJob(ids[2]!)).toBeNull();
+    });
+  }
+});
