@@ -31,6 +31,13 @@ const benchDir = fileURLToPath(new URL(".", import.meta.url));
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const OURS: SystemId = "arrower";
 
+/** Which rows of the table a variant's settings apply to (for the report's settings list). */
+const VARIANT_ROWS: Record<Variant, string> = {
+  default: "10-worker and latency rows",
+  batched: "batched row",
+  "batched-lean": "batched row, succeeded jobs not kept",
+};
+
 // ---------------------------------------------------------------------------
 // Arguments
 
@@ -108,6 +115,14 @@ function scenarios(quick: boolean): ScenarioDef[] {
     { key: "enqueue-batch", label: `enqueue ${fmtInt(batch)} in batches of 1,000 (jobs/s)`, scenario: "enqueue-batch", variant: "default", n: batch, batch: 1000 },
     { key: "process", label: `process ${fmtInt(processN)} no-op jobs, 10 workers (jobs/s)`, scenario: "process", variant: "default", n: processN },
     { key: "process-batched", label: `process ${fmtInt(processN)}, batched / local-queue mode (jobs/s)`, scenario: "process", variant: "batched", n: processN, notApplicable: noBatch },
+    {
+      key: "process-batched-lean",
+      label: `process ${fmtInt(processN)}, batched, succeeded jobs not kept (jobs/s)`,
+      scenario: "process",
+      variant: "batched-lean",
+      n: processN,
+      notApplicable: noBatch,
+    },
     {
       key: "process-horizon",
       label: `process ${fmtInt(processN)}, 10 workers, while another transaction stays open (jobs/s)`,
@@ -405,7 +420,7 @@ async function runDefault(args: Args, server: Server, dbs: Databases, machine: M
         const m: Measurement = outcome.result ?? { system, scenario: def.scenario, variant: def.variant, n: def.n, error: outcome.error };
         recorded.push({ ...m, key: def.key, run, load1 });
         if (m.settings && !m.unsupported && (def.scenario === "process" || def.scenario === "latency")) {
-          settings.set(`${SYSTEM_LABELS[system]}, ${def.variant === "batched" ? "batched row" : "10-worker and latency rows"}`, m.settings);
+          settings.set(`${SYSTEM_LABELS[system]}, ${VARIANT_ROWS[def.variant]}`, m.settings);
         }
         const label = `  ${def.key.padEnd(16)} ${SYSTEM_LABELS[system].padEnd(16)}`;
         if (m.unsupported) {

@@ -1,10 +1,13 @@
 /**
- * arrower-jobs, from source (../../src), with the test app's generated Prisma client.
+ * arrower-jobs as users get it: the compiled package (../../dist, built by `npm run bench`),
+ * with the test app's generated Prisma client.
  *
  * - enqueue: `prisma.$jobs.enqueue(job)` / `enqueue(jobs[])` (one statement per batch)
  * - workers: `prisma.$jobs.queue("default", { poolSize: 10 })`, a no-op handler
  * - batched: the same plus ARROWER_BENCH_BATCH_OPTIONS (default `{"batchSize":50}`); a queue
  *   that rejects the option means the library has no batched mode yet ("n/a").
+ * - batched-lean: batched, and `retention: { succeeded: 0 }` (succeeded jobs are deleted, not
+ *   moved to history: what graphile-worker always does).
  */
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -12,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../../test/generated/prisma/client.ts";
-import { jobs, defineJob, InvalidOptionsError, type Logger, type QueueOptions } from "../../src/index.ts";
+import { jobs, defineJob, InvalidOptionsError, type Logger, type QueueOptions } from "../../dist/index.js";
 import { Unsupported, type Harness, type HarnessContext, type SystemModule, type Variant } from "./types.ts";
 
 const Noop = defineJob<{ i: number }>("bench-noop");
@@ -37,6 +40,10 @@ function client(url: string) {
 function batchOptions(): Record<string, unknown> {
   const raw = process.env.ARROWER_BENCH_BATCH_OPTIONS;
   return raw ? (JSON.parse(raw) as Record<string, unknown>) : { batchSize: 50 };
+}
+
+function leanOptions(variant: Variant): QueueOptions {
+  return variant === "batched-lean" ? { retention: { succeeded: 0 } } : {};
 }
 
 export const arrower: SystemModule = {
@@ -76,9 +83,9 @@ export const arrower: SystemModule = {
       async startWorkers(variant: Variant, onJob) {
         const options: QueueOptions = { poolSize: POOL_SIZE, autoStartDelay: 0 };
         try {
-          queue = prisma.$jobs.queue(QUEUE, variant === "batched" ? ({ ...options, ...batchOptions() } as QueueOptions) : options);
+          queue = prisma.$jobs.queue(QUEUE, variant === "default" ? options : ({ ...options, ...batchOptions(), ...leanOptions(variant) } as QueueOptions));
         } catch (error) {
-          if (variant === "batched" && error instanceof InvalidOptionsError) {
+          if (variant !== "default" && error instanceof InvalidOptionsError) {
             throw new Unsupported(`no batched mode yet (queue options ${JSON.stringify(batchOptions())} rejected: ${error.message})`);
           }
           throw error;
@@ -93,8 +100,8 @@ export const arrower: SystemModule = {
         return rows[0]!.n;
       },
       describe(variant) {
-        return variant === "batched"
-          ? `queue poolSize ${POOL_SIZE} + ${JSON.stringify(batchOptions())}`
+        return variant !== "default"
+          ? `queue poolSize ${POOL_SIZE} + ${JSON.stringify({ ...batchOptions(), ...leanOptions(variant) })}`
           : `queue poolSize ${POOL_SIZE} (one job per transaction)`;
       },
       async close() {

@@ -69,7 +69,7 @@ function make(backend: Backend): SystemModule {
           await queue.addBulk(Array.from({ length: count }, (_, k) => ({ name: QUEUE, data: { i: from + k } })));
         },
         async startWorkers(variant, onJob) {
-          if (variant === "batched") throw new Unsupported("batches are a BullMQ Pro feature");
+          if (variant !== "default") throw new Unsupported("batches are a BullMQ Pro feature");
           const processor = async (job: { data: { i: number } }) => {
             onJob(job.data.i);
           };

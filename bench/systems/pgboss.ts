@@ -50,7 +50,7 @@ export const pgboss: SystemModule = {
         await instance.insert(QUEUE, Array.from({ length: count }, (_, k) => ({ data: { i: from + k } })));
       },
       async startWorkers(variant, onJob) {
-        if (variant === "batched") throw new Unsupported("same settings as the 10-worker row (it always fetches in batches)");
+        if (variant !== "default") throw new Unsupported("same settings as the 10-worker row (it always fetches in batches)");
         await instance.work<{ i: number }>(QUEUE, WORK, async (jobs) => {
           for (const job of jobs) onJob(job.data.i);
         });

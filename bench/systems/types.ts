@@ -22,8 +22,10 @@ export const PG_SYSTEMS: readonly SystemId[] = ["arrower", "graphile", "pgboss",
  * How workers run:
  * - `default`: 10 workers (concurrency 10), one job per fetch where the system has that mode.
  * - `batched`: the system's batched / local-queue mode at its documented fastest settings.
+ * - `batched-lean`: the same, keeping no completed job (graphile-worker never keeps them;
+ *   arrower-jobs with `retention: { succeeded: 0 }`).
  */
-export type Variant = "default" | "batched";
+export type Variant = "default" | "batched" | "batched-lean";
 
 /** Thrown when a system has no such mode; the cell shows "n/a" with the reason. */
 export class Unsupported extends Error {}
