@@ -8,6 +8,7 @@ import { serializePayload } from "./payload.ts";
 import type { Queryable } from "./backend.ts";
 import type { Engine } from "./engine.ts";
 import { ArrowerJobsError } from "./errors.ts";
+import { oneOrEach } from "./postgres/arrays.ts";
 
 /** Extra columns set by the library itself (cron ticks, trace context). */
 export interface EnqueueExtras {
@@ -67,18 +68,6 @@ export async function insertJobs(engine: Engine, db: Queryable, jobs: PreparedJo
   return engine.otel.enqueueSpan(jobs, extras.traceContext, (traceContext) => insertBatch(engine, db, jobs, { ...extras, traceContext }));
 }
 
-/**
- * A column of the batch: `[value]` when every job has the same (compared by `key`), else one
- * value per job.
- */
-function column<T>(jobs: PreparedJob[], key: (job: PreparedJob) => unknown, value: (job: PreparedJob) => T = key as (job: PreparedJob) => T): T[] {
-  const first = key(jobs[0]!);
-  for (let i = 1; i < jobs.length; i++) {
-    if (key(jobs[i]!) !== first) return jobs.map(value);
-  }
-  return [value(jobs[0]!)];
-}
-
 async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras): Promise<string[]> {
   await engine.ensureSchema(db);
   // Within one batch the same key in the same queue is one job: send it once, map the rest.
@@ -101,16 +90,16 @@ async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], e
   const statement = firstIndex.size > 0 ? q.enqueueDedup : extras.scheduleId != null ? q.enqueueTick : q.enqueue;
   // Payloads as one JSON array; the other columns once when the batch shares the value (see the statement).
   const rows = await db.query<EnqueueRow>(statement, [
-    column(sent, (j) => j.queue),
-    column(sent, (j) => j.type),
+    oneOrEach(sent, (j) => j.queue),
+    oneOrEach(sent, (j) => j.type),
     // Each payload is JSON text already (serializePayload): joined, they are a JSON array.
     `[${sent.map((j) => j.payload).join(",")}]`,
-    column(sent, (j) => j.payloadMeta),
-    column(sent, (j) => j.priority),
-    column(sent, (j) => j.runAt?.getTime() ?? null, (j) => j.runAt),
-    column(sent, (j) => j.maxAttempts),
-    column(sent, (j) => j.timeoutMs),
-    column(sent, (j) => j.dedupKey),
+    oneOrEach(sent, (j) => j.payloadMeta),
+    oneOrEach(sent, (j) => j.priority),
+    oneOrEach(sent, (j) => j.runAt, (j) => j.runAt?.getTime() ?? null),
+    oneOrEach(sent, (j) => j.maxAttempts),
+    oneOrEach(sent, (j) => j.timeoutMs),
+    oneOrEach(sent, (j) => j.dedupKey),
     [trace],
     [extras.scheduleId ?? null],
     [extras.tickAt ?? null],

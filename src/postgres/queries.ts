@@ -4,6 +4,7 @@
  * disagree on bigint (string vs BigInt), text is the same everywhere and safe in JSON.
  */
 import { InvalidOptionsError } from "../errors.ts";
+import { sharedColumn } from "./arrays.ts";
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -103,10 +104,14 @@ export class Queries {
       FROM done`;
     // Finish the jobs of a batch (or one job): one statement moves them all to history, each
     // with its own outcome. The delete goes by primary key (= ANY), never joined on its input:
-    // a plan cached while the table looked empty must not scan a full one.
+    // a plan cached while the table looked empty must not scan a full one. Ids come one per
+    // job, the other columns once when the batch shares the value (src/postgres/arrays.ts).
     this.finishMany = `
       WITH input AS (
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::text[], $7::text[])
+             SELECT t.id, ${sharedColumn("state", "$2::text[]")}, ${sharedColumn("attempts", "$3::int[]")},
+                    ${sharedColumn("error", "$4::text[]")}, ${sharedColumn("started_at", "$5::float8[]")},
+                    ${sharedColumn("pool", "$6::text[]")}, ${sharedColumn("trace_id", "$7::text[]")}
+             FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::float8[], $6::text[], $7::text[])
                AS t(id, state, attempts, error, started_at, pool, trace_id)),
            done AS (DELETE FROM ${s}.jobs WHERE id = ANY($1::bigint[]) RETURNING *)
       INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
@@ -532,9 +537,7 @@ function rewrite(statement: string, replacements: ReadonlyArray<readonly [string
  *
  * Payloads come as one JSON array (parsed once, not a text[] of a thousand JSON texts: ~10 %
  * of a 1,000-job enqueue's time). Every other column comes as an array of one element per
- * job, or of one element when the whole batch shares its value (queue, type, options: nearly
- * always): sending and parsing eleven arrays of a thousand equal values was a fifth of that
- * time.
+ * job, or of one element when the whole batch shares its value (src/postgres/arrays.ts).
  *
  * `conflicts`:
  * - `none`: no dedup key and no cron tick, so only the primary key could refuse a row, and its
@@ -559,11 +562,10 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): st
     ["schedule_id", "$11::bigint[]"],
     ["tick_at", "$12::timestamptz[]"],
   ] as const;
-  const shared = (name: string, array: string) => `CASE WHEN cardinality(${array}) = 1 THEN (${array})[1] ELSE t.${name} END AS ${name}`;
   return `
       WITH input AS (
         SELECT nextval('${s}.job_id_seq') AS id, t.payload, t.ord,
-               ${columns.map(([name, array]) => shared(name, array)).join(",\n               ")}
+               ${columns.map(([name, array]) => sharedColumn(name, array)).join(",\n               ")}
         FROM ROWS FROM (jsonb_array_elements($3::jsonb), unnest(${columns.map(([, array]) => array).join(", ")}))
              WITH ORDINALITY AS t(payload, ${columns.map(([name]) => name).join(", ")}, ord)
       ),

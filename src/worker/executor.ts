@@ -26,6 +26,7 @@ import type { AttemptTrace } from "../otel/instrumentation.ts";
 import { JobSnooze, UnrecoverableError } from "../outcomes.ts";
 import { HANDLER_SAVEPOINT } from "../postgres/queries.ts";
 import { corked, settleInOrder } from "../postgres/pipeline.ts";
+import { oneOrEach } from "../postgres/arrays.ts";
 import type { BackoffOptions } from "./options.ts";
 import { RunningJob } from "./running-job.ts";
 
@@ -564,12 +565,12 @@ export class Slot {
       statements.push(
         prepared("finish_many", q.finishMany, [
           kept.map((f) => f.id),
-          kept.map((f) => f.state),
-          kept.map((f) => f.attempts),
-          kept.map((f) => f.error),
-          kept.map((f) => f.startedAt),
-          kept.map((f) => f.pool),
-          kept.map((f) => f.traceId),
+          oneOrEach(kept, (f) => f.state),
+          oneOrEach(kept, (f) => f.attempts),
+          oneOrEach(kept, (f) => f.error),
+          oneOrEach(kept, (f) => f.startedAt),
+          oneOrEach(kept, (f) => f.pool),
+          oneOrEach(kept, (f) => f.traceId),
         ]),
       );
     }
