@@ -36,6 +36,30 @@ describe("transactional enqueue", () => {
     expect(await app.count("jobs", "id = $1", [id])).toBe(1);
   });
 
+  it("a batch through tx.$jobs stores each job's own values: shared and per-job columns, Dates, dedup keys", async () => {
+    // Through Prisma's query layer (not the adapter's pool): one-element arrays, [null], a Date
+    // array and the payloads' JSON array must arrive as the statement expects them.
+    const later = new Date(Date.now() + 3_600_000);
+    const [first, second, third] = await app.prisma.$transaction(async (tx) => [
+      ...(await tx.$jobs.enqueue([SendWelcome({ userId: 1, at: later }), SendWelcome({ userId: 2, at: later })], { runAt: later, priority: 3 })),
+      await tx.$jobs.enqueue(SendWelcome({ userId: 3, at: later }), { dedupKey: "user-3" }),
+    ]);
+    const again = await app.prisma.$transaction((tx) => tx.$jobs.enqueue(SendWelcome({ userId: 3, at: later }), { dedupKey: "user-3" }));
+    expect(again).toBe(third);
+    const rows = await app.rows<{ payload: unknown; payload_meta: unknown; priority: number; run_at: Date; dedup_key: string | null }>(
+      `SELECT payload, payload_meta, priority, run_at, dedup_key FROM arrower.jobs WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      [[first, second, third]],
+    );
+    expect(rows.map((r) => [r.payload, r.priority, r.dedup_key])).toEqual([
+      [{ userId: 1, at: later.toISOString() }, 3, null],
+      [{ userId: 2, at: later.toISOString() }, 3, null],
+      [{ userId: 3, at: later.toISOString() }, 0, "user-3"],
+    ]);
+    expect(rows.map((r) => r.payload_meta)).toEqual([{ values: { at: ["Date"] }, v: 1 }, { values: { at: ["Date"] }, v: 1 }, { values: { at: ["Date"] }, v: 1 }]);
+    expect(rows[0]!.run_at).toEqual(later);
+    expect(rows[2]!.run_at.getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
   it("tx.$transaction() inside stays in the same transaction (a savepoint)", async () => {
     await expect(
       app.prisma.$transaction(async (tx) => {
