@@ -2,8 +2,8 @@
  * Array parameters of the statements that take one row per job (enqueue, a batch's finish).
  *
  * A column whose value the whole batch shares goes as a one-element array, and the statement
- * reads it with {@link sharedColumn}: formatting, sending and parsing a thousand equal values
- * was a fifth of a 1,000-job enqueue's time.
+ * reads it so (sharedColumn in src/postgres/queries.ts): formatting, sending and parsing a
+ * thousand equal values was a fifth of a 1,000-job enqueue's time.
  */
 
 /**
@@ -16,9 +16,4 @@ export function oneOrEach<I, T>(items: readonly I[], value: (item: I) => T, key:
     if (key(items[i]!) !== first) return items.map(value);
   }
   return [value(items[0]!)];
-}
-
-/** SQL for column `name` of unnest alias `t`, sent as `array` by {@link oneOrEach}. */
-export function sharedColumn(name: string, array: string): string {
-  return `CASE WHEN cardinality(${array}) = 1 THEN (${array})[1] ELSE t.${name} END AS ${name}`;
 }

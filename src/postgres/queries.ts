@@ -4,7 +4,6 @@
  * disagree on bigint (string vs BigInt), text is the same everywhere and safe in JSON.
  */
 import { InvalidOptionsError } from "../errors.ts";
-import { sharedColumn } from "./arrays.ts";
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -588,6 +587,11 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): st
              (SELECT count(pg_notify($13, q.queue)) FROM (SELECT DISTINCT queue FROM inserted) q) AS notified
       FROM input
       ORDER BY input.ord`;
+}
+
+/** Column `name` of unnest alias `t`, sent as `array` by oneOrEach (src/postgres/arrays.ts). */
+function sharedColumn(name: string, array: string): string {
+  return `CASE WHEN cardinality(${array}) = 1 THEN (${array})[1] ELSE t.${name} END AS ${name}`;
 }
 
 /**
