@@ -48,8 +48,12 @@ describe("batch enqueue", () => {
 
     expect(ids).toHaveLength(10_000);
     expect(new Set(ids).size).toBe(10_000);
-    // Ids are drawn in input order.
+    // Ids are drawn in input order, and each id is its own job's.
     expect(ids.map(Number)).toEqual([...ids.map(Number)].sort((a, b) => a - b));
+    const stored = new Map(
+      (await app.rows<{ id: string; payload: { userId?: number; at: string } }>(`SELECT j.id::text AS id, j.payload FROM arrower.jobs j`)).map((r) => [r.id, r.payload]),
+    );
+    expect(ids.every((id, i) => (i % 2 === 0 ? stored.get(id)?.userId === i : stored.get(id)?.at === new Date(i).toISOString()))).toBe(true);
     expect(await app.count("jobs")).toBe(10_000);
     const byQueue = await app.rows<{ queue: string; type: string; n: number }>(
       `SELECT queue, type, count(*)::int AS n FROM arrower.jobs GROUP BY 1, 2 ORDER BY 1`,
