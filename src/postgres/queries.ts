@@ -375,6 +375,10 @@ export class Queries {
     this.pruneRetentions = `
       SELECT name AS queue, retention_succeeded_ms::float8 AS succeeded, retention_failed_ms::float8 AS failed
       FROM ${s}.queues WHERE retention_succeeded_ms IS NOT NULL OR retention_failed_ms IS NOT NULL`;
+    // Does a queue keep its succeeded jobs? Not when its pools declared retention.succeeded = 0
+    // (the UI says so instead of showing an empty list).
+    this.uiKeepsSucceeded = `
+      SELECT NOT EXISTS (SELECT 1 FROM ${s}.queues WHERE name = $1 AND retention_succeeded_ms = 0) AS keeps`;
     // A snoozed job: runs again later, its attempt not counted.
     this.snooze = `
       UPDATE ${s}.jobs SET run_at = clock_timestamp() + $2 * interval '1 millisecond' WHERE id = $1`;
@@ -487,6 +491,7 @@ export class Queries {
   readonly finishMany: string;
   readonly discard: string;
   readonly discardMany: string;
+  readonly uiKeepsSucceeded: string;
   readonly recordCrash: string;
   readonly finish: string;
   readonly retry: string;

@@ -309,6 +309,20 @@ describe("admin UI (handler)", () => {
     expect(await client.page("/queues/paging?state=scheduled")).toContain("No scheduled jobs");
   });
 
+  it("a queue that keeps no succeeded jobs says so on its page, instead of an unexplained empty list", async () => {
+    const lean = app.prisma.$jobs.queue("lean", { poolSize: 1, autoStartDelay: 0, retention: { succeeded: 0 } });
+    queues.push(lean);
+    await lean.register(Task, async () => undefined);
+    await lean.start();
+    const id = await lean.enqueue(Task({ n: 1 }));
+    await waitFor(async () => (await app.count("jobs", "id = $1", [id])) === 0, 10_000, "the job to run");
+    const client = new Client(ui);
+    const page = await client.page("/queues/lean?state=succeeded");
+    expect(page).toContain(`data-note="succeeded-not-kept"`);
+    expect(page).toContain("retention: { succeeded: 0 }");
+    expect(await client.page("/queues/escaping?state=succeeded")).not.toContain("succeeded-not-kept");
+  });
+
   it("bad parameters are a 400 page naming the problem; unknown jobs a 404", async () => {
     const client = new Client(ui);
     const cases: Array<[string, number, RegExp]> = [

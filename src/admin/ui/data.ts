@@ -97,6 +97,12 @@ function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
 }
 
+/** Whether a queue keeps its succeeded jobs in history (not with `retention: { succeeded: 0 }`). */
+export async function readKeepsSucceeded(engine: Engine, queue: string): Promise<boolean> {
+  const { rows } = await engine.pool().query<{ keeps: boolean }>(engine.queries.uiKeepsSucceeded, [queue]);
+  return rows[0]!.keeps;
+}
+
 /** Failed jobs of one queue and type. */
 export interface FailedGroup {
   queue: string;

@@ -95,6 +95,8 @@ function pauseButton(ctx: ViewContext, queue: string, paused: boolean, back?: st
 export interface QueuePageData {
   queue: string;
   stats: QueueOverview | null;
+  /** False when its pools run with `retention: { succeeded: 0 }`. */
+  keepsSucceeded: boolean;
   state: ListState;
   type: string | null;
   types: string[];
@@ -121,6 +123,9 @@ ${s
 <td>${sparkline(s.succeededSeries, s.failedSeries, `${d.queue}: throughput in the last hour`)}</td>
 <td class="pools small">${s.pools.length === 0 ? html`<span class="muted">none</span>` : s.pools.map((p) => html`<span>${p.name} <span class="muted">${p.running}/${p.size}</span></span>`)}</td></tr></tbody></table></div>`
   : html`<p class="muted">Nothing is known about this queue yet.</p>`}
+${d.keepsSucceeded
+  ? ""
+  : html`<p class="muted" data-note="succeeded-not-kept">This queue keeps no succeeded jobs: its pools run with <code>retention: { succeeded: 0 }</code>, which deletes a job when it succeeds, so its succeeded counts and list stay empty. The <code>succeeded</code> events and the OpenTelemetry job counter still count them.</p>`}
 
 <h2>Jobs</h2>
 <nav class="tabs">${LIST_STATES.map(tab)}</nav>
