@@ -248,7 +248,7 @@ export class Queries {
     this.adminGetJob = `
       SELECT ${jobColumns}, CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
              NULL::timestamptz AS started_at, NULL::timestamptz AS finished_at, NULL::text AS pool, NULL::text AS trace_id,
-             ${lockerStatus("j.xmax")} = 'in progress' AS running
+             ${runningNow("j")} AS running
       FROM ${s}.jobs j WHERE id = $1::bigint
       UNION ALL
       SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS running
@@ -391,7 +391,7 @@ export class Queries {
     // do not vanish when they drain.
     this.otelQueueDepth = `
       WITH rows AS (
-        SELECT j.queue, j.run_at, coalesce(${lockerStatus("j.xmax")} = 'in progress', false) AS running
+        SELECT j.queue, j.run_at, coalesce(${runningNow("j")}, false) AS running
         FROM ${s}.jobs j),
       live AS (
         SELECT queue,
@@ -439,12 +439,12 @@ export class Queries {
       ORDER BY type LIMIT 500`;
     // The jobs workers are running now (locked by a transaction in progress), oldest first.
     this.runningJobs = `
-      SELECT id::text AS id FROM ${s}.jobs j WHERE ${lockerStatus("j.xmax")} = 'in progress' ORDER BY id`;
+      SELECT id::text AS id FROM ${s}.jobs j WHERE ${runningNow("j")} ORDER BY id`;
     // A job's state alone, for the job page's live refresh (a live job locked by a transaction
     // in progress is running).
     this.uiJobState = `
       SELECT CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state, attempts,
-             ${lockerStatus("j.xmax")} = 'in progress' AS running
+             ${runningNow("j")} AS running
       FROM ${s}.jobs j WHERE id = $1::bigint
       UNION ALL
       SELECT state, attempts, false AS running FROM ${s}.job_history WHERE id = $1::bigint`;
@@ -633,6 +633,14 @@ function toMs(timestamp: string): string {
 
 function fromMs(ms: string): string {
   return `to_timestamp(${ms} / 1000)`;
+}
+
+/**
+ * Whether a worker is running the job row `alias` of `jobs` now: its row is locked by a
+ * transaction in progress (NULL when it never was locked, or too long ago to tell).
+ */
+function runningNow(alias: string): string {
+  return `${lockerStatus(`${alias}.xmax`)} = 'in progress'`;
 }
 
 /**

@@ -416,14 +416,14 @@ export class Slot {
       trace.end(final ? "failed" : "retried", error);
       this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
     };
-    const finish = [job.id, "failed", attempt, text, job.started_at, options.poolName, trace.traceId];
+    const finish: Finish = { id: job.id, state: "failed", attempts: attempt, error: text, startedAt: job.started_at, pool: options.poolName, traceId: trace.traceId };
     const retry = [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, outcome, job.started_at, options.poolName, trace.traceId];
     if (hung || this.lost !== undefined) {
       // The handler still uses the connection, or the connection is gone: make sure its backend
       // has exited (and the batch's row locks with it), then record the failure in a transaction
       // of its own. The batch's other jobs run again, uncounted.
       await this.cut();
-      await this.host.control.query(final ? q.finishDetached : q.retryDetached, final ? finish : retry);
+      await this.host.control.query(final ? q.finishDetached : q.retryDetached, final ? finishValues(finish) : retry);
       await this.release(batch.runs.map((run) => run.job.id).filter((id) => id !== job.id));
       batch.stop = "cut";
       report();
@@ -431,7 +431,7 @@ export class Slot {
     }
     if (final) {
       await this.rollbackHandler(connection);
-      batch.finishes.push({ id: job.id, state: "failed", attempts: attempt, error: text, startedAt: job.started_at, pool: options.poolName, traceId: trace.traceId });
+      batch.finishes.push(finish);
     } else {
       await this.afterRollback(connection, prepared("retry", q.retry, retry));
     }
@@ -560,7 +560,7 @@ export class Slot {
     // one-element arrays and joining them cost ~10 % of a no-op job's server time.
     const [only] = kept;
     if (kept.length === 1 && only) {
-      statements.push(prepared("finish", q.finish, [only.id, only.state, only.attempts, only.error, only.startedAt, only.pool, only.traceId]));
+      statements.push(prepared("finish", q.finish, finishValues(only)));
     } else if (kept.length > 1) {
       statements.push(
         prepared("finish_many", q.finishMany, [
@@ -589,6 +589,11 @@ export class Slot {
 function explainAborted(error: unknown): unknown {
   if ((error as { code?: string } | null)?.code !== "25P02" && !/current transaction is aborted/.test(String((error as Error | null)?.message))) return error;
   return new Error(`the handler's transaction was aborted by an earlier failed statement that the handler caught: ${(error as Error).message}`, { cause: error });
+}
+
+/** The parameters of `finish` (and `finishDetached`) for one job. */
+function finishValues(f: Finish): unknown[] {
+  return [f.id, f.state, f.attempts, f.error, f.startedAt, f.pool, f.traceId];
 }
 
 /**
