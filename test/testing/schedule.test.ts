@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { defineJob, InvalidCronError } from "../../src/index.ts";
 import { createTestingJobs } from "../../src/testing.ts";
 
@@ -18,7 +18,14 @@ describe("testing queue: schedules", () => {
     expect(await jobs.unschedule("hourly")).toBe(false);
   });
 
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("tick() enqueues one job per due schedule, catch-up included", async () => {
+    // "@every 1h" ticks on the hour: a fixed clock at half past keeps "a minute later" before the
+    // next tick whatever the time of day the suite runs at (it failed in CI at 11:59).
+    vi.useFakeTimers({ now: new Date("2026-03-01T10:30:00Z"), toFake: ["Date"] });
     const jobs = createTestingJobs();
     await jobs.schedule("@every 1h", Cleanup({ olderThanDays: 7 }));
     expect(await jobs.tick(new Date(Date.now() + 60_000))).toEqual([]);
