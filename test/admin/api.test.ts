@@ -1,20 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { defineJob, JobNotFoundError, JobRunningError, snooze, UnrecoverableError, type Queue } from "../../src/index.ts";
-import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { describe, expect, it } from "vitest";
+import { defineJob, JobNotFoundError, JobRunningError, snooze, UnrecoverableError } from "../../src/index.ts";
+import { useTestApp, waitFor } from "../helpers/app.ts";
 
 const Task = defineJob<{ n: number }>("task");
 const Flaky = defineJob<{ n: number }>("flaky", { backoff: { baseDelay: 60_000, maxDelay: 60_000, jitter: 0 } });
 
 describe("admin API", () => {
-  let app: TestApp;
-  const queues: Queue[] = [];
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterEach(async () => {
-    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
-  });
-  afterAll(() => app.close());
+  const { app, queues } = useTestApp();
 
   it("getJob shows a live job; listJobs pages newest first with a cursor", async () => {
     const ids = await app.prisma.$jobs.enqueue(Array.from({ length: 5 }, (_, n) => Task({ n })), { queue: "listing" });

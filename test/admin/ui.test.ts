@@ -7,12 +7,12 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { defineJob, InvalidOptionsError, UnrecoverableError, type Queue } from "../../src/index.ts";
 import { createAdminApp, serveAdmin, type FetchHandler } from "../../src/admin/ui/index.ts";
 import { resolveServeOptions } from "../../src/admin/ui/server.ts";
 import { escapeHtml, html } from "../../src/admin/ui/html.ts";
-import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { useTestApp, waitFor } from "../helpers/app.ts";
 import { engineOf, type JobsClient } from "../../src/client.ts";
 
 const Task = defineJob<{ n: number }>("task");
@@ -85,18 +85,11 @@ function flashOf(page: string): string | undefined {
 }
 
 describe("admin UI (handler)", () => {
-  let app: TestApp;
+  const { app, queues } = useTestApp();
   let ui: FetchHandler;
-  const queues: Queue[] = [];
-
-  beforeAll(async () => {
-    app = await createTestApp();
+  beforeAll(() => {
     ui = createAdminApp(app.prisma);
   });
-  afterEach(async () => {
-    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
-  });
-  afterAll(() => app.close());
 
   /** A pool whose handler fails while `failing.on`. */
   async function failingPool(name: string, failing: { on: boolean }) {

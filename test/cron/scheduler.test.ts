@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { engineOf } from "../../src/client.ts";
 import { acquireScheduler, releaseScheduler } from "../../src/cron/scheduler.ts";
 import type { Engine } from "../../src/engine.ts";
-import { createTestApp, extendedClient, waitFor, type TestApp, type TestClient } from "../helpers/app.ts";
+import { extendedClient, type TestClient, useTestApp, waitFor } from "../helpers/app.ts";
 import { CronTick } from "./fixtures/cron-jobs.ts";
 
 interface JobRow {
@@ -19,7 +19,7 @@ interface JobRow {
 }
 
 describe("the cron scheduler (in process)", () => {
-  let app: TestApp;
+  const { app } = useTestApp();
   let engine: Engine;
   const acquired: Engine[] = [];
   const clients: TestClient[] = [];
@@ -46,8 +46,7 @@ describe("the cron scheduler (in process)", () => {
       )
     )[0]!.n;
 
-  beforeAll(async () => {
-    app = await createTestApp();
+  beforeAll(() => {
     engine = engineOf(app.prisma.$jobs);
   });
   beforeEach(async () => {
@@ -57,7 +56,6 @@ describe("the cron scheduler (in process)", () => {
     for (const e of acquired.splice(0).reverse()) await releaseScheduler(e);
     await Promise.all(clients.splice(0).map((c) => c.$disconnect()));
   });
-  afterAll(() => app.close());
 
   it("an overdue schedule gets ONE catch-up job for its oldest missed tick, then ticks on from now", async () => {
     const id = await app.prisma.$jobs.schedule("@every 1s", CronTick({ label: "catch-up" }), { priority: -2, maxAttempts: 3 });

@@ -1,15 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  defineJob,
-  InvalidCronError,
-  InvalidJobError,
-  InvalidOptionsError,
-  InvalidPayloadError,
-  InvalidNameError,
-  type ScheduleInfo,
-  type Scheduler,
-} from "../../src/index.ts";
-import { createTestApp, type TestApp } from "../helpers/app.ts";
+import { beforeEach, describe, expect, it } from "vitest";
+import { defineJob, InvalidCronError, InvalidJobError, InvalidOptionsError, InvalidPayloadError, InvalidNameError, type ScheduleInfo, type Scheduler,  } from "../../src/index.ts";
+import { useTestApp } from "../helpers/app.ts";
 import { CronTick } from "./fixtures/cron-jobs.ts";
 
 const Report = defineJob<{ kind: string; at?: Date; filters?: Record<string, unknown> }>("report", { queue: "reports", priority: 3 });
@@ -30,7 +21,7 @@ interface ScheduleRow {
 }
 
 describe("schedule / unschedule / listSchedules", () => {
-  let app: TestApp;
+  const { app } = useTestApp();
   const schedules = () =>
     app.rows<ScheduleRow>(
       `SELECT id::text, name, spec, timezone, queue, type, payload, priority, max_attempts, timeout_ms, next_run_at, declared_at
@@ -38,13 +29,9 @@ describe("schedule / unschedule / listSchedules", () => {
     );
   const dbNow = async () => (await app.rows<{ now: Date }>(`SELECT clock_timestamp() AS now`))[0]!.now;
 
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
   beforeEach(async () => {
     await app.rows(`DELETE FROM arrower.schedules`);
   });
-  afterAll(() => app.close());
 
   it("prisma.$jobs and tx.$jobs satisfy Scheduler", () => {
     const scheduler: Scheduler = app.prisma.$jobs;

@@ -1,16 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import superjson from "superjson";
-import {
-  ArrowerJobsError,
-  defineJob,
-  InvalidJobError,
-  InvalidNameError,
-  InvalidOptionsError,
-  InvalidPayloadError,
-  jobs,
-  type Job,
-} from "../../src/index.ts";
-import { createTestApp, type TestApp } from "../helpers/app.ts";
+import { ArrowerJobsError, defineJob, InvalidJobError, InvalidNameError, InvalidOptionsError, InvalidPayloadError, jobs, type Job,  } from "../../src/index.ts";
+import { type TestApp, useTestApp } from "../helpers/app.ts";
 
 const Any = defineJob<unknown>("any");
 class Money {
@@ -46,11 +37,7 @@ const cases: Case[] = [
 ];
 
 describe("bad input raises a typed error and changes nothing", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it.each(cases)("%s", async (_name, call, type, message) => {
     const before = await app.count("jobs");

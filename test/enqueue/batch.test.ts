@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defineJob } from "../../src/index.ts";
 import pg from "pg";
 import { deserializePayload } from "../../src/payload.ts";
 import { Engine, resolveJobsOptions } from "../../src/engine.ts";
 import { insertJobs, prepareJobs } from "../../src/enqueue.ts";
 import type { Queryable } from "../../src/backend.ts";
-import { createTestApp, type TestApp } from "../helpers/app.ts";
+import { useTestApp } from "../helpers/app.ts";
 
 const SendWelcome = defineJob<{ userId: number; at: Date }>("send-welcome");
 const Rich = defineJob<{
@@ -16,11 +16,7 @@ const Rich = defineJob<{
 }>("rich", { queue: "other" });
 
 describe("batch enqueue", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it("inserts 10,000 mixed jobs with one statement and returns 10,000 ids in order", async () => {
     const jobs = Array.from({ length: 10_000 }, (_, i) =>
@@ -153,11 +149,7 @@ describe("batch enqueue", () => {
 });
 
 describe("dedup key", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it("two enqueues with the same key: one live job, the same id", async () => {
     const first = await app.prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }), { dedupKey: "welcome-1" });

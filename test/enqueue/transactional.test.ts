@@ -1,15 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defineJob } from "../../src/index.ts";
-import { createTestApp, type TestApp } from "../helpers/app.ts";
+import { createTestApp, useTestApp } from "../helpers/app.ts";
 
 const SendWelcome = defineJob<{ userId: number; at: Date }>("send-welcome");
 
 describe("transactional enqueue", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it("a transaction that throws leaves no job (and no user)", async () => {
     const before = await app.count("jobs");

@@ -85,22 +85,19 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
 /**
  * The usual frame of a test file's describe block: a test app created before its tests and
  * closed after them, and the queues a test pushes to `queues` shut down after each test.
+ *
+ * `app` is filled in by the beforeAll, so a describe block can destructure it once
+ * (`const { app, queues } = useTestApp()`) and its tests read `app.prisma` as usual.
  */
 export function useTestApp(options?: Parameters<typeof createTestApp>[0]): { readonly app: TestApp; readonly queues: Queue[] } {
-  let app: TestApp | undefined;
+  const app = {} as TestApp;
   const queues: Queue[] = [];
   beforeAll(async () => {
-    app = await createTestApp(options);
+    Object.assign(app, await createTestApp(options));
   });
   afterEach(async () => {
     await Promise.all(queues.splice(0).map((q) => q.shutdown()));
   });
-  afterAll(() => app?.close());
-  return {
-    get app() {
-      if (!app) throw new Error("the test app exists once beforeAll has run");
-      return app;
-    },
-    queues,
-  };
+  afterAll(() => app.close?.());
+  return { app, queues };
 }

@@ -1,7 +1,7 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defineJob, SchemaTooNewError } from "../../src/index.ts";
-import { createTestApp, extendedClient, waitFor, type TestApp } from "../helpers/app.ts";
+import { createTestApp, extendedClient, useTestApp, waitFor } from "../helpers/app.ts";
 import { createAppClient } from "../helpers/db.ts";
 import { latestVersion } from "../../src/postgres/migrations.ts";
 import { engineOf, type JobsClient } from "../../src/client.ts";
@@ -9,11 +9,7 @@ import { engineOf, type JobsClient } from "../../src/client.ts";
 const Task = defineJob<{ n: number }>("task");
 
 describe("deploy safety", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it("a worker refuses a schema newer than it knows, naming both versions; producers keep enqueueing", async () => {
     const future = latestVersion() + 1;

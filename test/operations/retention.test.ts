@@ -4,9 +4,9 @@
  * in deploy.test.ts.
  */
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { defineJob } from "../../src/index.ts";
-import { createTestApp, extendedClient, waitFor, type TestApp } from "../helpers/app.ts";
+import { extendedClient, type TestApp, useTestApp, waitFor } from "../helpers/app.ts";
 import { engineOf, type JobsClient } from "../../src/client.ts";
 import type { Engine } from "../../src/engine.ts";
 
@@ -38,13 +38,11 @@ async function history(app: TestApp, count: number, state: string, from: number,
 }
 
 describe("a prune batch", () => {
-  let app: TestApp;
+  const { app } = useTestApp();
   let engine: Engine;
-  beforeAll(async () => {
-    app = await createTestApp();
+  beforeAll(() => {
     engine = engineOf(app.prisma.$jobs as unknown as JobsClient<unknown>);
   });
-  afterAll(() => app.close());
 
   /** Runs one batch under EXPLAIN ANALYZE and rolls it back. */
   async function explain(sql: string, values: unknown[]): Promise<PlanNode> {
@@ -106,11 +104,7 @@ describe("a prune batch", () => {
 });
 
 describe("two prunes at once", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it("a prune skips the rows another one is deleting, without waiting for it, and takes all the rest", async () => {
     await history(app, 1_000, "succeeded", 8 * DAY, 9 * DAY);
@@ -150,11 +144,7 @@ describe("two prunes at once", () => {
 });
 
 describe("per-queue retention", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   const stored = async (queue: string) =>
     (await app.rows<{ s: string | null; f: string | null }>(`SELECT retention_succeeded_ms::text AS s, retention_failed_ms::text AS f FROM arrower.queues WHERE name = $1`, [queue]))[0];
@@ -216,11 +206,7 @@ describe("per-queue retention", () => {
 });
 
 describe("retention: { succeeded: 0 }", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   for (const batchSize of [1, 10]) {
     it(`keeps no succeeded job (batchSize ${batchSize}): their writes commit, events report them, failures and retries are kept as usual`, async () => {

@@ -1,26 +1,18 @@
 // No OpenTelemetry SDK registered (this file's process never registers one until the last
 // test): jobs are enqueued and run as usual, nothing is traced or stored, nothing is built.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { context, metrics, propagation, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { defineJob, type Queue } from "../../src/index.ts";
+import { defineJob } from "../../src/index.ts";
 import { engineOf } from "../../src/client.ts";
-import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { useTestApp, waitFor } from "../helpers/app.ts";
 
 const Work = defineJob<{ n: number }>("otel-off-work");
 
 describe("without an OpenTelemetry SDK", () => {
-  let app: TestApp;
-  const queues: Queue[] = [];
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterEach(async () => {
-    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
-  });
-  afterAll(() => app?.close());
+  const { app, queues } = useTestApp();
 
   it("jobs are enqueued and run; no trace context or trace id is stored", async () => {
     const queue = app.prisma.$jobs.queue("otel-off", { poolSize: 1, pollInterval: 100, backoff: { baseDelay: 10, maxDelay: 10 } });

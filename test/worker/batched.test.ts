@@ -2,22 +2,14 @@
  * Batched mode (`batchSize`): a worker claims several jobs in one transaction, runs each
  * handler in a savepoint of its own, and commits once.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { defineJob, InvalidOptionsError, type Queue } from "../../src/index.ts";
-import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { describe, expect, it } from "vitest";
+import { defineJob, InvalidOptionsError } from "../../src/index.ts";
+import { useTestApp, waitFor } from "../helpers/app.ts";
 
 const Step = defineJob<{ n: number; failOnce?: boolean; ms?: number }>("step");
 
 describe("batched mode", () => {
-  let app: TestApp;
-  const queues: Queue[] = [];
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterEach(async () => {
-    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
-  });
-  afterAll(() => app.close());
+  const { app, queues } = useTestApp();
 
   it("batches share a transaction; a failing job rolls back only its own writes and is retried alone", async () => {
     const queue = app.prisma.$jobs.queue("batched", { poolSize: 2, batchSize: 20, pollInterval: 100, autoStartDelay: 0, backoff: { baseDelay: 10, maxDelay: 10 } });

@@ -12,19 +12,18 @@ import { useTestApp, waitFor } from "../helpers/app.ts";
 const Work = defineJob<{ n: number }>("work");
 
 describe("crash accounting", () => {
-  const test = useTestApp();
-  const { queues } = test;
+  const { app, queues } = useTestApp();
 
   /** Locks the job as a worker's claim does, then ends that transaction with `end`. */
   async function holdAndEnd(id: string, end: "COMMIT" | "ROLLBACK" | "terminate"): Promise<void> {
-    const holder = new pg.Client({ connectionString: test.app.url });
+    const holder = new pg.Client({ connectionString: app.url });
     holder.on("error", () => undefined);
     await holder.connect();
     await holder.query("BEGIN");
     await holder.query(`SELECT id FROM arrower.jobs WHERE id = $1 FOR UPDATE`, [id]);
     if (end === "terminate") {
       const { rows } = await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
-      await test.app.rows(`SELECT pg_terminate_backend($1::int, 5000)`, [rows[0]!.pid]);
+      await app.rows(`SELECT pg_terminate_backend($1::int, 5000)`, [rows[0]!.pid]);
       await holder.end().catch(() => undefined);
       return;
     }
@@ -34,54 +33,54 @@ describe("crash accounting", () => {
 
   /** Runs the queue's jobs and returns each job's attempts as history shows them. */
   async function run(queueName: string, ids: string[]): Promise<Array<{ attempts: number; outcomes: string[] }>> {
-    const queue = test.app.prisma.$jobs.queue(queueName, { poolSize: 1, pollInterval: 100, autoStartDelay: 0 });
+    const queue = app.prisma.$jobs.queue(queueName, { poolSize: 1, pollInterval: 100, autoStartDelay: 0 });
     queues.push(queue);
     await queue.register(Work, async () => undefined);
     await queue.start();
-    await waitFor(async () => (await test.app.count("job_history", "id = ANY($1) AND state = 'succeeded'", [ids])) === ids.length, 10_000, "the jobs to succeed");
+    await waitFor(async () => (await app.count("job_history", "id = ANY($1) AND state = 'succeeded'", [ids])) === ids.length, 10_000, "the jobs to succeed");
     return Promise.all(
       ids.map(async (id) => {
-        const [h] = await test.app.rows<{ attempts: number }>(`SELECT attempts FROM arrower.job_history WHERE id = $1`, [id]);
-        const outcomes = await test.app.rows<{ outcome: string }>(`SELECT outcome FROM arrower.attempts WHERE job_id = $1 ORDER BY attempt`, [id]);
+        const [h] = await app.rows<{ attempts: number }>(`SELECT attempts FROM arrower.job_history WHERE id = $1`, [id]);
+        const outcomes = await app.rows<{ outcome: string }>(`SELECT outcome FROM arrower.attempts WHERE job_id = $1 ORDER BY attempt`, [id]);
         return { attempts: h!.attempts, outcomes: outcomes.map((o) => o.outcome) };
       }),
     );
   }
 
   it("a holder that died (its session ended, or its transaction aborted) counts one crashed attempt", async () => {
-    const [killed, aborted] = await test.app.prisma.$jobs.enqueue([Work({ n: 1 }), Work({ n: 2 })], { queue: "crashed" });
+    const [killed, aborted] = await app.prisma.$jobs.enqueue([Work({ n: 1 }), Work({ n: 2 })], { queue: "crashed" });
     await holdAndEnd(killed!, "terminate");
     await holdAndEnd(aborted!, "ROLLBACK");
     expect(await run("crashed", [killed!, aborted!])).toEqual([
       { attempts: 2, outcomes: ["crashed"] },
       { attempts: 2, outcomes: ["crashed"] },
     ]);
-    const [record] = await test.app.rows<{ error: string }>(`SELECT error FROM arrower.attempts WHERE job_id = $1`, [killed]);
+    const [record] = await app.rows<{ error: string }>(`SELECT error FROM arrower.attempts WHERE job_id = $1`, [killed]);
     expect(record!.error).toBe("worker crashed while running attempt 1 (process killed, connection lost or server restarted)");
   });
 
   it("a holder that committed (a shutdown gives its jobs back so) counts nothing", async () => {
-    const [id] = await test.app.prisma.$jobs.enqueue([Work({ n: 3 })], { queue: "given-back" });
+    const [id] = await app.prisma.$jobs.enqueue([Work({ n: 3 })], { queue: "given-back" });
     await holdAndEnd(id!, "COMMIT");
     expect(await run("given-back", [id!])).toEqual([{ attempts: 1, outcomes: [] }]);
   });
 
   it("repeated crashes count on from the last recorded one, and a running job shows as running meanwhile", async () => {
-    const [id] = await test.app.prisma.$jobs.enqueue([Work({ n: 4 })], { queue: "again", maxAttempts: 5 });
+    const [id] = await app.prisma.$jobs.enqueue([Work({ n: 4 })], { queue: "again", maxAttempts: 5 });
     // Attempt 1 failed normally (recorded with the job); attempt 2 crashed, and the worker that
     // found it recorded that crash, then died running attempt 3.
-    await test.app.rows(`UPDATE arrower.jobs SET attempts = 1 WHERE id = $1`, [id]);
-    await test.app.rows(`INSERT INTO arrower.attempts (job_id, attempt, outcome, error) VALUES ($1, 1, 'failed', 'boom')`, [id]);
-    await test.app.rows(`INSERT INTO arrower.attempts (job_id, attempt, outcome, error) VALUES ($1, 2, 'crashed', 'worker crashed')`, [id]);
-    const holder = new pg.Client({ connectionString: test.app.url });
+    await app.rows(`UPDATE arrower.jobs SET attempts = 1 WHERE id = $1`, [id]);
+    await app.rows(`INSERT INTO arrower.attempts (job_id, attempt, outcome, error) VALUES ($1, 1, 'failed', 'boom')`, [id]);
+    await app.rows(`INSERT INTO arrower.attempts (job_id, attempt, outcome, error) VALUES ($1, 2, 'crashed', 'worker crashed')`, [id]);
+    const holder = new pg.Client({ connectionString: app.url });
     await holder.connect();
     await holder.query("BEGIN");
     await holder.query(`SELECT id FROM arrower.jobs WHERE id = $1 FOR UPDATE`, [id]);
-    expect(await test.app.running()).toEqual([id]);
-    expect((await test.app.prisma.$jobs.getJob(id!))!.state).toBe("running");
+    expect(await app.running()).toEqual([id]);
+    expect((await app.prisma.$jobs.getJob(id!))!.state).toBe("running");
     await holder.query("ROLLBACK");
     await holder.end();
-    expect(await test.app.running()).toEqual([]);
+    expect(await app.running()).toEqual([]);
     expect(await run("again", [id!])).toEqual([{ attempts: 4, outcomes: ["failed", "crashed", "crashed"] }]);
   });
 });

@@ -2,22 +2,14 @@
  * The handler's `tx`: a Prisma transaction on the job's connection, opened when first used.
  * Whatever shape a handler's use of it takes, its writes commit with the job or not at all.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { defineJob, type Handler, type Queue } from "../../src/index.ts";
-import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { describe, expect, it } from "vitest";
+import { defineJob, type Handler } from "../../src/index.ts";
+import { type TestApp, useTestApp, waitFor } from "../helpers/app.ts";
 
 const Task = defineJob<{ note: string }>("task");
 
 describe("the handler's transaction", () => {
-  let app: TestApp;
-  const queues: Queue[] = [];
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterEach(async () => {
-    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
-  });
-  afterAll(() => app.close());
+  const { app, queues } = useTestApp();
 
   /** Runs one job through `handler` on a fresh queue and returns its history row. */
   async function runJob(name: string, handler: Handler<{ note: string }, TestTx>, maxAttempts = 1) {

@@ -2,19 +2,15 @@
  * A pool proves at start that handlers' `tx` lands in the job's transaction: `jobs()` must see
  * the client's driver adapter connect. Applied after the client's first query it cannot.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defineJob, IntegrationError, jobs } from "../../src/index.ts";
 import { createAppClient } from "../helpers/db.ts";
-import { createTestApp, type TestApp } from "../helpers/app.ts";
+import { useTestApp } from "../helpers/app.ts";
 
 const Noop = defineJob<{ n: number }>("noop");
 
 describe("handlers' transactions on the job's connection", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it("jobs() applied after the client's first query: start() fails with IntegrationError saying what to do, and nothing runs", async () => {
     const early = createAppClient(app.url);

@@ -1,21 +1,13 @@
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defineJob, type Handler, type Queue, type RegisteredTransaction } from "../../src/index.ts";
-import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { useTestApp, waitFor } from "../helpers/app.ts";
 
 const Sleep = defineJob<{ ms: number; ignoreSignal?: boolean }>("sleep");
 const Other = defineJob<{ n: number }>("other");
 
 describe("timeouts", () => {
-  let app: TestApp;
-  const queues: Queue[] = [];
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterEach(async () => {
-    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
-  });
-  afterAll(() => app.close());
+  const { app, queues } = useTestApp();
 
   function sleepQueue(name: string): Queue<RegisteredTransaction> {
     const queue = app.prisma.$jobs.queue(name, { poolSize: 1, pollInterval: 200, backoff: { baseDelay: 10_000, maxDelay: 10_000 } });
@@ -104,11 +96,7 @@ describe("timeouts", () => {
 });
 
 describe("lifecycle", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it("register after start restarts the pool without losing or duplicating a running job", async () => {
     const queue = app.prisma.$jobs.queue("restart", { poolSize: 2, pollInterval: 200 });
@@ -195,11 +183,7 @@ describe("lifecycle", () => {
 });
 
 describe("wake-up", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   it("an idle worker starts a new job well under the poll interval, woken by NOTIFY", async () => {
     const queue = app.prisma.$jobs.queue("wake", { poolSize: 4, pollInterval: 10_000 });

@@ -1,19 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defineJob, type Queue } from "../../src/index.ts";
-import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
+import { useTestApp, waitFor } from "../helpers/app.ts";
 
 const Write = defineJob<{ note: string; failUntil?: number }>("write");
 
 describe("processing", () => {
-  let app: TestApp;
-  const queues: Queue[] = [];
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterEach(async () => {
-    await Promise.all(queues.splice(0).map((q) => q.shutdown()));
-  });
-  afterAll(() => app.close());
+  const { app, queues } = useTestApp();
 
   it("a handler that writes then throws: its write is rolled back, the retry's write commits, history has both attempts", async () => {
     const queue = app.prisma.$jobs.queue("retry", { poolSize: 2, pollInterval: 200, backoff: { baseDelay: 50, maxDelay: 50 } });
@@ -112,11 +104,7 @@ describe("processing", () => {
 });
 
 describe("order", () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp();
-  });
-  afterAll(() => app.close());
+  const { app } = useTestApp();
 
   async function runInOrder(strategy: "priority" | "time", enqueue: (q: Queue) => Promise<void>, expected: number): Promise<string[]> {
     const seen: string[] = [];

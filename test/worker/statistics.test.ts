@@ -13,23 +13,22 @@ import { createTestApp, useTestApp, waitFor } from "../helpers/app.ts";
 const Tick = defineJob<{ n: number }>("tick");
 
 describe("table statistics under sustained load", () => {
-  const test = useTestApp();
-  const { queues } = test;
+  const { app, queues } = useTestApp();
 
   /** Rows deleted from the jobs table, as reported to the statistics system (what autovacuum reads). */
   async function reportedDeletes(): Promise<number> {
-    await test.app.rows(`SELECT pg_stat_clear_snapshot()`);
-    const [row] = await test.app.rows<{ n: number }>(`SELECT coalesce(n_tup_del, 0)::int AS n FROM pg_stat_user_tables WHERE schemaname = 'arrower' AND relname = 'jobs'`);
+    await app.rows(`SELECT pg_stat_clear_snapshot()`);
+    const [row] = await app.rows<{ n: number }>(`SELECT coalesce(n_tup_del, 0)::int AS n FROM pg_stat_user_tables WHERE schemaname = 'arrower' AND relname = 'jobs'`);
     return row?.n ?? 0;
   }
 
   it.each([1, 10])("a pool that never runs out of work (batchSize %i) reports the jobs it finished while it is still busy", async (batchSize) => {
-    const queue = test.app.prisma.$jobs.queue(`busy-${batchSize}`, { poolSize: 2, batchSize, pollInterval: 1_000, autoStartDelay: 0 });
+    const queue = app.prisma.$jobs.queue(`busy-${batchSize}`, { poolSize: 2, batchSize, pollInterval: 1_000, autoStartDelay: 0 });
     queues.push(queue);
     let finished = 0;
     queue.on("succeeded", () => finished++);
     // A backlog far larger than what 3 s of work gets through, so no slot ever finds the queue empty.
-    await test.app.prisma.$jobs.enqueue(Array.from({ length: 20_000 }, (_, n) => Tick({ n })), { queue: `busy-${batchSize}` });
+    await app.prisma.$jobs.enqueue(Array.from({ length: 20_000 }, (_, n) => Tick({ n })), { queue: `busy-${batchSize}` });
     await queue.register(Tick, async () => {
       await new Promise((resolve) => setTimeout(resolve, 1));
     });
@@ -38,7 +37,7 @@ describe("table statistics under sustained load", () => {
     // PostgreSQL reports a backend's statistics at most once a second: allow a few.
     await waitFor(async () => (await reportedDeletes()) > before, 5_000, "the finished jobs' deletes to be reported").catch(() => undefined);
     const reported = (await reportedDeletes()) - before;
-    const left = await test.app.count("jobs", "queue = $1", [`busy-${batchSize}`]);
+    const left = await app.count("jobs", "queue = $1", [`busy-${batchSize}`]);
 
     expect(left, "the pool must still be busy when its statistics are looked at").toBeGreaterThan(0);
     expect(finished).toBeGreaterThan(0);
