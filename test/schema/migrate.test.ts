@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defineJob, MigrationsPendingError } from "../../src/index.ts";
-import { latestVersion } from "../../src/postgres/migrations.ts";
-import { createTestApp, extendedClient, type TestApp } from "../helpers/app.ts";
+import { latestVersion, loadMigrations } from "../../src/postgres/migrations.ts";
+import { Queries } from "../../src/postgres/queries.ts";
+import { createTestApp, extendedClient, type TestApp, useTestApp, waitFor } from "../helpers/app.ts";
 
 const Ping = defineJob<{ n: number }>("ping");
 
@@ -52,5 +53,58 @@ describe("migrate", () => {
     } finally {
       await other.$disconnect();
     }
+  });
+});
+
+describe("upgrading a schema with jobs in it", () => {
+  const { app, queues } = useTestApp({ migrate: false });
+
+  it("version 2 → 3 keeps live jobs, history and paused queues; names compare byte by byte; a worker runs the old jobs", async () => {
+    // Version 2 as an earlier arrower-jobs left it.
+    const queries = new Queries("arrower");
+    await app.rows(queries.createSchema);
+    await app.rows(queries.migrationsTable);
+    for (const m of loadMigrations().filter((m) => m.version <= 2)) {
+      await app.rows(m.sql.replaceAll(":ARROWER_SCHEMA", `"arrower"`));
+    }
+    await app.rows(`INSERT INTO arrower.migrations (version) VALUES (1), (2)`);
+    await app.rows(`INSERT INTO arrower.jobs (queue, type, payload) VALUES ('Upgrade', 'ping', '{"n": 1}'), ('upgrade', 'ping', '{"n": 2}')`);
+    await app.rows(`INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, last_error)
+                    VALUES (nextval('arrower.job_id_seq'), 'Upgrade', 'ping', '{"n": 0}', 0, now(), now(), 'failed', 3, 3, 30000, 'before the upgrade')`);
+    await app.rows(`INSERT INTO arrower.queues (name, paused) VALUES ('upgrade', true)`);
+
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3], version: 3 });
+
+    const collated = await app.rows<{ column: string }>(
+      `SELECT table_name || '.' || column_name AS column FROM information_schema.columns
+       WHERE table_schema = 'arrower' AND collation_name = 'C' ORDER BY 1`,
+    );
+    expect(collated.map((c) => c.column)).toEqual([
+      "job_history.dedup_key", "job_history.queue", "job_history.state", "job_history.type",
+      "jobs.dedup_key", "jobs.queue", "jobs.type",
+      "pools.job_types", "pools.name", "pools.queue",
+      "queues.name",
+      "schedules.identity", "schedules.name", "schedules.queue", "schedules.type",
+    ]);
+    expect(await app.rows(`SELECT queue FROM arrower.jobs ORDER BY queue`)).toEqual([{ queue: "Upgrade" }, { queue: "upgrade" }]);
+    const failed = await app.prisma.$jobs.listJobs({ queue: "Upgrade", state: "failed" });
+    expect(failed.jobs.map((j) => [j.payload, j.lastError])).toEqual([[{ n: 0 }, "before the upgrade"]]);
+
+    const ran: number[] = [];
+    for (const name of ["Upgrade", "upgrade"]) {
+      const queue = app.prisma.$jobs.queue(name, { poolSize: 1, pollInterval: 100 });
+      queues.push(queue);
+      await queue.register(Ping, async (job) => void ran.push(job.n));
+      await queue.start();
+    }
+    await waitFor(async () => ran.length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ran).toEqual([1]); // "upgrade" is still paused, "Upgrade" is another queue
+    await app.prisma.$jobs.resume("upgrade");
+    await waitFor(async () => ran.length === 2);
+    expect(await app.rows(`SELECT queue, state FROM arrower.job_history WHERE state = 'succeeded' ORDER BY queue`)).toEqual([
+      { queue: "Upgrade", state: "succeeded" },
+      { queue: "upgrade", state: "succeeded" },
+    ]);
   });
 });
