@@ -4,7 +4,8 @@
 -- C library's strcoll (PostgreSQL 15 treats only "C"/"POSIX" as plain bytes, not "C.UTF-8" or
 -- "en_US.UTF-8"); a job's claim, finish and enqueue make dozens of them in the claim, dedup
 -- and history indexes. Measured on this project's benchmark machine (C.UTF-8 database): ~10 %
--- more batched jobs per second. Lists sort these names by byte order now (upper case first).
+-- more batched jobs per second. ORDER BY on these columns is byte order now (upper case first);
+-- the admin API, UI and CLI sort the names they show themselves.
 -- Every column that is compared with another (a queue name in jobs, history, pools, queues and
 -- schedules) takes the same collation: PostgreSQL refuses to compare two different ones.
 -- No table is rewritten; the indexes on these columns are rebuilt, holding an exclusive lock
