@@ -644,17 +644,21 @@ function runningNow(alias: string): string {
 }
 
 /**
- * The fate of the transaction that last locked or deleted a row, from its `xmax` (an `xid`):
- * 'in progress', 'committed', 'aborted', or NULL (none, or too old to tell). pg_xact_status
- * takes a full (epoch-qualified) id; the epoch is the current transaction's, one less when the
- * xid is from before the current epoch's wraparound. Calls pg_current_xact_id(), which gives the
- * statement's transaction an id (a claim has one anyway: it locks rows).
+ * The fate of the transaction that last locked or deleted a row, from its `xmax` (a 32-bit
+ * `xid`): 'in progress', 'committed', 'aborted', or NULL (none, or too old to tell).
+ * pg_xact_status takes a full (epoch-qualified) id: the xid is taken as the one nearest (within
+ * 2^31, where wraparound protection keeps every live xid) to the statement snapshot's next xid,
+ * before or after it — a row may have been locked by a transaction newer than the reader.
+ * The snapshot, unlike pg_current_xact_id(), gives a read-only statement (the admin's, the
+ * metrics') no transaction id: no commit record and WAL flush per read.
  */
 function lockerStatus(xmax: string): string {
-  const current = "pg_current_xact_id()::text::bigint";
-  const full = `((${current} >> 32) << 32 | ${xmax}::text::bigint)`;
-  return `CASE WHEN ${xmax}::text::bigint >= 3
-            THEN pg_xact_status((CASE WHEN ${full} > ${current} THEN ${full} - 4294967296 ELSE ${full} END)::text::xid8) END`;
+  const next = "(SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint)";
+  const xid = `${xmax}::text::bigint`;
+  // xid minus next's low 32 bits, as a signed 32-bit distance.
+  const distance = `((${xid} - (${next} & 4294967295) + 6442450944) % 4294967296 - 2147483648)`;
+  const full = `(${next} + ${distance})`;
+  return `CASE WHEN ${xid} >= 3 AND ${full} >= 3 THEN pg_xact_status(${full}::text::xid8) END`;
 }
 
 /**

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import pg from "pg";
 import { defineJob } from "../../src/index.ts";
 import { useTestApp, waitFor } from "../helpers/app.ts";
+import { Queries } from "../../src/postgres/queries.ts";
 
 const Work = defineJob<{ n: number }>("work");
 
@@ -82,5 +83,29 @@ describe("crash accounting", () => {
     await holder.end();
     expect(await app.running()).toEqual([]);
     expect(await run("again", [id!])).toEqual([{ attempts: 4, outcomes: ["failed", "crashed", "crashed"] }]);
+  });
+
+  it("a lock taken by a transaction newer than the reader's is read right, and a read takes no transaction id", async () => {
+    const [id] = await app.prisma.$jobs.enqueue([Work({ n: 5 })], { queue: "newer" });
+    const runningJobs = new Queries("arrower").runningJobs;
+    const reader = new pg.Client({ connectionString: app.url });
+    const holder = new pg.Client({ connectionString: app.url });
+    await Promise.all([reader.connect(), holder.connect()]);
+    try {
+      // The reader has its transaction id first, as a claim has once it locked its first row.
+      await reader.query("BEGIN");
+      await reader.query("SELECT pg_current_xact_id()");
+      await holder.query("BEGIN");
+      await holder.query(`SELECT id FROM arrower.jobs WHERE id = $1 FOR UPDATE`, [id]);
+      expect((await reader.query(runningJobs)).rows).toEqual([{ id }]);
+      await reader.query("COMMIT");
+      // A read of its own (the admin's, the metrics') gets no transaction id: nothing to commit.
+      await reader.query("BEGIN");
+      expect((await reader.query(runningJobs)).rows).toEqual([{ id }]);
+      expect((await reader.query("SELECT pg_current_xact_id_if_assigned() AS xid")).rows).toEqual([{ xid: null }]);
+      await reader.query("COMMIT");
+    } finally {
+      await Promise.all([reader.end(), holder.end()]);
+    }
   });
 });
