@@ -181,6 +181,11 @@ export class Slot {
     this.current.abort(new ConnectionLostError(error));
   }
 
+  /** A claim went out with the last commit and has not been looked at (see {@link commit}). */
+  get claimPending(): boolean {
+    return this.prefetched !== undefined;
+  }
+
   /** The open connection (for the pool's start-up probe). */
   get client(): pg.Client | undefined {
     return this.connection;
@@ -236,9 +241,10 @@ export class Slot {
       const attempt = job.crashed ? await this.countCrash(job, batch) : job.attempts + 1;
       if (attempt !== undefined) batch.runs.push({ job, attempt });
     }
-    for (const [index, { job, attempt }] of batch.runs.entries()) {
-      // At shutdown the batch's jobs not yet started go back untouched with its commit.
-      if (index > 0 && !this.host.accepting()) break;
+    for (const { job, attempt } of batch.runs) {
+      // Once shutdown has begun no job starts: those claimed but not started (the rest of a
+      // batch, or a claim answered after the stop) go back untouched with the commit.
+      if (!this.host.accepting()) break;
       await this.process(connection, job, attempt, batch);
       if (batch.stop) break;
     }

@@ -158,14 +158,31 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     return this.typeBackoffs.get(type) ?? this.options.backoff;
   }
 
+  /**
+   * Reports a job's outcome to otel, the logger and the app's listeners. Never throws: it runs
+   * in the middle of the slot's loop, and a listener's (or a logger's) exception there dropped
+   * the slot's next claim, whose jobs the next claimer then counted as crashed — and a throwing
+   * `crashed` listener made that a loop. The app's bug goes to the `error` event instead; each
+   * listener is called on its own, so one that throws does not silence the others.
+   */
   emit(event: JobEvent): void {
-    this.engine.otel.recordEvent(event); // otel: job counters
-    if (event.kind === "failed" || event.kind === "crashed") {
-      this.engine.logger.warn(`job ${event.kind}`, { queue: event.queue, type: event.type, id: event.jobId, attempt: event.attempt, error: firstLine(event.error) });
-    } else if (event.kind === "retrying") {
-      this.engine.logger.info("job failed, will retry", { queue: event.queue, type: event.type, id: event.jobId, attempt: event.attempt, error: firstLine(event.error) });
+    try {
+      this.engine.otel.recordEvent(event); // otel: job counters
+      if (event.kind === "failed" || event.kind === "crashed") {
+        this.engine.logger.warn(`job ${event.kind}`, { queue: event.queue, type: event.type, id: event.jobId, attempt: event.attempt, error: firstLine(event.error) });
+      } else if (event.kind === "retrying") {
+        this.engine.logger.info("job failed, will retry", { queue: event.queue, type: event.type, id: event.jobId, attempt: event.attempt, error: firstLine(event.error) });
+      }
+    } catch (error) {
+      this.reportError(error);
     }
-    this.events.emit(event.kind, event);
+    for (const listener of this.events.listeners(event.kind) as Array<(event: JobEvent) => void>) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.reportError(listenerError(event.kind, error));
+      }
+    }
   }
 
   private restart(): Promise<void> {
@@ -293,6 +310,16 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
       }
       if (!found) await this.idle();
     }
+    // The claim a slot sends with its last commit: its jobs go back uncounted, with a commit.
+    // Dropped with the connection, they would carry an aborted locker, which the next claimer
+    // counts as a crashed attempt (with maxAttempts 1, a failed job that never ran).
+    if (slot.claimPending) {
+      try {
+        await slot.runOne();
+      } catch (error) {
+        this.reportError(error);
+      }
+    }
   }
 
   /** Waits until woken: by a NOTIFY, the poll timer, or a slot that found work. */
@@ -356,9 +383,10 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     this.unsubscribe?.();
     for (const resolve of this.waiting.splice(0)) resolve();
     for (const wake of [...this.sleepers]) wake(); // slots backing off after a lost connection
-    const running = this.slots.flatMap((slot) => (slot.current ? [slot.current] : []));
+    // The deadline aborts what runs when it passes: a slot may be between its claim's answer
+    // and the job's start now, and no job starts once the pool stops accepting (Slot.runOne).
     let timer: NodeJS.Timeout | undefined;
-    const abort = () => running.forEach((job) => job.abort(new JobAbortedError(why)));
+    const abort = () => this.slots.forEach((slot) => slot.current?.abort(new JobAbortedError(why)));
     let until = Infinity;
     this.hurry = (next) => {
       if (!Number.isFinite(next) || Date.now() + next >= until) return;
@@ -366,7 +394,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
       clearTimeout(timer);
       timer = setTimeout(abort, next);
     };
-    if (running.length > 0) this.hurry(deadline);
+    this.hurry(deadline);
     await Promise.all(this.loops);
     clearTimeout(timer);
     this.hurry = undefined;
@@ -397,12 +425,29 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     }
   }
 
+  /** Reports a pool error to the logger and the `error` listeners; never throws (see {@link emit}). */
   private reportError(error: unknown): void {
     const err = error instanceof Error ? error : new Error(String(error));
-    this.engine.logger.error("pool error", { queue: this.name, error: err.message });
-    // Never an unhandled 'error' event: emit only when someone listens.
-    if (this.events.listenerCount("error") > 0) this.events.emit("error", err);
+    try {
+      this.engine.logger.error("pool error", { queue: this.name, error: err.message });
+    } catch {
+      // A logger that throws has nowhere left to report to.
+    }
+    // Never an unhandled 'error' event: only the listeners there are.
+    for (const listener of this.events.listeners("error") as Array<(error: Error) => void>) {
+      try {
+        listener(err);
+      } catch {
+        // An `error` listener that throws: reporting it would call it again.
+      }
+    }
   }
+}
+
+/** What a throwing `on(kind, …)` listener is reported as. */
+function listenerError(kind: string, error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(`a "${kind}" listener threw (the job's outcome is recorded as it was): ${message}`, { cause: error });
 }
 
 function firstLine(text: string | undefined): string | undefined {

@@ -13,6 +13,7 @@ import type { TestApp } from "../helpers/app.ts";
 import { cliConfigSource } from "./fixtures/cli-config.ts";
 import { Fx, Stubborn } from "./fixtures/jobs.ts";
 import { between, createFaultApp, effectCounts, spawnCli, waitUntil, type CliProcess } from "./support/harness.ts";
+import type { Queue, RegisteredTransaction } from "../../src/index.ts";
 import { recordResult } from "./support/results.ts";
 
 const DEADLINE_MS = 1_500;
@@ -90,4 +91,61 @@ describe("shutdown under load", () => {
     expect(effects).toEqual({ lost: 0, duplicated: 0, strays: 0 });
     expect(history).toEqual([{ state: "succeeded", attempts: 1, n: JOBS }]);
   });
+
+  it("many stops of busy pools of short jobs, with throwing listeners: no attempt counted for a job that did not run", async (context) => {
+    // Jobs claimed after a stop began (the claim a slot sends with its commit, the rest of a
+    // batch) must go back uncounted; maxAttempts 1 turns one miscounted attempt into a failed
+    // job. Every listener throws: the app's bug must not reach job accounting.
+    const STOPS = 12;
+    const SHORT_JOBS = 8_000;
+    await app.rows(`TRUNCATE fault_effect`);
+    const ids = await app.prisma.$jobs.enqueue(
+      Array.from({ length: SHORT_JOBS }, () => Fx({})),
+      { queue: "stops", maxAttempts: 1 },
+    );
+    const errors: string[] = [];
+    const handler = async (_: { ms?: number }, { tx, jobId, attempt }: { tx: RegisteredTransaction; jobId: string; attempt: number }) => {
+      await tx.$executeRaw`INSERT INTO fault_effect (job_id, pid, attempt) VALUES (${BigInt(jobId)}, ${process.pid}, ${attempt})`;
+    };
+    const pools: Queue<RegisteredTransaction>[] = [1, 25].map((batchSize) => {
+      const queue = app.prisma.$jobs.queue("stops", { poolSize: 3, pollInterval: 200, autoStartDelay: 0, batchSize, poolName: `stops-${batchSize}` });
+      queue.on("error", (error) => errors.push(error.message));
+      for (const kind of ["succeeded", "retrying", "failed", "crashed", "snoozed"] as const) {
+        queue.on(kind, () => {
+          throw new Error(`broken ${kind} listener`);
+        });
+      }
+      return queue;
+    });
+    for (const queue of pools) await queue.register(Fx, handler);
+    const done = () => app.count("job_history", "queue = 'stops'");
+    for (let stop = 0; stop < STOPS; stop++) {
+      await Promise.all(pools.map((queue) => queue.start()));
+      const before = await done();
+      await waitUntil(async () => (await done()) >= before + 150, 60_000, "the pools to be busy");
+      // Alternately a shutdown and a register restart (deploys do both).
+      if (stop % 2 === 0) await Promise.all(pools.map((queue) => queue.shutdown()));
+      else await Promise.all(pools.map((queue) => queue.register(Fx, handler)));
+    }
+    await Promise.all(pools.map((queue) => queue.start()));
+    await waitUntil(async () => (await done()) === SHORT_JOBS, 120_000, "every job to finish");
+    await Promise.all(pools.map((queue) => queue.shutdown()));
+
+    const effects = await effectCounts(app, ids);
+    const notOnce = await app.count("job_history", "queue = 'stops' AND (state <> 'succeeded' OR attempts <> 1)");
+    const attemptRows = await app.count("attempts");
+    recordResult(context, {
+      order: 9.5,
+      scenario: "Shutdowns and restarts of busy pools of short jobs",
+      jobs: SHORT_JOBS,
+      lost: effects.lost,
+      duplicated: effects.duplicated,
+      maxRecoveryMs: null,
+      notes: `2 pools (poolSize 3; batchSize 1 and 25), ${STOPS} stops mid-run (shutdown and register restart alternately), maxAttempts 1, every event listener throwing: ${notOnce} jobs not succeeded on attempt 1, ${attemptRows} attempt rows; ${errors.length} listener errors reported on the error event`,
+    });
+    expect(effects).toEqual({ lost: 0, duplicated: 0, strays: 0 });
+    expect({ notOnce, attemptRows }).toEqual({ notOnce: 0, attemptRows: 0 });
+    expect(errors.length).toBeGreaterThanOrEqual(SHORT_JOBS);
+    expect(errors.every((message) => message.includes("listener threw"))).toBe(true);
+  }, 300_000);
 });

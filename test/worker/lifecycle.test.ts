@@ -122,8 +122,13 @@ describe("lifecycle", () => {
 
   it("shutdown waits for a running job; past the deadline it is rolled back and runs again later, its attempt not counted", async () => {
     const queue = app.prisma.$jobs.queue("drain", { poolSize: 1, pollInterval: 200 });
+    // Waits on the handler's start, not on the row's lock: a job whose claim the slot has not
+    // looked at yet when shutdown begins is given back unstarted (test/worker/shutdown.test.ts).
+    const started = new Map<string, () => void>();
+    const hasStarted = (id: string) => new Promise<void>((resolve) => started.set(id, resolve));
     const handler: Handler<{ ms: number }, RegisteredTransaction> = async (job, { tx, jobId, attempt, signal }) => {
       await tx.sideEffect.create({ data: { id: `${jobId}:${attempt}` } });
+      started.get(jobId)?.();
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(resolve, job.ms);
         signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
@@ -133,14 +138,14 @@ describe("lifecycle", () => {
     await queue.start();
     // Waits for it.
     const quick = await queue.enqueue(Sleep({ ms: 500 }));
-    await waitFor(async () => (await app.running()).includes(quick));
+    await hasStarted(quick);
     await queue.shutdown({ deadline: 5_000 });
     expect(await app.count("job_history", "id = $1 AND state = 'succeeded'", [quick])).toBe(1);
 
     // Past the deadline: aborted, rolled back, still queued with its attempt count unchanged.
     await queue.start();
     const slow = await queue.enqueue(Sleep({ ms: 10_000 }));
-    await waitFor(async () => (await app.running()).includes(slow));
+    await hasStarted(slow);
     const t0 = Date.now();
     await queue.shutdown({ deadline: 200 });
     expect(Date.now() - t0).toBeLessThan(3_000);
