@@ -85,11 +85,21 @@ async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], e
     sentIndexOf.push(sent.length);
     sent.push(job);
   }
+  const rows = await insertRows(engine, db, sent, extras, firstIndex.size > 0);
+  const ids: string[] = [];
+  for (const [index, row] of rows.entries()) {
+    ids[index] = row.id ?? (await settleConflict(engine, db, sent[index]!, extras));
+  }
+  return sentIndexOf.map((i) => ids[i]!);
+}
+
+/** The insert statement, for jobs whose dedup keys (if any) are distinct; a row per job, in order. */
+function insertRows(engine: Engine, db: Queryable, sent: PreparedJob[], extras: EnqueueExtras, dedup: boolean): Promise<EnqueueRow[]> {
   const trace = extras.traceContext ? JSON.stringify(extras.traceContext) : null;
   const q = engine.queries;
-  const statement = firstIndex.size > 0 ? q.enqueueDedup : extras.scheduleId != null ? q.enqueueTick : q.enqueue;
+  const statement = dedup ? q.enqueueDedup : extras.scheduleId != null ? q.enqueueTick : q.enqueue;
   // Payloads as one JSON array; the other columns once when the batch shares the value (see the statement).
-  const rows = await db.query<EnqueueRow>(statement, [
+  return db.query<EnqueueRow>(statement, [
     oneOrEach(sent, (j) => j.queue),
     oneOrEach(sent, (j) => j.type),
     // Each payload is JSON text already (serializePayload): joined, they are a JSON array.
@@ -105,25 +115,26 @@ async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], e
     [extras.tickAt ?? null],
     engine.queries.channel,
   ]);
-  const ids: string[] = [];
-  for (const [index, row] of rows.entries()) {
-    ids[index] = row.id ?? (await findConcurrent(engine, db, sent[index]!));
-  }
-  return sentIndexOf.map((i) => ids[i]!);
 }
+
+/** How often a dedup key that is taken and freed again under our feet is tried again. */
+const CONFLICT_TRIES = 5;
 
 /**
  * A dedup key taken by a transaction that committed while our statement ran: our statement's
- * snapshot cannot see that job, a new statement can (READ COMMITTED).
+ * snapshot cannot see that job, a new statement can (READ COMMITTED). By then a worker may have
+ * finished that job, and the key is free again: the job is inserted anew (found by three
+ * concurrent enqueues of one key beside a running worker, ~2 % of which failed).
  */
-async function findConcurrent(engine: Engine, db: Queryable, job: PreparedJob): Promise<string> {
-  const rows = await db.query<{ id: string }>(engine.queries.findLiveByDedupKey, [job.queue, job.dedupKey]);
-  const id = rows[0]?.id;
-  if (id === undefined) {
-    throw new ArrowerJobsError(
-      "INVALID_JOB",
-      `job "${job.type}" with dedupKey "${job.dedupKey}" conflicts with a job enqueued concurrently that this transaction cannot see (isolation level above READ COMMITTED?)`,
-    );
+async function settleConflict(engine: Engine, db: Queryable, job: PreparedJob, extras: EnqueueExtras): Promise<string> {
+  for (let tries = 0; tries < CONFLICT_TRIES; tries++) {
+    const [live] = await db.query<{ id: string }>(engine.queries.findLiveByDedupKey, [job.queue, job.dedupKey]);
+    if (live) return live.id;
+    const [inserted] = await insertRows(engine, db, [job], extras, true);
+    if (inserted?.id) return inserted.id;
   }
-  return id;
+  throw new ArrowerJobsError(
+    "INVALID_JOB",
+    `job "${job.type}" with dedupKey "${job.dedupKey}" conflicts with a job enqueued concurrently that this transaction cannot see (is its isolation level above READ COMMITTED?); it was tried ${CONFLICT_TRIES} times`,
+  );
 }
