@@ -105,9 +105,35 @@ export function describeError(thrown: unknown): string {
   return text.length > MAX_ERROR_LENGTH ? text.slice(0, MAX_ERROR_LENGTH) + "…(truncated)" : text;
 }
 
+/** Causes followed at most: history keeps 16 KiB anyway. */
+const MAX_CAUSES = 20;
+
+/**
+ * The thrown value and its causes, each once. A cause chain may loop (some clients link an
+ * error and its wrapper both ways): followed blindly it overflowed the stack, and the attempt
+ * was recorded as a worker crash.
+ */
 function describe(thrown: unknown): string {
-  if (!(thrown instanceof Error)) return `non-Error thrown: ${inspect(thrown, { depth: 3, breakLength: Infinity })}`;
-  let text = thrown.stack && thrown.stack.includes(thrown.message) ? thrown.stack : `${thrown.name}: ${thrown.message}\n${thrown.stack ?? ""}`;
-  if (thrown.cause !== undefined) text += `\ncaused by: ${describe(thrown.cause)}`;
-  return text;
+  const seen = new Set<unknown>();
+  const parts: string[] = [];
+  let current: unknown = thrown;
+  for (;;) {
+    if (seen.has(current)) {
+      parts.push("(the error above: the cause chain loops)");
+      break;
+    }
+    seen.add(current);
+    if (!(current instanceof Error)) {
+      parts.push(`non-Error thrown: ${inspect(current, { depth: 3, breakLength: Infinity })}`);
+      break;
+    }
+    parts.push(current.stack && current.stack.includes(current.message) ? current.stack : `${current.name}: ${current.message}\n${current.stack ?? ""}`);
+    if (current.cause === undefined) break;
+    if (parts.length > MAX_CAUSES) {
+      parts.push("(more causes not shown)");
+      break;
+    }
+    current = current.cause;
+  }
+  return parts.join("\ncaused by: ");
 }

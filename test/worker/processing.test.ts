@@ -103,6 +103,31 @@ describe("processing", () => {
   });
 });
 
+describe("errors a handler throws", () => {
+  const { app, queues } = useTestApp();
+  const Cyclic = defineJob<{ n: number }>("cyclic");
+
+  it("an error whose cause chain loops is recorded as the handler's failure, each error once", async () => {
+    const queue = app.prisma.$jobs.queue("cyclic", { poolSize: 1, pollInterval: 100, autoStartDelay: 0 });
+    queues.push(queue);
+    await queue.register(Cyclic, async () => {
+      const inner = new Error("the upstream call failed");
+      const outer = new Error("could not sync the account", { cause: inner });
+      inner.cause = outer; // as some HTTP clients and ORMs link their errors
+      throw outer;
+    });
+    const id = await queue.enqueue(Cyclic({ n: 1 }), { maxAttempts: 1 });
+    await waitFor(async () => (await app.count("job_history", "id = $1", [id])) === 1, 10_000, "the job to fail");
+    const [row] = await app.rows<{ state: string; attempts: number; last_error: string }>(`SELECT state, attempts, last_error FROM arrower.job_history WHERE id = $1`, [id]);
+    expect(row).toMatchObject({ state: "failed", attempts: 1 });
+    expect(row!.last_error).toMatch(/^Error: could not sync the account\n/);
+    expect(row!.last_error).toContain("caused by: Error: the upstream call failed");
+    expect(row!.last_error).toContain("caused by: (the error above: the cause chain loops)");
+    expect(row!.last_error.match(/could not sync the account/g)).toHaveLength(1);
+    expect(await app.count("attempts", "job_id = $1", [id])).toBe(0);
+  });
+});
+
 describe("order", () => {
   const { app } = useTestApp();
 
