@@ -125,6 +125,11 @@ export class Queries {
     // is deleted in the job's transaction, as graphile-worker does and BullMQ's removeOnComplete.
     this.discard = `DELETE FROM ${s}.jobs WHERE id = $1`;
     this.discardMany = `DELETE FROM ${s}.jobs WHERE id = ANY($1::bigint[])`;
+    // Discards jobs that succeeded after earlier attempts: those attempts' rows go with them
+    // (left behind, nothing ever pruned them). Jobs that succeeded at once have none to look for.
+    this.discardWithAttempts = `
+      WITH gone AS (DELETE FROM ${s}.jobs WHERE id = ANY($1::bigint[]) RETURNING id)
+      DELETE FROM ${s}.attempts a USING gone WHERE a.job_id = gone.id`;
     // A failed attempt that will be retried: recorded with the job's next run.
     this.retry = `
       WITH job AS (
@@ -491,6 +496,7 @@ export class Queries {
   readonly finishMany: string;
   readonly discard: string;
   readonly discardMany: string;
+  readonly discardWithAttempts: string;
   readonly uiKeepsSucceeded: string;
   readonly recordCrash: string;
   readonly finish: string;

@@ -557,10 +557,12 @@ export class Slot {
     let kept = finishes;
     const statements: pg.QueryConfig[] = [];
     if (this.host.options.retention?.succeeded === 0) {
-      const succeeded = finishes.filter((f) => f.state === "succeeded").map((f) => f.id);
+      const succeeded = finishes.filter((f) => f.state === "succeeded" && f.attempts === 1).map((f) => f.id);
+      const afterFailures = finishes.filter((f) => f.state === "succeeded" && f.attempts > 1).map((f) => f.id);
       kept = finishes.filter((f) => f.state !== "succeeded");
       if (succeeded.length === 1) statements.push(prepared("discard", q.discard, succeeded));
       else if (succeeded.length > 1) statements.push(prepared("discard_many", q.discardMany, [succeeded]));
+      if (afterFailures.length > 0) statements.push(prepared("discard_with_attempts", q.discardWithAttempts, [afterFailures]));
     }
     // One job (every job, unbatched) takes the statement without arrays: unnesting seven
     // one-element arrays and joining them cost ~10 % of a no-op job's server time.
