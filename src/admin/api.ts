@@ -12,10 +12,18 @@ import { deserializePayload } from "../payload.ts";
 import { JobState } from "../job.ts";
 import { integerOption, objectOrEmpty, rejectUnknownKeys, validateJobName, validateQueueName } from "../config.ts";
 
-/** One attempt that did not finish its job (failed and retried, crashed, timed out). */
+/**
+ * One attempt that did not finish its job (failed and retried, crashed, timed out), or the last
+ * attempt of an earlier run of a job that was retried from history.
+ */
 export interface AttemptInfo {
+  /**
+   * Which run of the job: 1, unless the job was retried from history (`retry`, `requeueFailed`),
+   * which starts run 2 with its attempts from 1 again, and so on.
+   */
+  run: number;
   attempt: number;
-  outcome: "failed" | "crashed" | "timeout" | "cancelled";
+  outcome: "failed" | "crashed" | "timeout" | "cancelled" | "succeeded";
   error: string | null;
   startedAt: Date | null;
   finishedAt: Date;
@@ -50,6 +58,8 @@ export interface JobInfo {
 
 /** A job with its earlier attempts. */
 export interface JobDetails extends JobInfo {
+  /** Which run of the job this is: 1, or more once it was retried from history (see {@link AttemptInfo.run}). */
+  run: number;
   attemptHistory: AttemptInfo[];
 }
 
@@ -185,6 +195,7 @@ export async function getJob(engine: Engine, id: string): Promise<JobDetails | n
     if (!row) return null;
     if (LIVE_STATES.has(row.state) && row.running) row.state = JobState.running;
     const attempts = await client.query<{
+      run: number;
       attempt: number;
       outcome: AttemptInfo["outcome"];
       error: string | null;
@@ -193,9 +204,13 @@ export async function getJob(engine: Engine, id: string): Promise<JobDetails | n
       pool: string | null;
       trace_id: string | null;
     }>(q.adminAttempts, [id]);
+    // Stored, the latest run is 0 and earlier ones count from 1 (migrations/000004.sql).
+    const run = Math.max(0, ...attempts.rows.map((a) => a.run)) + 1;
     return {
       ...toInfo(row),
+      run,
       attemptHistory: attempts.rows.map((a) => ({
+        run: a.run === 0 ? run : a.run,
         attempt: a.attempt,
         outcome: a.outcome,
         error: a.error,
@@ -249,6 +264,7 @@ export async function retry(engine: Engine, id: string): Promise<string> {
       if (rows.length === 0) throw new JobNotFoundError(id);
       throw new ArrowerJobsError("INVALID_JOB", `job ${id} cannot run again now: a live job in queue "${rows[0]!.queue}" holds its dedup key "${rows[0]!.dedup_key}"`);
     }
+    await client.query(q.adminEndRuns, [[id]]);
     await client.query(q.adminDeleteHistory, [id]);
     return id;
   });

@@ -86,11 +86,11 @@ export class Queries {
     // The attempt a crashed worker was running: the one after the last recorded (jobs.attempts
     // counts finished attempts; crashes found earlier are recorded in attempts).
     this.crashedAttempt = `
-      SELECT greatest($2::int, coalesce(max(attempt), 0)) + 1 AS attempt FROM ${s}.attempts WHERE job_id = $1::bigint`;
+      SELECT greatest($2::int, coalesce(max(attempt), 0)) + 1 AS attempt FROM ${s}.attempts WHERE job_id = $1::bigint AND run = 0`;
     this.recordCrash = `
       INSERT INTO ${s}.attempts (job_id, attempt, outcome, error, started_at, pool)
       VALUES ($1, $2, 'crashed', $3, $4, $5)
-      ON CONFLICT (job_id, attempt) DO NOTHING`;
+      ON CONFLICT (job_id, attempt) WHERE run = 0 DO NOTHING`;
     // Finish a job: it leaves the live table for history in the job's own transaction.
     this.finish = `
       WITH done AS (DELETE FROM ${s}.jobs WHERE id = $1 RETURNING *)
@@ -138,7 +138,7 @@ export class Queries {
              WHERE id = $1 RETURNING id)
       INSERT INTO ${s}.attempts (job_id, attempt, outcome, error, started_at, pool, trace_id)
       SELECT $1, $2, $5, $4, ${fromMs("$6::float8")}, $7, $8 FROM job
-      ON CONFLICT (job_id, attempt) DO NOTHING`;
+      ON CONFLICT (job_id, attempt) WHERE run = 0 DO NOTHING`;
     // `finish` and `retry` (same parameters) for an attempt whose transaction is already gone
     // (its handler hung and the connection was cut, or the server ended the session), written on
     // the control connection. The row lock went with the transaction, so another worker may
@@ -158,7 +158,7 @@ export class Queries {
              RETURNING id)
       INSERT INTO ${s}.attempts AS a (job_id, attempt, outcome, error, started_at, pool, trace_id)
       VALUES ($1, $2, $5, $4, ${fromMs("$6::float8")}, $7, $8)
-      ON CONFLICT (job_id, attempt) DO UPDATE SET outcome = excluded.outcome, error = excluded.error
+      ON CONFLICT (job_id, attempt) WHERE run = 0 DO UPDATE SET outcome = excluded.outcome, error = excluded.error
         WHERE a.outcome = 'crashed'`;
     this.heartbeat = `
       INSERT INTO ${s}.pools (name, queue, job_types, size, running, host, pid)
@@ -258,9 +258,13 @@ export class Queries {
       UNION ALL
       SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS running
       FROM ${s}.job_history WHERE id = $1::bigint`;
+    // Earlier runs first; the latest run's rows are stored as run 0 (migrations/000004.sql).
     this.adminAttempts = `
-      SELECT attempt, outcome, error, started_at, finished_at, pool, trace_id
-      FROM ${s}.attempts WHERE job_id = $1::bigint ORDER BY attempt`;
+      SELECT run, attempt, outcome, error, started_at, finished_at, pool, trace_id
+      FROM ${s}.attempts WHERE job_id = $1::bigint ORDER BY run = 0, run, attempt`;
+    // A finished job goes back to the live table (retry): its run ends (see endRuns). Before
+    // the history row is deleted.
+    this.adminEndRuns = `WITH ${endRuns(s, `SELECT * FROM ${s}.job_history WHERE id = ANY($1::bigint[])`)} SELECT 1`;
     // Locks a live job for an admin action. A running job's row is locked by its worker, and
     // NOWAIT turns that into an immediate "running" instead of a wait.
     this.adminLockLive = `SELECT id::text AS id, queue FROM ${s}.jobs WHERE id = $1::bigint FOR UPDATE NOWAIT`;
@@ -321,6 +325,7 @@ export class Queries {
                AND (h.dedup_key IS NULL OR NOT EXISTS (
                      SELECT 1 FROM ${s}.jobs j WHERE j.queue = h.queue AND j.dedup_key = h.dedup_key))
              ORDER BY h.id LIMIT $3 FOR UPDATE OF h SKIP LOCKED),
+           ${endRuns(s, "SELECT * FROM picked")},
            gone AS (DELETE FROM ${s}.job_history h USING picked WHERE h.id = picked.id),
            revived AS (
              INSERT INTO ${s}.jobs (id, queue, type, payload, payload_meta, priority, run_at, created_at,
@@ -497,6 +502,7 @@ export class Queries {
   readonly discard: string;
   readonly discardMany: string;
   readonly discardWithAttempts: string;
+  readonly adminEndRuns: string;
   readonly uiKeepsSucceeded: string;
   readonly recordCrash: string;
   readonly finish: string;
@@ -665,6 +671,27 @@ function lockerStatus(xmax: string): string {
   const distance = `((${xid} - (${next} & 4294967295) + 6442450944) % 4294967296 - 2147483648)`;
   const full = `(${next} + ${distance})`;
   return `CASE WHEN ${xid} >= 3 AND ${full} >= 3 THEN pg_xact_status(${full}::text::xid8) END`;
+}
+
+/**
+ * CTEs that end the runs of finished jobs going back to the live table (retry, requeueFailed:
+ * their attempts start from zero again). `history` selects their history rows. Each job's
+ * attempts of the run (stored as run 0) take the next run number, and its last attempt, kept on
+ * the history row until now, joins them — unless recorded already (a crash found by the claim).
+ * The NOT EXISTS reads the statement's snapshot, from before the renumbering.
+ */
+function endRuns(s: string, history: string): string {
+  return `ended AS (
+             SELECT h.id, h.state, h.attempts, h.last_error, h.started_at, h.finished_at, h.pool, h.trace_id,
+                    (SELECT coalesce(max(a.run), 0) + 1 FROM ${s}.attempts a WHERE a.job_id = h.id) AS run
+             FROM (${history}) h),
+           numbered AS (
+             UPDATE ${s}.attempts a SET run = ended.run FROM ended WHERE a.job_id = ended.id AND a.run = 0),
+           last_attempts AS (
+             INSERT INTO ${s}.attempts (job_id, run, attempt, outcome, error, started_at, finished_at, pool, trace_id)
+             SELECT id, run, attempts, state, last_error, started_at, finished_at, pool, trace_id FROM ended
+             WHERE attempts > 0
+               AND NOT EXISTS (SELECT 1 FROM ${s}.attempts a WHERE a.job_id = ended.id AND a.run = 0 AND a.attempt = ended.attempts))`;
 }
 
 /**

@@ -73,7 +73,7 @@ describe("upgrading a schema with jobs in it", () => {
                     VALUES (nextval('arrower.job_id_seq'), 'Upgrade', 'ping', '{"n": 0}', 0, now(), now(), 'failed', 3, 3, 30000, 'before the upgrade')`);
     await app.rows(`INSERT INTO arrower.queues (name, paused) VALUES ('upgrade', true)`);
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3], version: 3 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3, 4], version: 4 });
 
     const collated = await app.rows<{ column: string }>(
       `SELECT table_name || '.' || column_name AS column FROM information_schema.columns
@@ -101,10 +101,44 @@ describe("upgrading a schema with jobs in it", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(ran).toEqual([1]); // "upgrade" is still paused, "Upgrade" is another queue
     await app.prisma.$jobs.resume("upgrade");
-    await waitFor(async () => ran.length === 2);
+    // The handler ran; its job's move to history commits just after.
+    await waitFor(async () => (await app.count("job_history", "state = 'succeeded'")) === 2);
     expect(await app.rows(`SELECT queue, state FROM arrower.job_history WHERE state = 'succeeded' ORDER BY queue`)).toEqual([
       { queue: "Upgrade", state: "succeeded" },
       { queue: "upgrade", state: "succeeded" },
+    ]);
+  });
+
+  it("version 3 → 4 keeps every attempt as the job's first run; a failed job retried then shows both runs", async () => {
+    await app.rows(`DROP SCHEMA arrower CASCADE`);
+    const queries = new Queries("arrower");
+    await app.rows(queries.createSchema);
+    await app.rows(queries.migrationsTable);
+    for (const m of loadMigrations().filter((m) => m.version <= 3)) {
+      await app.rows(m.sql.replaceAll(":ARROWER_SCHEMA", `"arrower"`));
+    }
+    await app.rows(`INSERT INTO arrower.migrations (version) VALUES (1), (2), (3)`);
+    const [{ id }] = (await app.rows<{ id: string }>(
+      `INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, last_error, finished_at)
+       VALUES (nextval('arrower.job_id_seq'), 'v3', 'ping', '{"n": 7}', 0, now(), now(), 'failed', 2, 2, 30000, 'second failure', now())
+       RETURNING id::text AS id`,
+    )) as [{ id: string }];
+    await app.rows(`INSERT INTO arrower.attempts (job_id, attempt, outcome, error) VALUES ($1, 1, 'failed', 'first failure')`, [id]);
+
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [4], version: 4 });
+    expect(await app.rows(`SELECT run, attempt, outcome FROM arrower.attempts`)).toEqual([{ run: 0, attempt: 1, outcome: "failed" }]);
+
+    await app.prisma.$jobs.retry(id);
+    const queue = app.prisma.$jobs.queue("v3", { poolSize: 1, pollInterval: 100, autoStartDelay: 0 });
+    queues.push(queue);
+    await queue.register(Ping, async () => undefined);
+    await queue.start();
+    await waitFor(async () => (await app.count("job_history", "id = $1 AND state = 'succeeded'", [id])) === 1);
+    const job = await app.prisma.$jobs.getJob(id);
+    expect(job).toMatchObject({ state: "succeeded", attempts: 1, run: 2 });
+    expect(job!.attemptHistory.map((a) => [a.run, a.attempt, a.outcome, a.error])).toEqual([
+      [1, 1, "failed", "first failure"],
+      [1, 2, "failed", "second failure"],
     ]);
   });
 });

@@ -171,6 +171,7 @@ export function jobTable(ctx: ViewContext, jobs: JobInfo[], state: ListState, op
 // --- job ---------------------------------------------------------------------------------------
 
 interface AttemptRow {
+  run: number;
   attempt: number;
   outcome: string;
   error: string | null;
@@ -183,9 +184,10 @@ interface AttemptRow {
 /** Earlier attempts from `attempts`, plus a finished job's last attempt, kept on its row. */
 function attemptsOf(job: JobDetails): AttemptRow[] {
   const rows: AttemptRow[] = job.attemptHistory.map((a: AttemptInfo) => ({ ...a }));
-  const last = (job.state === "succeeded" || job.state === "failed") && job.attempts > 0 && !rows.some((a) => a.attempt === job.attempts);
+  const last = (job.state === "succeeded" || job.state === "failed") && job.attempts > 0 && !rows.some((a) => a.run === job.run && a.attempt === job.attempts);
   if (last) {
     rows.push({
+      run: job.run,
       attempt: job.attempts,
       outcome: job.state,
       error: job.state === "failed" ? job.lastError : null,
@@ -195,7 +197,7 @@ function attemptsOf(job: JobDetails): AttemptRow[] {
       traceId: job.traceId,
     });
   }
-  return rows.sort((a, b) => a.attempt - b.attempt);
+  return rows.sort((a, b) => a.run - b.run || a.attempt - b.attempt);
 }
 
 export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
@@ -254,7 +256,7 @@ ${attempts.length === 0
 <thead><tr><th class="num">#</th><th>Outcome</th><th>Started</th><th>Finished</th><th>Took</th><th>Pool</th><th>Trace id</th><th>Error</th></tr></thead>
 <tbody>${attempts.map(
       (a) => html`<tr>
-  <td class="num">${a.attempt}</td>
+  <td class="num" ${job.run > 1 ? html`title="run ${a.run}, attempt ${a.attempt}"` : ""}>${job.run > 1 ? `${a.run}.${a.attempt}` : a.attempt}</td>
   <td>${badge(a.outcome, a.outcome === "succeeded" ? "succeeded" : a.outcome === "cancelled" ? "cancelled" : "failed")}</td>
   <td class="small">${time(a.startedAt, ctx.now)}</td>
   <td class="small">${time(a.finishedAt, ctx.now)}</td>
