@@ -176,6 +176,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     } catch (error) {
       this.reportError(error);
     }
+    if (this.events.listenerCount(event.kind) === 0) return; // most pools: no copy of an empty list per job
     for (const listener of this.events.listeners(event.kind) as Array<(event: JobEvent) => void>) {
       try {
         listener(event);
