@@ -430,6 +430,32 @@ describe("admin UI (handler)", () => {
     expect(workers).toMatch(/<td><a href="\/queues\/cron-pool">cron-pool<\/a><\/td>\s*<td class="small">task<\/td>/);
   });
 
+  it("job ids that are not a bigint are a 404 for pages, the JSON API and actions, and change nothing", async () => {
+    const [kept] = await app.prisma.$jobs.enqueue([Task({ n: 1 })], { queue: "bigids" });
+    const client = new Client(ui);
+    for (const id of ["9223372036854775808", "99999999999999999999", "abc", "-1"]) {
+      const page = await client.get(`/jobs/${id}`);
+      expect(page.status, `/jobs/${id}`).toBe(404);
+      expect(await page.text()).toContain("Not found");
+      const api = await client.get(`/api/jobs/${id}`, { accept: "application/json" });
+      expect(api.status, `/api/jobs/${id}`).toBe(404);
+      for (const action of ["retry", "cancel", "delete"]) {
+        const json = await client.post(`/jobs/${id}/${action}`, { _csrf: await client.csrf() }, { accept: "application/json" });
+        expect(json.status, `POST /jobs/${id}/${action}`).toBe(404);
+        expect(await json.json()).toEqual({ ok: false, kind: "error", message: `job ${id} not found` });
+        // The form: back to the job's address, which says it is not there.
+        const form = await client.post(`/jobs/${id}/${action}`, { _csrf: await client.csrf() });
+        expect(form.status).toBe(303);
+        const shown = await client.get(form.headers.get("location")!);
+        expect(shown.status).toBe(404);
+        expect(flashOf(await shown.text())).toBe(`error: job ${id} not found`);
+      }
+    }
+    expect((await client.get("/queues/bigids?cursor=9223372036854775808")).status).toBe(400);
+    expect((await client.get("/failed?cursor=99999999999999999999")).status).toBe(400);
+    expect((await app.prisma.$jobs.getJob(kept!))!.state).toBe("available");
+  });
+
   it("serveAdmin binds 127.0.0.1 by default and refuses any other host without a token", async () => {
     await expect(serveAdmin(app.prisma, { host: "0.0.0.0", port: 0 })).rejects.toThrow(
       /refusing to serve the dashboard on 0\.0\.0\.0 without a token/,

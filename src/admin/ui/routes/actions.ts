@@ -8,7 +8,7 @@ import type { Context, Hono } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import * as admin from "../../api.ts";
 import { validateJobName, validateQueueName } from "../../../config.ts";
-import { InvalidOptionsError } from "../../../errors.ts";
+import { InvalidOptionsError, JobNotFoundError } from "../../../errors.ts";
 import { cookieOptions, type UiDeps, type UiEnv } from "../app.ts";
 import { digestEqual, sessionValue, SESSION_COOKIE } from "../auth.ts";
 import { readJobState } from "../data.ts";
@@ -53,7 +53,7 @@ export function registerActions(app: Hono<UiEnv>, deps: UiDeps): void {
   app.post("/jobs/:id/delete", async (c) => {
     const id = c.req.param("id");
     // Back to the job's queue: its page is gone.
-    const job = /^\d{1,19}$/.test(id) ? await admin.getJob(engine, id).catch(() => null) : null;
+    const job = isJobId(id) ? await admin.getJob(engine, id).catch(() => null) : null;
     const after = job ? `/queues/${encodeURIComponent(job.queue)}` : "/";
     return act(c, deps, `/jobs/${encodeURIComponent(id)}`, async () => {
       await admin.deleteJob(engine, jobId(id));
@@ -122,8 +122,20 @@ function field(value: unknown): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
 }
 
+/** Largest job id: ids are PostgreSQL bigints. */
+const MAX_JOB_ID = 9_223_372_036_854_775_807n;
+
+/**
+ * Whether `id` can be a job's id: digits within bigint. Any other id names no job, so the UI
+ * answers 404 without asking the database (which would fail on it).
+ */
+export function isJobId(id: string): boolean {
+  return /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_JOB_ID;
+}
+
+/** `id`, when it can be a job's id. @throws JobNotFoundError otherwise */
 function jobId(id: string): string {
-  if (!/^\d{1,19}$/.test(id)) throw new InvalidOptionsError("id", `a job id is a string of digits, got ${JSON.stringify(id)}`);
+  if (!isJobId(id)) throw new JobNotFoundError(id);
   return id;
 }
 
