@@ -5,12 +5,12 @@
  * running is refused at once (the admin API locks with NOWAIT) and says so: "Running".
  */
 import type { Context, Hono } from "hono";
-import { deleteCookie, setCookie } from "hono/cookie";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as admin from "../../api.ts";
 import { validateJobName, validateQueueName } from "../../../config.ts";
 import { InvalidOptionsError, JobNotFoundError } from "../../../errors.ts";
 import { cookieOptions, type UiDeps, type UiEnv } from "../app.ts";
-import { digestEqual, sessionValue, SESSION_COOKIE } from "../auth.ts";
+import { digestEqual, SESSION_COOKIE } from "../auth.ts";
 import { readJobState } from "../data.ts";
 import { errorCode, errorText } from "../errors.ts";
 import { FLASH_COOKIE, writeFlash } from "../flash.ts";
@@ -101,18 +101,21 @@ export function registerActions(app: Hono<UiEnv>, deps: UiDeps): void {
   );
 
   app.post("/login", async (c) => {
-    if (!deps.token) return c.redirect(`${deps.base}/`, 303);
+    if (!deps.token || !deps.sessions) return c.redirect(`${deps.base}/`, 303);
     const body = await c.req.parseBody();
     const next = safeNext(field(body.next), "/");
     const given = field(body.token) ?? "";
     if (!digestEqual(given, deps.token)) {
       return c.html(loginPage(c.get("view"), next, true).toString(), 401);
     }
-    setCookie(c, SESSION_COOKIE, sessionValue(deps.secret, deps.token), cookieOptions(c, deps.base, 12 * 3600));
+    const maxAge = Math.floor(deps.sessions.lifetime / 1000);
+    setCookie(c, SESSION_COOKIE, deps.sessions.issue(), cookieOptions(c, deps.base, maxAge));
     return c.redirect(`${deps.base}${next}`, 303);
   });
 
   app.post("/logout", (c) => {
+    // Revoked on the server too: a copy of the cookie (another tab's, a stolen one) stops working.
+    deps.sessions?.revoke(getCookie(c, SESSION_COOKIE));
     deleteCookie(c, SESSION_COOKIE, cookieOptions(c, deps.base));
     return c.redirect(`${deps.base}/login`, 303);
   });
