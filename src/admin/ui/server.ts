@@ -15,7 +15,7 @@ import type { Engine } from "../../engine.ts";
 import { InvalidOptionsError } from "../../errors.ts";
 import { integerOption, objectOrEmpty, rejectUnknownKeys } from "../../config.ts";
 import { checkToken } from "./auth.ts";
-import { ADMIN_OPTION_KEYS, createAdminHandler, type AdminAppOptions } from "./app.ts";
+import { ADMIN_OPTION_KEYS, createAdminHandler, resolveAdminOptions, type AdminAppOptions } from "./app.ts";
 import { normalizeHostName } from "./hosts.ts";
 
 /**
@@ -81,6 +81,7 @@ export function resolveServeOptions(input: unknown): { port: number; host: strin
     );
   }
   const { port: _p, host: _h, ...app } = o;
+  resolveAdminOptions(app, what); // the rest too, before anything starts
   return { port, host, app: app as AdminAppOptions };
 }
 
