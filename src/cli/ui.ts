@@ -5,8 +5,9 @@
  * ARROWER_JOBS_UI_TOKEN, which does not show in the process list); without one it refuses to
  * start, before loading the config or touching the database.
  */
-import { serveEngine, resolveServeOptions, DEFAULT_PORT } from "../admin/ui/server.ts";
-import { CliError, EXIT, formatFlags, parseFlags, type Command, type FlagSpecs } from "./args.ts";
+import { checkBindHost, serveEngine, resolveServeOptions, DEFAULT_PORT } from "../admin/ui/server.ts";
+import { parseDuration } from "../cron/spec.ts";
+import { CliError, EXIT, formatFlags, listFlag, parseFlags, type Command, type FlagSpecs } from "./args.ts";
 import { resolveTarget } from "./load-config.ts";
 import { TARGET_FLAGS } from "./migrate.ts";
 
@@ -16,7 +17,13 @@ export const TOKEN_ENV = "ARROWER_JOBS_UI_TOKEN";
 const FLAGS = {
   ...TARGET_FLAGS,
   port: { type: "string", short: "p", value: "port", description: `Port to listen on (0: any free one). Default: ${DEFAULT_PORT}.` },
-  host: { type: "string", value: "address", description: "Address to bind. Default: 127.0.0.1. Any non-loopback address needs a token." },
+  host: { type: "string", value: "address", description: "Address to bind (IPv6 with or without brackets). Default: 127.0.0.1. Any non-loopback address needs a token." },
+  "allowed-hosts": {
+    type: "string",
+    value: "names",
+    description: "Other host names the dashboard is reached under, comma-separated (a DNS name, a reverse proxy). Default: its own address and localhost.",
+  },
+  "session-lifetime": { type: "string", value: "duration", description: "How long a sign-in with the token lasts, e.g. 8h or 30m. Default: 12h." },
   token: { type: "string", value: "token", description: `Require this token (Bearer header or sign-in form). Default: $${TOKEN_ENV}.` },
   "base-path": { type: "string", value: "path", description: "Serve under this path, e.g. /jobs (behind a reverse proxy). Default: /." },
 } satisfies FlagSpecs;
@@ -34,7 +41,13 @@ It binds 127.0.0.1 unless told otherwise. Binding any other address (0.0.0.0, a 
 makes it reachable from other machines and requires a token, given as --token or in
 ${TOKEN_ENV} (preferred: flags show in the process list); it refuses to start without one.
 With a token every request must carry it: "Authorization: Bearer <token>", or the browser
-signs in once with a form (an HttpOnly cookie).
+signs in with a form (an HttpOnly cookie the server refuses after --session-lifetime, or
+after "Sign out").
+
+It answers only to its own address and localhost, 127.0.0.1, [::1] (any port: an SSH tunnel
+works), so a web page cannot reach it through a DNS name that points at this machine (DNS
+rebinding). Reached under another name (a DNS name, a reverse proxy that passes it on), list
+it in --allowed-hosts.
 
 Flags:
 ${formatFlags(FLAGS)}`,
@@ -54,6 +67,8 @@ async function run(argv: readonly string[]): Promise<number> {
     ...(flags.host === undefined ? {} : { host: flags.host }),
     ...(token === undefined ? {} : { token }),
     ...(flags["base-path"] === undefined ? {} : { basePath: flags["base-path"] }),
+    ...(flags["allowed-hosts"] === undefined ? {} : { allowedHosts: listFlag(flags["allowed-hosts"]) }),
+    ...(flags["session-lifetime"] === undefined ? {} : { sessionLifetime: durationFlag(flags["session-lifetime"]) }),
   };
   // Refuse a bad bind before loading the config (which may take seconds) or connecting.
   try {
@@ -65,9 +80,13 @@ async function run(argv: readonly string[]): Promise<number> {
           `Set ${TOKEN_ENV} (or --token), or bind 127.0.0.1`,
       );
     }
-    const message = (error as Error).message.replace(/^serveAdmin options: /, "");
+    const message = (error as Error).message.replace(/^(serveAdmin|createAdminApp) options: /, "");
     throw new CliError((error as { option?: string }).option === "token" ? `${TOKEN_ENV} / --token: ${message}` : message);
   }
+  // A host name that does not resolve is a mistake in --host, not a database problem.
+  await checkBindHost(resolveServeOptions(options).host).catch((error: unknown) => {
+    throw new CliError((error as Error).message);
+  });
 
   let stop!: (signal: NodeJS.Signals) => void;
   const stopped = new Promise<NodeJS.Signals>((resolve) => (stop = resolve));
@@ -91,6 +110,17 @@ async function run(argv: readonly string[]): Promise<number> {
   await target.engine.close().catch(() => undefined);
   await target.close();
   return EXIT.ok;
+}
+
+function durationFlag(value: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value.trim(), value);
+  } catch {
+    throw new CliError(`--session-lifetime must be a duration like 12h, 8h or 30m, got ${JSON.stringify(value)}`);
+  }
+  if (ms < 60_000 || ms > 30 * 86_400_000) throw new CliError(`--session-lifetime must be from 1m to 720h, got ${JSON.stringify(value)}`);
+  return ms;
 }
 
 function portFlag(value: string): number {

@@ -55,6 +55,8 @@ const TOKEN = "browser-token-0123456789abcdef";
       args: [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        // DNS as a rebinding attacker sets it up: their names point at this machine.
+        "--host-resolver-rules=MAP rebind.test 127.0.0.1, MAP jobs.test 127.0.0.1",
       ],
       viewport: { width: 1280, height: 900 },
     });
@@ -213,6 +215,34 @@ const TOKEN = "browser-token-0123456789abcdef";
     await page.waitForURL(url("/queues/victim/pause"));
     expect(await page.locator("h1").textContent()).toContain("Refused");
     expect(await app.count("queues", "name = 'victim'")).toBe(0);
+  });
+
+  it("DNS rebinding: a page whose name resolves to 127.0.0.1 gets 421 and can neither read nor act; a listed name works", async () => {
+    const rebound = `http://rebind.test:${new URL(server.url).port}`;
+    const response = await page.goto(`${rebound}/`);
+    expect(response!.status()).toBe(421);
+    expect(await page.locator("body").textContent()).toContain("allowedHosts");
+    // The attacker's script, same-origin with what the browser takes for its own server.
+    const [stats, pause] = await page.evaluate(async () => {
+      const read = await fetch("/api/stats");
+      const act = await fetch("/queues/rebound/pause", { method: "POST", body: new URLSearchParams({ _csrf: "x" }) });
+      return [{ status: read.status, text: await read.text() }, act.status] as const;
+    });
+    expect(stats.status).toBe(421);
+    expect(stats.text).not.toContain("queues");
+    expect(pause).toBe(421);
+    expect(await app.count("queues", "name = 'rebound'")).toBe(0);
+
+    const named = await serveAdmin(app.prisma, { port: 0, allowedHosts: ["jobs.test"] });
+    servers.push(named);
+    await app.prisma.$jobs.enqueue(Note({ text: "x" }), { queue: "named" });
+    await page.goto(`http://jobs.test:${named.port}/`);
+    const row = page.locator("tr", { has: page.locator("a", { hasText: /^named$/ }) });
+    await row.getByRole("button", { name: "Pause" }).click();
+    await expect.poll(() => page.locator(".flash").textContent()).toContain("Queue named paused");
+    expect(await app.rows(`SELECT paused FROM arrower.queues WHERE name = 'named'`)).toEqual([{ paused: true }]);
+    // Over plain http a named host is not a "trustworthy" origin: Chromium notes that it ignores COOP there.
+    expect(consoleErrors.filter((e) => !e.includes("Cross-Origin-Opener-Policy header has been ignored"))).toEqual([]);
   });
 
   it("with a token: the browser signs in once through the form; a non-loopback bind without one refuses to start", async () => {

@@ -4,10 +4,11 @@
  * pool where a job has to fail or run.
  */
 import { spawn } from "node:child_process";
+import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import { defineJob, InvalidOptionsError, UnrecoverableError, type Queue } from "../../src/index.ts";
 import { createAdminApp, serveAdmin, type FetchHandler } from "../../src/admin/ui/index.ts";
 import { resolveServeOptions } from "../../src/admin/ui/server.ts";
@@ -77,6 +78,20 @@ class Client {
     const next = await this.get(location.slice(this.base.length));
     return { response, page: await next.text(), location };
   }
+}
+
+/** One HTTP/1.1 request to 127.0.0.1:`port` with the headers as given (Host included), as a browser would send it. */
+function raw(port: number, method: string, path: string, headers: Record<string, string>, body?: string) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = httpRequest({ host: "127.0.0.1", port, method, path, headers, setHost: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 /** Text of the flash message on a page. */
@@ -158,7 +173,8 @@ describe("admin UI (handler)", () => {
       expect(csp).toContain("frame-ancestors 'none'");
       expect(csp).not.toContain("unsafe-inline");
       expect(r.headers.get("x-frame-options")).toBe("DENY");
-      expect(r.headers.get("referrer-policy")).toBe("no-referrer");
+      // Nothing to other origins; the UI's own forms send their real Origin (see the Origin check).
+      expect(r.headers.get("referrer-policy")).toBe("same-origin");
       expect(r.headers.get("x-content-type-options")).toBe("nosniff");
     }
     expect(responses[4]!.headers.get("content-type")).toMatch(/^text\/javascript/);
@@ -430,6 +446,158 @@ describe("admin UI (handler)", () => {
     expect(workers).toMatch(/<td><a href="\/queues\/cron-pool">cron-pool<\/a><\/td>\s*<td class="small">task<\/td>/);
   });
 
+  it("job ids that are not a bigint are a 404 for pages, the JSON API and actions, and change nothing", async () => {
+    const [kept] = await app.prisma.$jobs.enqueue([Task({ n: 1 })], { queue: "bigids" });
+    const client = new Client(ui);
+    for (const id of ["9223372036854775808", "99999999999999999999", "abc", "-1"]) {
+      const page = await client.get(`/jobs/${id}`);
+      expect(page.status, `/jobs/${id}`).toBe(404);
+      expect(await page.text()).toContain("Not found");
+      const api = await client.get(`/api/jobs/${id}`, { accept: "application/json" });
+      expect(api.status, `/api/jobs/${id}`).toBe(404);
+      for (const action of ["retry", "cancel", "delete"]) {
+        const json = await client.post(`/jobs/${id}/${action}`, { _csrf: await client.csrf() }, { accept: "application/json" });
+        expect(json.status, `POST /jobs/${id}/${action}`).toBe(404);
+        expect(await json.json()).toEqual({ ok: false, kind: "error", message: `job ${id} not found` });
+        // The form: back to the job's address, which says it is not there.
+        const form = await client.post(`/jobs/${id}/${action}`, { _csrf: await client.csrf() });
+        expect(form.status).toBe(303);
+        const shown = await client.get(form.headers.get("location")!);
+        expect(shown.status).toBe(404);
+        expect(flashOf(await shown.text())).toBe(`error: job ${id} not found`);
+      }
+    }
+    expect((await client.get("/queues/bigids?cursor=9223372036854775808")).status).toBe(400);
+    expect((await client.get("/failed?cursor=99999999999999999999")).status).toBe(400);
+    expect((await app.prisma.$jobs.getJob(kept!))!.state).toBe("available");
+  });
+
+  it("DNS rebinding: a Host the dashboard is not served under gets 421 and changes nothing; Origin is checked on every POST", async () => {
+    const server = await serveAdmin(app.prisma, { port: 0 });
+    onTestFinished(() => server.close());
+    const port = server.port;
+    // A browser whose page on http://evil.example:<port> rebinds that name to 127.0.0.1.
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`, `localhost:8080` /* an ssh tunnel */]) {
+      expect((await raw(port, "GET", "/", { host })).status, host).toBe(200);
+    }
+    for (const host of [`evil.example:${port}`, "evil.example", `127.0.0.1.evil.example:${port}`, `localhost.:${port}`, `[::2]:${port}`]) {
+      const response = await raw(port, "GET", "/api/stats", { host });
+      expect(response.status, host).toBe(421);
+      expect(response.body, host).toContain("allowedHosts");
+      expect(response.body).not.toContain("queues");
+    }
+    // An action through the rebound name, with a valid CSRF cookie and token: refused before anything runs.
+    const page = await raw(port, "GET", "/", { host: `127.0.0.1:${port}` });
+    const seed = /arrower_jobs_csrf=([^;]+)/.exec(page.headers["set-cookie"]!.join(";"))![1]!;
+    const token = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+    const pause = (headers: Record<string, string>) =>
+      raw(port, "POST", "/queues/rebound/pause", {
+        "content-type": "application/x-www-form-urlencoded",
+        cookie: `arrower_jobs_csrf=${seed}`,
+        ...headers,
+      }, `_csrf=${encodeURIComponent(token)}`);
+    expect((await pause({ host: `evil.example:${port}`, origin: `http://evil.example:${port}` })).status).toBe(421);
+    // Through an allowed Host, a POST from another origin (or another port of this one) is refused by its Origin or Referer.
+    for (const headers of [
+      { origin: `http://evil.example:${port}` } as Record<string, string>,
+      { origin: "http://127.0.0.1:3000" },
+      { origin: "null" },
+      { referer: `http://evil.example:${port}/` },
+      { "sec-fetch-site": "same-site" },
+    ]) {
+      const response = await pause({ host: `127.0.0.1:${port}`, ...headers });
+      expect(response.status, JSON.stringify(headers)).toBe(403);
+      expect(response.body).toContain("allowedHosts");
+    }
+    expect(await app.count("queues", "name = 'rebound'")).toBe(0);
+    // The dashboard's own pages post with their own origin.
+    expect((await pause({ host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, "sec-fetch-site": "same-origin" })).status).toBe(303);
+    expect((await pause({ host: `localhost:${port}`, referer: `http://localhost:${port}/queues/rebound` })).status).toBe(303);
+    expect((await pause({ host: `127.0.0.1:${port}` })).status).toBe(303); // curl: no Origin, still the CSRF token
+    expect(await app.rows(`SELECT paused FROM arrower.queues WHERE name = 'rebound'`)).toEqual([{ paused: true }]);
+
+    // Names the user serves it under (a reverse proxy, a DNS name) are allowed explicitly.
+    const named = await serveAdmin(app.prisma, { port: 0, allowedHosts: ["jobs.internal"] });
+    onTestFinished(() => named.close());
+    expect((await raw(named.port, "GET", "/", { host: "jobs.internal" })).status).toBe(200);
+    expect((await raw(named.port, "GET", "/", { host: "other.internal" })).status).toBe(421);
+    // createAdminApp checks Host when given allowedHosts (its server decides otherwise), and Origin always.
+    const mounted = createAdminApp(app.prisma, { allowedHosts: ["jobs.example.com"] });
+    expect((await mounted(new Request("http://jobs.example.com/"))).status).toBe(200);
+    expect((await mounted(new Request("http://evil.example/"))).status).toBe(421);
+    const open = new Client(ui);
+    const csrf = await open.csrf();
+    expect((await open.post("/queues/rebound/resume", { _csrf: csrf }, { origin: "http://evil.example" })).status).toBe(403);
+    expect(await app.rows(`SELECT paused FROM arrower.queues WHERE name = 'rebound'`)).toEqual([{ paused: true }]);
+    expect((await open.post("/queues/rebound/resume", { _csrf: csrf }, { origin: ORIGIN })).status).toBe(303);
+    expect(() => createAdminApp(app.prisma, { allowedHosts: ["bad host/"] })).toThrow(InvalidOptionsError);
+  });
+
+  it("IPv6: serveAdmin binds [::1] and ::1; a host that does not resolve is an InvalidOptionsError about the host", async () => {
+    expect(resolveServeOptions({ host: "[::1]" }).host).toBe("::1");
+    expect(resolveServeOptions({ host: "::1" }).host).toBe("::1");
+    for (const host of ["[::1]", "::1"]) {
+      const server = await serveAdmin(app.prisma, { host, port: 0 });
+      try {
+        expect(server.url).toBe(`http://[::1]:${server.port}/`);
+        expect(server.host).toBe("::1");
+        const response = await fetch(server.url);
+        expect(response.status).toBe(200);
+        expect(await response.text()).toContain("<h1>Queues</h1>");
+      } finally {
+        await server.close();
+      }
+    }
+    expect(() => resolveServeOptions({ host: "[::1" })).toThrow(/host must be an address like "127\.0\.0\.1"/);
+    const bad = serveAdmin(app.prisma, { host: "no-such-host.invalid", port: 0, token: TOKEN });
+    await expect(bad).rejects.toBeInstanceOf(InvalidOptionsError);
+    await expect(bad).rejects.toMatchObject({ option: "host", message: expect.stringMatching(/cannot bind no-such-host\.invalid: the name does not resolve/) });
+  });
+
+  it("with a token: the session cookie expires on the server after sessionLifetime, and signing out revokes it", async () => {
+    const guarded = createAdminApp(app.prisma.$jobs, { token: TOKEN, sessionLifetime: 3_600_000 });
+    const signIn = async () => {
+      const client = new Client(guarded);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await client.page("/login"))![1]!;
+      const response = await client.post("/login", { _csrf: csrf, token: TOKEN, next: "/workers" });
+      expect(response.status).toBe(303);
+      expect(response.headers.getSetCookie().find((c) => c.startsWith("arrower_jobs_session="))).toMatch(/Max-Age=3600\b/);
+      return { client, csrf };
+    };
+    const copy = (from: Client) => {
+      const other = new Client(guarded);
+      for (const [k, v] of from.cookies) other.cookies.set(k, v);
+      return other;
+    };
+
+    // Expiry: one second past the lifetime the same cookie no longer gets in, whatever the browser keeps.
+    const { client: early } = await signIn();
+    const kept = copy(early);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(Date.now() + 3_599_000);
+      expect((await kept.get("/workers")).status).toBe(200);
+      vi.setSystemTime(Date.now() + 2_000);
+      expect((await kept.get("/workers")).status).toBe(303);
+      expect((await kept.get("/api/stats", { accept: "application/json" })).status).toBe(401);
+    } finally {
+      vi.useRealTimers();
+    }
+
+    // Sign-out: a copy of the cookie taken before it (a stolen one) stops working; other sessions stay.
+    const { client: alice, csrf } = await signIn();
+    const { client: bob } = await signIn();
+    const stolen = copy(alice);
+    expect((await stolen.get("/workers")).status).toBe(200);
+    expect((await alice.post("/logout", { _csrf: csrf })).status).toBe(303);
+    expect((await stolen.get("/workers")).status).toBe(303);
+    expect((await stolen.post("/queues/revoked/pause", { _csrf: csrf })).status).toBe(401);
+    expect(await app.count("queues", "name = 'revoked'")).toBe(0);
+    expect((await bob.get("/workers")).status).toBe(200);
+
+    expect(() => createAdminApp(app.prisma, { token: TOKEN, sessionLifetime: 10 })).toThrow(/sessionLifetime must be/);
+  });
+
   it("serveAdmin binds 127.0.0.1 by default and refuses any other host without a token", async () => {
     await expect(serveAdmin(app.prisma, { host: "0.0.0.0", port: 0 })).rejects.toThrow(
       /refusing to serve the dashboard on 0\.0\.0\.0 without a token/,
@@ -475,5 +643,45 @@ describe("admin UI (handler)", () => {
     const weak = await run(["--host", "0.0.0.0"], { ARROWER_JOBS_UI_TOKEN: "short" });
     expect(weak.code).toBe(2);
     expect(weak.stderr).toContain("the token must be at least 16 characters");
+  });
+  it("the CLI serves on --host [::1] (and ::1), and a host that does not resolve is an error about the host, not the database", async () => {
+    const repo = fileURLToPath(new URL("../..", import.meta.url));
+    const start = (host: string) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          [
+            "--import", import.meta.resolve("tsx"), join(repo, "src/cli/main.ts"), "ui",
+            "--database-url", app.url, "--port", "0", "--host", host, "--allowed-hosts", "jobs.internal",
+          ],
+          { cwd: repo, env: { ...process.env, ARROWER_JOBS_UI_TOKEN: TOKEN }, stdio: ["ignore", "pipe", "pipe"] },
+        );
+        let stdout = "";
+        let stderr = "";
+        let fetched = false;
+        child.stdout.on("data", (chunk: Buffer) => {
+          stdout += chunk.toString();
+          const url = /dashboard at (\S+)/.exec(stdout)?.[1];
+          if (url && !fetched) {
+            fetched = true;
+            void fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } }).then(
+              (r) => ((stdout += ` [GET ${r.status}]`), child.kill("SIGTERM")),
+              (e: unknown) => ((stdout += ` [GET failed: ${String(e)}]`), child.kill("SIGTERM")),
+            );
+          }
+        });
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on("close", (code) => resolve({ code, stdout, stderr }));
+      });
+    for (const host of ["[::1]", "::1"]) {
+      const served = await start(host);
+      expect(served.stderr, host).toBe("");
+      expect(served.stdout, host).toMatch(/dashboard at http:\/\/\[::1\]:\d+\/ .*\[GET 200\]/s);
+      expect(served.code, host).toBe(0);
+    }
+    const wrong = await start("no-such-host.invalid");
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("cannot bind no-such-host.invalid: the name does not resolve");
+    expect(wrong.stderr).not.toContain("database");
   });
 });

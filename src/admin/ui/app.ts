@@ -10,8 +10,9 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Engine } from "../../engine.ts";
 import { InvalidOptionsError } from "../../errors.ts";
-import { objectOrEmpty, rejectUnknownKeys } from "../../config.ts";
-import { bearerMatches, checkToken, sessionMatches, SESSION_COOKIE } from "./auth.ts";
+import { integerOption, objectOrEmpty, rejectUnknownKeys } from "../../config.ts";
+import { bearerMatches, checkToken, DEFAULT_SESSION_LIFETIME, Sessions, SESSION_COOKIE } from "./auth.ts";
+import { checkAllowedHosts, hostPolicy, refuseHost, refuseOrigin, type HostPolicy } from "./hosts.ts";
 import { CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, csrfToken, newCsrfSeed, verifyCsrf } from "./csrf.ts";
 import { readFlash, FLASH_COOKIE } from "./flash.ts";
 import { errorPage } from "./views/pages.ts";
@@ -48,6 +49,19 @@ export interface AdminAppOptions {
    * random bytes) when several serve the UI behind one load balancer.
    */
   secret?: string | Uint8Array;
+  /**
+   * Host names the UI answers to (DNS rebinding protection), e.g. `["jobs.example.com"]`: a
+   * request whose `Host` is not one of them, nor `localhost`, `127.0.0.1` or `[::1]`, gets 421.
+   * A POST's `Origin` must be the UI's own origin or one of these names. Default for
+   * `createAdminApp`: any `Host` (your server decides which names reach it; `Origin` is still
+   * checked); `serveAdmin` always checks, adding the address it listens on.
+   */
+  allowedHosts?: string[];
+  /**
+   * How long a sign-in with the token lasts, ms: the server refuses the session cookie after
+   * it, and at once after "Sign out". Default 12 hours; from 1 minute to 30 days.
+   */
+  sessionLifetime?: number;
 }
 
 /** A standard fetch handler: mount it in any server that speaks `Request`/`Response`. */
@@ -59,6 +73,8 @@ export interface UiDeps {
   base: string;
   secret: Buffer;
   token: string | undefined;
+  /** The signed-in sessions, when there is a token. */
+  sessions: Sessions | undefined;
 }
 
 /** Per-request state the middleware hands to the routes. */
@@ -66,11 +82,22 @@ export type UiEnv = { Variables: { view: ViewContext } };
 
 const BASE_PATH = /^(\/[A-Za-z0-9._~-]+)*$/;
 
+/** Options of `createAdminApp`, checked. */
+export interface ResolvedAdminOptions {
+  base: string;
+  token: string | undefined;
+  secret: Buffer;
+  allowedHosts: string[] | undefined;
+  sessionLifetime: number;
+}
+
+/** Keys of {@link AdminAppOptions}. */
+export const ADMIN_OPTION_KEYS = ["basePath", "token", "secret", "allowedHosts", "sessionLifetime"] as const;
+
 /** Validates `createAdminApp` options. */
-export function resolveAdminOptions(input: unknown): { base: string; token: string | undefined; secret: Buffer } {
-  const what = "createAdminApp options";
+export function resolveAdminOptions(input: unknown, what = "createAdminApp options"): ResolvedAdminOptions {
   const o = objectOrEmpty(input, what);
-  rejectUnknownKeys(o, ["basePath", "token", "secret"], what);
+  rejectUnknownKeys(o, [...ADMIN_OPTION_KEYS], what);
   const rawBase: unknown = o.basePath === undefined ? "" : o.basePath;
   if (typeof rawBase !== "string") throw new InvalidOptionsError("basePath", `${what}: basePath must be a string like "/admin/jobs"`);
   const base = rawBase.replace(/\/+$/, "");
@@ -86,7 +113,11 @@ export function resolveAdminOptions(input: unknown): { base: string; token: stri
   else if (typeof o.secret === "string" && o.secret.length >= 16) secret = Buffer.from(o.secret);
   else if (o.secret instanceof Uint8Array && o.secret.length >= 16) secret = Buffer.from(o.secret);
   else throw new InvalidOptionsError("secret", `${what}: secret must be a string or bytes of at least 16 (better 32 random bytes)`);
-  return { base, token, secret };
+  const allowedHosts = checkAllowedHosts(o.allowedHosts, what);
+  const sessionLifetime = o.sessionLifetime === undefined
+    ? DEFAULT_SESSION_LIFETIME
+    : integerOption(o.sessionLifetime, "sessionLifetime", 60_000, 30 * 86_400_000, what);
+  return { base, token, secret, allowedHosts, sessionLifetime };
 }
 
 /** Headers of every response. The CSP allows no inline script or style: ours are files. */
@@ -95,16 +126,23 @@ const SECURITY_HEADERS: Record<string, string> = {
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  // Not "no-referrer": under it a browser sends `Origin: null` with the UI's own forms, and the
+  // Origin check (hosts.ts) needs the real one. "same-origin" still sends nothing elsewhere.
+  "referrer-policy": "same-origin",
   "x-content-type-options": "nosniff",
   "cross-origin-opener-policy": "same-origin",
   "cross-origin-resource-policy": "same-origin",
 };
 
-/** The admin UI of `engine` as a fetch handler. */
-export function createAdminHandler(engine: Engine, options?: AdminAppOptions): FetchHandler {
-  const { base, token, secret } = resolveAdminOptions(options);
-  const deps: UiDeps = { engine, base, secret, token };
+/**
+ * The admin UI of `engine` as a fetch handler. `impliedHosts`: the names `serveAdmin` listens
+ * under (the Host check is then always on); null for a handler mounted in the app's server.
+ */
+export function createAdminHandler(engine: Engine, options?: AdminAppOptions, impliedHosts: readonly string[] | null = null): FetchHandler {
+  const { base, token, secret, allowedHosts, sessionLifetime } = resolveAdminOptions(options);
+  const sessions = token === undefined ? undefined : new Sessions(secret, token, sessionLifetime);
+  const hosts: HostPolicy = hostPolicy(allowedHosts, impliedHosts);
+  const deps: UiDeps = { engine, base, secret, token, sessions };
   const app = new Hono<UiEnv>({
     // Accept requests with the mount path (most routers) and without it (routers that strip it).
     getPath: (request) => {
@@ -118,6 +156,12 @@ export function createAdminHandler(engine: Engine, options?: AdminAppOptions): F
     await next();
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(name, value);
     if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+  });
+
+  // DNS rebinding: answer only under our own host names, before anything is read or set.
+  app.use("*", async (c, next) => {
+    const refused = refuseHost(hosts, c.req.raw);
+    return refused === undefined ? next() : c.text(refused, 421);
   });
 
   // CSRF seed, flash message and the view context.
@@ -142,7 +186,7 @@ export function createAdminHandler(engine: Engine, options?: AdminAppOptions): F
   // The token, when there is one. Assets and the sign-in form are open (they reveal nothing).
   app.use("*", async (c, next) => {
     if (!token || c.req.path.startsWith("/assets/") || c.req.path === "/login") return next();
-    const viaCookie = sessionMatches(getCookie(c, SESSION_COOKIE), secret, token);
+    const viaCookie = sessions!.verify(getCookie(c, SESSION_COOKIE));
     if (viaCookie || bearerMatches(c.req.header("authorization"), token)) {
       c.get("view").signedIn = viaCookie;
       return next();
@@ -184,6 +228,13 @@ export function createAdminHandler(engine: Engine, options?: AdminAppOptions): F
       );
     }
     return next();
+  });
+
+  // ...and comes from this dashboard's own origin (a second line behind the CSRF token).
+  app.use("*", async (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") return next();
+    const refused = refuseOrigin(hosts, c.req.raw);
+    return refused === undefined ? next() : c.text(refused, 403);
   });
 
   registerApi(app, deps);

@@ -42,7 +42,8 @@ export type AdminSource = { $jobs: JobsClient<any> } | JobsClient<any>;
  * Reads and actions use the installation's small admin pool (2 connections, opened on first use).
  *
  * @param source `prisma` (extended with `jobs()`) or `prisma.$jobs`
- * @param options `basePath` (default `""`), `token` (default none), `secret` (default random per process)
+ * @param options `basePath` (default `""`), `token` (default none), `secret` (default random per
+ *   process), `allowedHosts` (default: any `Host`), `sessionLifetime` (default 12 h)
  * @throws InvalidOptionsError on bad options; IntegrationError when `source` is neither
  *
  * @example
@@ -66,7 +67,8 @@ export function createAdminApp(source: AdminSource, options?: AdminAppOptions): 
  *
  * @param source `prisma` (extended with `jobs()`) or `prisma.$jobs`
  * @param options `port` (default 4100; 0 = any free port), `host` (default `"127.0.0.1"`),
- *   `token`, `basePath`, `secret`
+ *   `token`, `basePath`, `secret`, `allowedHosts` (names besides its own address and
+ *   localhost; other `Host`s get 421), `sessionLifetime`
  * @throws InvalidOptionsError (a non-loopback host without a token, a port in use, …)
  *
  * @example

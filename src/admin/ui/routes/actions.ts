@@ -5,12 +5,12 @@
  * running is refused at once (the admin API locks with NOWAIT) and says so: "Running".
  */
 import type { Context, Hono } from "hono";
-import { deleteCookie, setCookie } from "hono/cookie";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as admin from "../../api.ts";
 import { validateJobName, validateQueueName } from "../../../config.ts";
-import { InvalidOptionsError } from "../../../errors.ts";
+import { InvalidOptionsError, JobNotFoundError } from "../../../errors.ts";
 import { cookieOptions, type UiDeps, type UiEnv } from "../app.ts";
-import { digestEqual, sessionValue, SESSION_COOKIE } from "../auth.ts";
+import { digestEqual, SESSION_COOKIE } from "../auth.ts";
 import { readJobState } from "../data.ts";
 import { errorCode, errorText } from "../errors.ts";
 import { FLASH_COOKIE, writeFlash } from "../flash.ts";
@@ -53,7 +53,7 @@ export function registerActions(app: Hono<UiEnv>, deps: UiDeps): void {
   app.post("/jobs/:id/delete", async (c) => {
     const id = c.req.param("id");
     // Back to the job's queue: its page is gone.
-    const job = /^\d{1,19}$/.test(id) ? await admin.getJob(engine, id).catch(() => null) : null;
+    const job = isJobId(id) ? await admin.getJob(engine, id).catch(() => null) : null;
     const after = job ? `/queues/${encodeURIComponent(job.queue)}` : "/";
     return act(c, deps, `/jobs/${encodeURIComponent(id)}`, async () => {
       await admin.deleteJob(engine, jobId(id));
@@ -101,18 +101,21 @@ export function registerActions(app: Hono<UiEnv>, deps: UiDeps): void {
   );
 
   app.post("/login", async (c) => {
-    if (!deps.token) return c.redirect(`${deps.base}/`, 303);
+    if (!deps.token || !deps.sessions) return c.redirect(`${deps.base}/`, 303);
     const body = await c.req.parseBody();
     const next = safeNext(field(body.next), "/");
     const given = field(body.token) ?? "";
     if (!digestEqual(given, deps.token)) {
       return c.html(loginPage(c.get("view"), next, true).toString(), 401);
     }
-    setCookie(c, SESSION_COOKIE, sessionValue(deps.secret, deps.token), cookieOptions(c, deps.base, 12 * 3600));
+    const maxAge = Math.floor(deps.sessions.lifetime / 1000);
+    setCookie(c, SESSION_COOKIE, deps.sessions.issue(), cookieOptions(c, deps.base, maxAge));
     return c.redirect(`${deps.base}${next}`, 303);
   });
 
   app.post("/logout", (c) => {
+    // Revoked on the server too: a copy of the cookie (another tab's, a stolen one) stops working.
+    deps.sessions?.revoke(getCookie(c, SESSION_COOKIE));
     deleteCookie(c, SESSION_COOKIE, cookieOptions(c, deps.base));
     return c.redirect(`${deps.base}/login`, 303);
   });
@@ -122,8 +125,20 @@ function field(value: unknown): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
 }
 
+/** Largest job id: ids are PostgreSQL bigints. */
+const MAX_JOB_ID = 9_223_372_036_854_775_807n;
+
+/**
+ * Whether `id` can be a job's id: digits within bigint. Any other id names no job, so the UI
+ * answers 404 without asking the database (which would fail on it).
+ */
+export function isJobId(id: string): boolean {
+  return /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_JOB_ID;
+}
+
+/** `id`, when it can be a job's id. @throws JobNotFoundError otherwise */
 function jobId(id: string): string {
-  if (!/^\d{1,19}$/.test(id)) throw new InvalidOptionsError("id", `a job id is a string of digits, got ${JSON.stringify(id)}`);
+  if (!isJobId(id)) throw new JobNotFoundError(id);
   return id;
 }
 

@@ -4,6 +4,7 @@
 import type { Hono } from "hono";
 import type { UiDeps, UiEnv } from "../app.ts";
 import { readJobState, readOverview, type QueueOverview } from "../data.ts";
+import { isJobId } from "./actions.ts";
 
 /** What `/api/stats` answers: the overview's counts per queue, with its number of live pools. */
 export interface StatsResponse {
@@ -25,7 +26,7 @@ export function registerApi(app: Hono<UiEnv>, deps: UiDeps): void {
 
   app.get("/api/jobs/:id", async (c) => {
     const id = c.req.param("id");
-    if (!/^\d{1,19}$/.test(id)) return c.json({ error: "job ids are numbers" }, 400);
+    if (!isJobId(id)) return c.json({ error: `job ${id} not found: job ids are numbers (bigint)` }, 404);
     const state = await readJobState(engine, id);
     if (!state) return c.json({ error: `job ${id} not found` }, 404);
     return c.json({ id, ...state });

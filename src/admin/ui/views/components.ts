@@ -46,7 +46,7 @@ export function layout(ctx: ViewContext, title: string, section: Section, body: 
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <link rel="icon" href="data:,">
 <title>${title} · arrower-jobs</title>
 <link rel="stylesheet" href="${link(ctx, "/assets/app.css")}">
