@@ -3,7 +3,10 @@
  * macros and `@every <duration>`, parsed once and validated strictly so that a typo fails where
  * `schedule()` is called instead of silently firing at the wrong times.
  *
- * cron-parser does the calendar arithmetic; the grammar is checked here first because
+ * cron-parser does the calendar arithmetic on wall-clock time, read as if it were UTC; the
+ * mapping to real instants across daylight saving shifts is done here, because cron-parser's
+ * own, in the zone, skips or invents ticks around 30-minute shifts (Australia/Lord_Howe).
+ * The grammar is checked here first because
  * cron-parser accepts too much: a spec with fewer than five fields (the missing ones become
  * `*`), a step wider than its field (`*` + `/61` fires once an hour) and `H`, whose random
  * pick would differ between processes that must all agree on the tick times.
@@ -78,12 +81,6 @@ const SIX_FIELDS: readonly Field[] = [SECOND, ...FIVE_FIELDS];
  */
 const TRIAL_FROM = new Date(Date.UTC(2000, 0, 1));
 
-/**
- * How far past `after` the fallback search looks. Long enough to cross any DST transition and a
- * whole day of schedule around it, short enough to stay cheap (one check per minute).
- */
-const FALLBACK_WINDOW_MS = 48 * 3_600_000;
-
 const UNIT_MS: Readonly<Record<string, bigint>> = { ms: 1n, s: 1_000n, m: 60_000n, h: 3_600_000n };
 
 /**
@@ -104,20 +101,21 @@ const UNIT_MS: Readonly<Record<string, bigint>> = { ms: 1n, s: 1_000n, m: 60_000
  *   process and every restart computes the same tick times. `timezone` is validated but does
  *   not move them.
  *
- * Time zones and daylight saving (cron-parser's behaviour, pinned by the tests):
- * - A wall-clock time skipped when clocks go forward fires once that day, shifted by the gap:
- *   `30 2 * * *` in Europe/Berlin fires at 03:30 CEST on 2026-03-29. Once wall-clock time has
- *   passed the shifted time (`after` at 03:00 CEST or later) the next tick is the next day's.
- * - A wall-clock time repeated when clocks go back fires once, at its first occurrence, for a
- *   spec with a fixed hour (`30 2 * * *` fires at 02:30 CEST, not again at 02:30 CET), while a
- *   spec that fires every hour fires in both passes of the repeated hour, so `0 * * * *` keeps
- *   one tick per real hour, each distinct and later than the one before. Asked from inside the
- *   second pass before its 02:30 (`after` at 02:15 CET), `next` returns 02:30 CET: ticks
- *   chained from the previous tick, as the scheduler computes them, never see it.
- * - cron-parser sometimes returns a time that is not after `after`, or gives up, around the
- *   DST shifts of zones like Australia/Lord_Howe (30 minutes) and Pacific/Chatham (+12:45);
- *   `next` then finds the first matching wall-clock time itself, so the result is always
- *   strictly after `after`.
+ * Time zones and daylight saving (pinned by the tests, for 1-hour and 30-minute shifts): the
+ * ticks are one fixed set of real instants, and `next` returns the first one after `after`,
+ * whatever instant it is asked from. A spec whose hour field is `*` (it fires in every hour)
+ * follows real time; one that names its hours fires each named wall-clock time once a day, as
+ * Vixie cron does:
+ * - When clocks go forward, a skipped wall-clock time fires nothing for an every-hour spec
+ *   (`0 * * * *` in Europe/Berlin on 2026-03-29: 01:00 CET, then 03:00 CEST) and fires once,
+ *   shifted by the gap, for one with named hours (`30 2 * * *` fires at 03:30 CEST; in
+ *   Australia/Lord_Howe, whose clocks move by 30 minutes, `0 2 * * *` fires at 02:30 +11 on
+ *   2026-10-04). A shifted time that meets a real tick is one tick.
+ * - When clocks go back, a repeated wall-clock time fires in both passes for an every-hour spec
+ *   (`*\/30 * * * *` in Australia/Lord_Howe on 2026-04-05 fires at 01:30 +11 and again at
+ *   01:30 +10:30) and once, at its first occurrence, for one with named hours (`30 2 * * *` in
+ *   Europe/Berlin fires at 02:30 CEST, not again at 02:30 CET).
+ * - No tick is ever a wall-clock time that does not exist, and none repeats.
  *
  * @param spec The schedule, e.g. `"0 4 * * *"`, `"@daily"`, `"@every 90s"`.
  * @param options.timezone IANA zone the fields are read in. Default `"UTC"`.
@@ -331,12 +329,15 @@ function readValue(fail: (problem: string) => never, field: Field, text: string)
 }
 
 function cronSpec(trimmed: string, timezone: string, expression: string): CronSpec {
-  const parse = (after: Date): CronExpression => CronExpressionParser.parse(expression, { currentDate: after, tz: timezone });
+  // The fields are matched against wall-clock time written as if it were UTC ("naive" time),
+  // where cron-parser's arithmetic has no daylight saving to stumble over; mapping wall-clock
+  // time to real instants, gaps and repeats included, is done here (see `naiveTicks`).
+  const naive = (from: number): CronExpression => CronExpressionParser.parse(expression, { currentDate: new Date(from), tz: "UTC" });
   // Our grammar check passed; what cron-parser still rejects are day/month combinations that
   // never occur ("0 0 30 2 *").
   let trial: CronExpression;
   try {
-    trial = parse(TRIAL_FROM);
+    trial = naive(TRIAL_FROM.getTime());
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const problem = /explicit day of month/i.test(message)
@@ -344,6 +345,10 @@ function cronSpec(trimmed: string, timezone: string, expression: string): CronSp
       : message;
     throw new InvalidCronError(trimmed, problem);
   }
+  // Vixie cron's rule: a spec that fires in every hour follows real time, one that names its
+  // hours fires each named wall-clock time once a day.
+  const everyHour = trial.fields.hour.values.length === 24;
+  const offsets = zoneOffsets(timezone);
 
   const spec: CronSpec = Object.freeze({
     spec: trimmed,
@@ -352,19 +357,9 @@ function cronSpec(trimmed: string, timezone: string, expression: string): CronSp
       const from = timeOf(after);
       let tick: number | undefined;
       try {
-        tick = parse(after).next().getTime();
+        tick = nextTick(naive, offsets, everyHour, from);
       } catch {
         tick = undefined;
-      }
-      if (tick === undefined || !(tick > from)) tick = scanForward(trial, from);
-      if (tick === undefined) {
-        // Past the window the DST confusion is behind us; trust cron-parser again.
-        try {
-          const later = parse(new Date(from + FALLBACK_WINDOW_MS)).next().getTime();
-          if (later > from) tick = later;
-        } catch {
-          // reported below
-        }
       }
       if (tick === undefined) throw new RangeError(`no tick of schedule "${trimmed}" (${timezone}) found after ${after.toISOString()}`);
       return checkedDate(tick, trimmed, after);
@@ -380,24 +375,89 @@ function cronSpec(trimmed: string, timezone: string, expression: string): CronSp
 }
 
 /**
- * The first instant after `from`, within the fallback window, whose wall-clock time in the
- * spec's zone matches. Steps through whole UTC minutes, which are whole local minutes in every
- * zone in use today.
+ * Offsets further apart than this are not looked for around an instant: no zone has had two
+ * transitions within it, and every UTC offset in use lies within ±14 h.
  */
-function scanForward(expression: CronExpression, from: number): number | undefined {
-  const seconds = [...expression.fields.second.values].sort((a, b) => Number(a) - Number(b)).map(Number);
-  const end = from + FALLBACK_WINDOW_MS;
-  for (let minute = Math.floor(from / 60_000) * 60_000; minute <= end; minute += 60_000) {
-    for (const second of seconds) {
-      const instant = minute + second * 1000;
-      if (instant <= from) continue;
-      if (expression.includesDate(new Date(instant))) return instant;
-      // Only the second varies within this minute and it matches by construction, so no
-      // later second of this minute can match either.
-      break;
+const OFFSET_REACH_MS = 15 * 3_600_000;
+
+/**
+ * The first tick strictly after `from`, out of the set of ticks the spec defines in the zone:
+ * - a wall-clock time that exists once is its instant;
+ * - one repeated when clocks go back is both its instants for a spec that fires in every hour
+ *   (`*\/30 * * * *` fires at each 01:30 of Lord Howe's repeated half hour), else only its
+ *   first (`30 1 * * *` fires once that day);
+ * - one skipped when clocks go forward is nothing for a spec that fires in every hour (the
+ *   next real matching time comes soon enough), else the instant the old offset would give,
+ *   which is the time shifted by the gap (`30 2 * * *` in Europe/Berlin: 03:30 CEST).
+ * As a set, every instant is produced once even where a shifted time meets a real one.
+ */
+function nextTick(naive: (from: number) => CronExpression, offsets: (instant: number) => number, everyHour: boolean, from: number): number | undefined {
+  // Wall-clock candidates map to instants `wall - offset`: the offsets around `from` bound
+  // where the first candidate can be and, once a tick is found, where later ones cannot be.
+  let low = Math.min(offsets(from - OFFSET_REACH_MS), offsets(from), offsets(from + OFFSET_REACH_MS));
+  let high = Math.max(offsets(from - OFFSET_REACH_MS), offsets(from), offsets(from + OFFSET_REACH_MS));
+  const candidates = naive(from + low - 1000);
+  let best: number | undefined;
+  for (;;) {
+    const wall = candidates.next().getTime();
+    if (best !== undefined && wall - high > best) return best;
+    for (const instant of instantsOf(wall, offsets, everyHour)) {
+      if (instant > from && (best === undefined || instant < best)) {
+        best = instant;
+        high = Math.max(high, offsets(best - OFFSET_REACH_MS), offsets(best + OFFSET_REACH_MS));
+        low = Math.min(low, offsets(best));
+      }
     }
   }
-  return undefined;
+}
+
+/** The instants a wall-clock time (written as UTC) fires at, earliest first: see `nextTick`. */
+function instantsOf(wall: number, offsets: (instant: number) => number, everyHour: boolean): number[] {
+  const around = new Set([offsets(wall - OFFSET_REACH_MS), offsets(wall), offsets(wall + OFFSET_REACH_MS)]);
+  const real = [...around]
+    .map((offset) => wall - offset)
+    .filter((instant) => offsets(instant) === wall - instant)
+    .sort((a, b) => a - b);
+  if (real.length > 0) return everyHour ? real : real.slice(0, 1);
+  if (everyHour) return [];
+  // Skipped: clocks went forward, so the offset before the gap is the smaller one.
+  return [wall - Math.min(...around)];
+}
+
+/**
+ * The zone's UTC offset at an instant, ms (local minus UTC), from Intl's time zone data (the
+ * same data that names the zone valid). Cached per instant: a schedule asks about the same
+ * few instants over and over.
+ */
+function zoneOffsets(timezone: string): (instant: number) => number {
+  const format = new Intl.DateTimeFormat("en-US", {
+    timeZone: timezone,
+    hourCycle: "h23",
+    era: "short",
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    hour: "numeric",
+    minute: "numeric",
+    second: "numeric",
+  });
+  const cache = new Map<number, number>();
+  return (instant: number): number => {
+    const second = Math.floor(instant / 1000) * 1000;
+    let offset = cache.get(second);
+    if (offset === undefined) {
+      const parts: Record<string, string> = {};
+      for (const part of format.formatToParts(new Date(second))) parts[part.type] = part.value;
+      const year = Number(parts.year);
+      const local = new Date(0);
+      local.setUTCFullYear(parts.era === "BC" ? 1 - year : year, Number(parts.month) - 1, Number(parts.day));
+      local.setUTCHours(Number(parts.hour) % 24, Number(parts.minute), Number(parts.second), 0);
+      offset = local.getTime() - second;
+      if (cache.size >= 1024) cache.clear();
+      cache.set(second, offset);
+    }
+    return offset;
+  };
 }
 
 function validateTimezone(timezone: string, trimmed: string): string {
