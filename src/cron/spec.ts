@@ -34,6 +34,21 @@ export interface CronSpec {
  */
 export const MIN_EVERY_MS = 1000;
 
+/**
+ * The longest `@every` interval, in milliseconds: 87600h, ten years of 365 days. Far beyond any
+ * use (`@yearly` and a day-of-month spec cover the long calendar periods), and short enough that
+ * every tick from now on is a date JavaScript and PostgreSQL can store.
+ */
+export const MAX_EVERY_MS = 87_600 * 3_600_000;
+
+/**
+ * The longest spec, in characters. A 6-field spec that lists every value of every field is
+ * about 530 characters; anything longer is not a schedule someone wrote.
+ */
+export const MAX_SPEC_LENGTH = 1000;
+
+const MAX_EVERY_TEXT = `${MAX_EVERY_MS / 3_600_000}h (ten years)`;
+
 /** Macro → 5-field crontab. Mapped here so `@midnight` works and the set is ours to define. */
 const MACROS: Readonly<Record<string, string>> = {
   "@yearly": "0 0 1 1 *",
@@ -96,7 +111,7 @@ const UNIT_MS: Readonly<Record<string, bigint>> = { ms: 1n, s: 1_000n, m: 60_000
  * - `@yearly`/`@annually`, `@monthly`, `@weekly` (Sunday), `@daily`/`@midnight`, `@hourly`:
  *   midnight and the hour are read in `timezone`.
  * - `@every <duration>` with a Go-style duration (see {@link parseDuration}), at least
- *   {@link MIN_EVERY_MS}. Ticks are aligned to the Unix epoch, not to when the schedule was
+ *   {@link MIN_EVERY_MS} (1s) and at most {@link MAX_EVERY_MS} (87600h). Ticks are aligned to the Unix epoch, not to when the schedule was
  *   created: they fall on the multiples of the interval since 1970-01-01T00:00:00Z, so every
  *   process and every restart computes the same tick times. `timezone` is validated but does
  *   not move them.
@@ -136,6 +151,9 @@ export function parseCronSpec(spec: string, options: { timezone?: string } = {})
   if (trimmed === "") {
     throw new InvalidCronError(spec, `the spec is empty: ${FIELD_COUNT_HINT}, a macro like @daily, or @every <duration>`);
   }
+  if (trimmed.length > MAX_SPEC_LENGTH) {
+    throw new InvalidCronError(trimmed, `the spec is ${trimmed.length} characters long, the limit is ${MAX_SPEC_LENGTH}`);
+  }
   const timezone = validateTimezone(options.timezone ?? "UTC", trimmed);
   const [head = "", ...rest] = trimmed.split(/\s+/);
 
@@ -151,7 +169,8 @@ export function parseCronSpec(spec: string, options: { timezone?: string } = {})
  * Units are `ms`, `s`, `m` and `h` (lower-case, as in Go); components add up and may have a
  * fraction, as long as the total is a whole number of milliseconds. There is no day unit
  * because a day is not always 24 hours; `ns`/`us` are finer than anything a schedule can use.
- * Zero is returned as 0: the caller decides on a minimum.
+ * A total above {@link MAX_EVERY_MS} is refused. Zero is returned as 0: the caller decides on a
+ * minimum.
  *
  * @param text The duration alone, e.g. `"1h30m"`.
  * @param spec The whole spec it came from, quoted in the error.
@@ -164,9 +183,10 @@ export function parseCronSpec(spec: string, options: { timezone?: string } = {})
  */
 export function parseDuration(text: string, spec: string): number {
   const example = "expected a duration like 90s, 1h30m or 500ms";
+  const quoted = quote(text);
   if (text === "") throw new InvalidCronError(spec, `${example}, got nothing`);
   if (/^[-+]/.test(text)) {
-    throw new InvalidCronError(spec, `duration "${text}" has a sign: the interval must be a positive duration like 90s`);
+    throw new InvalidCronError(spec, `duration ${quoted} has a sign: the interval must be a positive duration like 90s`);
   }
 
   // Exact decimal arithmetic: 0.1h in floating point is 360000.00000000006 ms.
@@ -176,11 +196,11 @@ export function parseDuration(text: string, spec: string): number {
   while (component.lastIndex < text.length) {
     const at = component.lastIndex;
     const match = component.exec(text);
-    if (match === null) throw new InvalidCronError(spec, `cannot read "${text}" as a duration: ${example}`);
+    if (match === null) throw new InvalidCronError(spec, `cannot read ${quoted} as a duration: ${example}`);
     const number = match[1] ?? "";
     const unit = match[2] ?? "";
     const unitMs = UNIT_MS[unit];
-    if (unitMs === undefined) throw new InvalidCronError(spec, unitProblem(text, number, unit, at));
+    if (unitMs === undefined) throw new InvalidCronError(spec, unitProblem(quoted, number, unit, at));
 
     const [whole = "", fraction = ""] = number.split(".");
     const scale = 10n ** BigInt(fraction.length);
@@ -194,22 +214,22 @@ export function parseDuration(text: string, spec: string): number {
   }
 
   if (numerator % denominator !== 0n) {
-    throw new InvalidCronError(spec, `duration "${text}" is not a whole number of milliseconds`);
+    throw new InvalidCronError(spec, `duration ${quoted} is not a whole number of milliseconds`);
   }
   const ms = numerator / denominator;
-  if (ms > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidCronError(spec, `duration "${text}" is too long`);
+  if (ms > BigInt(MAX_EVERY_MS)) throw new InvalidCronError(spec, `interval ${quote(text, "")} is above the maximum of ${MAX_EVERY_TEXT}`);
   return Number(ms);
 }
 
-function unitProblem(text: string, number: string, unit: string, at: number): string {
+function unitProblem(quoted: string, number: string, unit: string, at: number): string {
   const units = "use ms, s, m or h";
-  if (unit === "") return `missing unit after "${number}" in "${text}": ${units}`;
-  if (unit === "d") return `unit "d" in "${text}" is not supported: use h (1d = 24h)`;
-  if (unit === "w") return `unit "w" in "${text}" is not supported: use h (1w = 168h)`;
-  if (unit === "ns" || unit === "us" || unit === "µs") return `unit "${unit}" in "${text}" is finer than a schedule can use: ${units}`;
-  if (UNIT_MS[unit.toLowerCase()] !== undefined) return `unit "${unit}" in "${text}" must be lower-case: "${unit.toLowerCase()}"`;
+  if (unit === "") return `missing unit after ${quote(number)} in ${quoted}: ${units}`;
+  if (unit === "d") return `unit "d" in ${quoted} is not supported: use h (1d = 24h)`;
+  if (unit === "w") return `unit "w" in ${quoted} is not supported: use h (1w = 168h)`;
+  if (unit === "ns" || unit === "us" || unit === "µs") return `unit "${unit}" in ${quoted} is finer than a schedule can use: ${units}`;
+  if (UNIT_MS[unit.toLowerCase()] !== undefined) return `unit "${unit}" in ${quoted} must be lower-case: "${unit.toLowerCase()}"`;
   const shown = unit.length > 10 ? `${unit.slice(0, 10)}…` : unit;
-  return `unknown unit "${shown}" at position ${at + number.length + 1} of "${text}": ${units}`;
+  return `unknown unit "${shown}" at position ${at + number.length + 1} of ${quoted}: ${units}`;
 }
 
 function everySpec(trimmed: string, timezone: string, args: readonly string[]): CronSpec {
@@ -220,8 +240,9 @@ function everySpec(trimmed: string, timezone: string, args: readonly string[]): 
   }
   const interval = parseDuration(text, trimmed);
   if (interval < MIN_EVERY_MS) {
-    throw new InvalidCronError(trimmed, `interval ${text} is below the minimum of ${MIN_EVERY_MS / 1000}s`);
+    throw new InvalidCronError(trimmed, `interval ${quote(text, "")} is below the minimum of ${MIN_EVERY_MS / 1000}s`);
   }
+  // parseDuration already refused anything above MAX_EVERY_MS.
   return Object.freeze({
     spec: trimmed,
     timezone,
@@ -490,6 +511,11 @@ function checkedDate(time: number, trimmed: string, after: Date): Date {
     throw new RangeError(`the tick of schedule "${trimmed}" after ${after.toISOString()} is beyond the range of Date`);
   }
   return date;
+}
+
+/** `text` in double quotes (or `mark`), its start only when it is long: messages stay readable. */
+function quote(text: string, mark = '"'): string {
+  return text.length > 40 ? `${mark}${text.slice(0, 30)}…${mark} (${text.length} characters)` : `${mark}${text}${mark}`;
 }
 
 function describeType(value: unknown): string {

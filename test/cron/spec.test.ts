@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { InvalidCronError } from "../../src/errors.ts";
-import { MIN_EVERY_MS, parseCronSpec, parseDuration } from "../../src/cron/spec.ts";
+import { MAX_EVERY_MS, MAX_SPEC_LENGTH, MIN_EVERY_MS, parseCronSpec, parseDuration } from "../../src/cron/spec.ts";
 
 const at = (iso: string): Date => new Date(iso);
 const iso = (date: Date): string => date.toISOString();
@@ -190,6 +190,25 @@ describe("parseCronSpec: @every", () => {
     expect(() => parseCronSpec("@every 1000ms")).not.toThrow();
     expect(() => parseCronSpec("@every 0.001m")).toThrow(InvalidCronError); // 60 ms
   });
+
+  it("accepts the maximum interval, 87600h (ten years of 365 days), and computes its ticks", () => {
+    expect(MAX_EVERY_MS).toBe(87_600 * 3_600_000);
+    expect(iso(parseCronSpec("@every 87600h").next(at(SATURDAY_NOON)))).toBe("2029-12-17T00:00:00.000Z");
+    expect(iso(parseCronSpec("@every 8760h").next(at(SATURDAY_NOON)))).toBe("2026-12-18T00:00:00.000Z");
+  });
+
+  it.each([
+    ["@every 2500000000h", "interval 2500000000h is above the maximum of 87600h (ten years)"],
+    ["@every 87600h1ms", "interval 87600h1ms is above the maximum of 87600h"],
+    ["@every 9007199254740991ms", "is above the maximum of 87600h"],
+    ["@every 99999999999999999999999999h", "is above the maximum of 87600h"],
+    ["@every 1e30s", 'unknown unit "e"'],
+    ["@every 0.5s", "interval 0.5s is below the minimum of 1s"],
+    ["@every -1h", "has a sign"],
+    ["@every Infinitys", 'cannot read "Infinitys" as a duration'],
+  ])("rejects %j with InvalidCronError, never a RangeError", (spec, fragment) => {
+    expectInvalid(() => parseCronSpec(spec), fragment, spec);
+  });
 });
 
 describe("parseDuration", () => {
@@ -220,7 +239,7 @@ describe("parseDuration", () => {
     ["-1s", "has a sign"],
     ["1.0001s", "not a whole number of milliseconds"],
     ["abc", 'cannot read "abc" as a duration'],
-    ["99999999999999999999h", "too long"],
+    ["99999999999999999999h", "is above the maximum of 87600h (ten years)"],
   ])("rejects %j", (text, fragment) => {
     expectInvalid(() => parseDuration(text, `@every ${text}`), fragment, `@every ${text}`);
   });
@@ -501,6 +520,39 @@ describe("parseCronSpec: invalid specs", () => {
 
   it("quotes the whole spec in the message", () => {
     expectInvalid(() => parseCronSpec("  61 * * * *  "), 'invalid schedule "61 * * * *": minute 61 is out of range 0-59');
+  });
+
+  it("rejects a spec longer than the limit, quoting only its start", () => {
+    expect(MAX_SPEC_LENGTH).toBe(1000);
+    const long = `${"0,".repeat(600)}0 * * * *`;
+    let caught: unknown;
+    try {
+      parseCronSpec(long);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidCronError);
+    const error = caught as InvalidCronError;
+    expect(error.spec).toBe(long);
+    expect(error.message).toBe(`invalid schedule "${long.slice(0, 100)}…" (1209 characters): the spec is 1209 characters long, the limit is 1000`);
+    // A list of every value of every field still fits.
+    const everything = [60, 60, 24, 31, 12, 7].map((n, i) => Array.from({ length: n }, (_, v) => v + (i === 3 || i === 4 ? 1 : 0)).join(","));
+    expect(everything.join(" ").length).toBeLessThan(MAX_SPEC_LENGTH);
+    expect(() => parseCronSpec(everything.join(" "))).not.toThrow();
+  });
+
+  it("shortens a long spec in the message of any problem", () => {
+    const spec = `@every ${"1s".repeat(400)}x`;
+    expectInvalid(() => parseCronSpec(spec), `invalid schedule "${spec.slice(0, 100)}…" (808 characters): unknown unit "sx" at position 800 of "1s1s`);
+    expectInvalid(() => parseCronSpec(`@every ${"9".repeat(500)}h`), `interval ${"9".repeat(30)}… (501 characters) is above the maximum`);
+    for (const long of [spec, `@every ${"9".repeat(500)}h`, `@every ${"9".repeat(500)}`, `${"1,".repeat(200)}x * * * *`]) {
+      expect(() => parseCronSpec(long)).toThrow(InvalidCronError);
+      try {
+        parseCronSpec(long);
+      } catch (error) {
+        expect((error as Error).message.length, long).toBeLessThan(300);
+      }
+    }
   });
 
   it("rejects a spec that is not a string", () => {
