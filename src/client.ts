@@ -94,9 +94,10 @@ export class JobsClient<TX = unknown> implements Enqueuer {
    *
    * Specs: crontab with 5 fields, or 6 with seconds first (`"0 4 * * *"`, `"30 0 4 * * *"`);
    * `@yearly`/`@annually`, `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly`; and
-   * `@every <duration>` with a Go-style duration of at least 1 s (`"@every 90s"`,
-   * `"@every 1h30m"`), aligned to the Unix epoch. Fields are read in `options.timezone`
-   * (default `"UTC"`).
+   * `@every <duration>` with a Go-style duration of at least 1 s and at most 87600h
+   * (`"@every 90s"`, `"@every 1h30m"`), aligned to the Unix epoch. Fields are read in
+   * `options.timezone` (default `"UTC"`); across daylight saving shifts each tick is a real
+   * instant fired once (README, "Cron schedules").
    *
    * Identity: with `options.name`, the name — scheduling that name again replaces spec, time
    * zone, job and options (the next tick is recomputed when spec or zone changed). Without a

@@ -90,7 +90,9 @@ export class InvalidCronError extends ArrowerJobsError {
   readonly spec: string;
 
   constructor(spec: string, problem: string) {
-    super("INVALID_CRON", `invalid schedule "${spec}": ${problem}`);
+    // A spec of thousands of characters would drown the problem: quote its start.
+    const quoted = spec.length > 120 ? `"${spec.slice(0, 100)}…" (${spec.length} characters)` : `"${spec}"`;
+    super("INVALID_CRON", `invalid schedule ${quoted}: ${problem}`);
     this.spec = spec;
   }
 }

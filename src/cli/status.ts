@@ -1,12 +1,14 @@
 /**
- * `arrower-jobs status`: job counts per queue and the live worker pools, as a table or JSON.
+ * `arrower-jobs status`: job counts per queue, the live worker pools and the cron schedules
+ * (stale ones marked), as tables or JSON.
  *
  * Running jobs are invisible to other sessions (their row lock is uncommitted), so `running`
  * comes from the pools' heartbeats, not from the jobs table.
  */
 import type { Engine } from "../engine.ts";
 import { listPools, queueCounts, type PoolInfo } from "../admin/api.ts";
-import { latestVersion } from "../postgres/migrations.ts";
+import { latestVersion, queryableOf } from "../postgres/migrations.ts";
+import { isStale, listSchedulesOf } from "../cron/schedules.ts";
 import { CliError, EXIT, formatFlags, parseFlags, type Command, type FlagSpecs } from "./args.ts";
 import { resolveTarget } from "./load-config.ts";
 import { TARGET_FLAGS } from "./migrate.ts";
@@ -41,12 +43,29 @@ export interface QueueStatus {
 /** One worker pool, from its heartbeat row ({@link PoolInfo}), its times as ISO strings. */
 export type PoolStatus = Omit<PoolInfo, "startedAt" | "lastSeenAt"> & { startedAt: string | null; lastSeenAt: string };
 
+/** One cron schedule, its times as ISO strings. */
+export interface ScheduleStatus {
+  id: string;
+  name: string | null;
+  spec: string;
+  timezone: string;
+  type: string;
+  queue: string;
+  nextRunAt: string;
+  lastRunAt: string | null;
+  /** When code last declared it. */
+  declaredAt: string;
+  /** Declared before every live pool started: no code that runs now declares it (`isStale`). */
+  stale: boolean;
+}
+
 /** What `status --json` prints. */
 export interface StatusReport {
   schema: string;
   version: number;
   queues: QueueStatus[];
   pools: PoolStatus[];
+  schedules: ScheduleStatus[];
 }
 
 /** The `status` command. */
@@ -56,7 +75,8 @@ export const statusCommand: Command = {
   help: () => `Usage: arrower-jobs status [--config path | --database-url url [--schema name]] [--json]
 
 Prints per queue: queued (due + scheduled), due, scheduled, running, failed, retrying,
-no handler (no live pool runs that job type), paused, pools; then the live worker pools.
+no handler (no live pool runs that job type), paused, pools; then the live worker pools; then
+the cron schedules, soonest first, those no running code declares any more marked stale.
 
 Flags:
 ${formatFlags(FLAGS)}`,
@@ -95,6 +115,7 @@ async function readStatus(engine: Engine, configured: string[]): Promise<StatusR
     }
     const counts = await queueCounts(engine, client);
     const pools = await listPools(engine, client);
+    const schedules = await listSchedulesOf(engine, queryableOf(client));
     const queues = new Map<string, QueueStatus>();
     for (const { queue, ...rest } of counts) queues.set(queue, { name: queue, ...rest });
     // Queues of the config that nothing has touched yet still get a row: an empty queue is news too.
@@ -108,6 +129,18 @@ async function readStatus(engine: Engine, configured: string[]): Promise<StatusR
       version,
       queues: [...queues.values()].sort((a, b) => a.name.localeCompare(b.name)),
       pools: pools.map((pool) => ({ ...pool, startedAt: pool.startedAt?.toISOString() ?? null, lastSeenAt: pool.lastSeenAt.toISOString() })),
+      schedules: schedules.map((s) => ({
+        id: s.id,
+        name: s.name,
+        spec: s.spec,
+        timezone: s.timezone,
+        type: s.type,
+        queue: s.queue,
+        nextRunAt: s.nextRunAt.toISOString(),
+        lastRunAt: s.lastRunAt?.toISOString() ?? null,
+        declaredAt: s.declaredAt.toISOString(),
+        stale: isStale(s.declaredAt, pools),
+      })),
     };
   } finally {
     await client.end();
@@ -144,6 +177,32 @@ export function formatReport(report: StatusReport, now: Date = new Date()): stri
   const stale = report.pools.length - live.length;
   if (stale > 0) {
     lines.push(`  (${stale} more pool${stale === 1 ? "" : "s"} not seen for over a minute: stopped without cleaning up, or unreachable)`);
+  }
+  const schedules = report.schedules;
+  if (schedules.length > 0) {
+    lines.push("");
+    lines.push("Schedules");
+    lines.push(
+      ...table(
+        ["SCHEDULE", "SPEC", "ZONE", "JOB", "QUEUE", "NEXT RUN", "LAST RUN", "DECLARED"],
+        schedules.map((s) => [
+          `${s.name ?? `#${s.id}`}${s.stale ? " (stale)" : ""}`,
+          s.spec,
+          s.timezone,
+          s.type,
+          s.queue,
+          s.nextRunAt,
+          s.lastRunAt ?? "never",
+          ago(new Date(s.declaredAt), now),
+        ]),
+      ),
+    );
+    const staleSchedules = schedules.filter((s) => s.stale).length;
+    if (staleSchedules > 0) {
+      lines.push(
+        `  (${staleSchedules} stale: last declared before every live pool started, so no code that runs now declares ${staleSchedules === 1 ? "it" : "them"}; remove with prisma.$jobs.unschedule(idOrName))`,
+      );
+    }
   }
   return lines.join("\n");
 }

@@ -148,9 +148,12 @@ export class CronScheduler {
       for (const row of rows) {
         const tick = this.plan(row);
         if (!tick) continue;
-        // trace: each tick's job gets a trace context of its own: start a root span here
-        // ("cron tick", linked to nothing) and pass its context as traceContext.
-        await insertJobs(this.engine, db, [tick.job], { scheduleId: tick.id, tickAt: tick.tick, traceContext: null });
+        // Each tick's job gets a trace of its own: a root `cron tick` span around the insert,
+        // whose child `send` span is stored as the job's creation context. Without an SDK
+        // cronTick just runs the insert and the job stores no trace context.
+        await this.engine.otel.cronTick({ scheduleId: tick.id, queue: tick.job.queue, type: tick.job.type }, () =>
+          insertJobs(this.engine, db, [tick.job], { scheduleId: tick.id, tickAt: tick.tick, traceContext: null }),
+        );
         this.engine.logger.debug("cron tick", { schedule: tick.id, type: tick.job.type, tick: tick.tick.toISOString() });
         ticks.push(tick);
       }

@@ -82,6 +82,23 @@ export interface ScheduleInfo {
   createdAt: Date;
 }
 
+/**
+ * Slack between a process declaring its schedules and its pools starting (they start after
+ * `register`, seconds later): a schedule last declared this long before the oldest live pool
+ * started was not declared by any code that runs now.
+ */
+export const STALE_MARGIN_MS = 5 * 60_000;
+
+/**
+ * Whether a schedule looks stale: no code running now declared it, as every live pool started
+ * more than {@link STALE_MARGIN_MS} after it was last declared (code declares its schedules
+ * when it starts). Unknown, so false, while no pool is alive. Used by `status` and the UI.
+ */
+export function isStale(declaredAt: Date, pools: ReadonlyArray<{ alive: boolean; startedAt: Date | null }>): boolean {
+  const starts = pools.filter((p) => p.alive && p.startedAt !== null).map((p) => p.startedAt!.getTime());
+  return starts.length > 0 && declaredAt.getTime() < Math.min(...starts) - STALE_MARGIN_MS;
+}
+
 /** Longest schedule name. */
 export const MAX_SCHEDULE_NAME_LENGTH = 200;
 

@@ -3,7 +3,10 @@
  * macros and `@every <duration>`, parsed once and validated strictly so that a typo fails where
  * `schedule()` is called instead of silently firing at the wrong times.
  *
- * cron-parser does the calendar arithmetic; the grammar is checked here first because
+ * cron-parser does the calendar arithmetic on wall-clock time, read as if it were UTC; the
+ * mapping to real instants across daylight saving shifts is done here, because cron-parser's
+ * own, in the zone, skips or invents ticks around 30-minute shifts (Australia/Lord_Howe).
+ * The grammar is checked here first because
  * cron-parser accepts too much: a spec with fewer than five fields (the missing ones become
  * `*`), a step wider than its field (`*` + `/61` fires once an hour) and `H`, whose random
  * pick would differ between processes that must all agree on the tick times.
@@ -30,6 +33,21 @@ export interface CronSpec {
  * scheduler, so sub-second schedules would be a write storm rather than a schedule.
  */
 export const MIN_EVERY_MS = 1000;
+
+/**
+ * The longest `@every` interval, in milliseconds: 87600h, ten years of 365 days. Far beyond any
+ * use (`@yearly` and a day-of-month spec cover the long calendar periods), and short enough that
+ * every tick from now on is a date JavaScript and PostgreSQL can store.
+ */
+export const MAX_EVERY_MS = 87_600 * 3_600_000;
+
+/**
+ * The longest spec, in characters. A 6-field spec that lists every value of every field is
+ * about 530 characters; anything longer is not a schedule someone wrote.
+ */
+export const MAX_SPEC_LENGTH = 1000;
+
+const MAX_EVERY_TEXT = `${MAX_EVERY_MS / 3_600_000}h (ten years)`;
 
 /** Macro → 5-field crontab. Mapped here so `@midnight` works and the set is ours to define. */
 const MACROS: Readonly<Record<string, string>> = {
@@ -78,12 +96,6 @@ const SIX_FIELDS: readonly Field[] = [SECOND, ...FIVE_FIELDS];
  */
 const TRIAL_FROM = new Date(Date.UTC(2000, 0, 1));
 
-/**
- * How far past `after` the fallback search looks. Long enough to cross any DST transition and a
- * whole day of schedule around it, short enough to stay cheap (one check per minute).
- */
-const FALLBACK_WINDOW_MS = 48 * 3_600_000;
-
 const UNIT_MS: Readonly<Record<string, bigint>> = { ms: 1n, s: 1_000n, m: 60_000n, h: 3_600_000n };
 
 /**
@@ -99,25 +111,26 @@ const UNIT_MS: Readonly<Record<string, bigint>> = { ms: 1n, s: 1_000n, m: 60_000
  * - `@yearly`/`@annually`, `@monthly`, `@weekly` (Sunday), `@daily`/`@midnight`, `@hourly`:
  *   midnight and the hour are read in `timezone`.
  * - `@every <duration>` with a Go-style duration (see {@link parseDuration}), at least
- *   {@link MIN_EVERY_MS}. Ticks are aligned to the Unix epoch, not to when the schedule was
+ *   {@link MIN_EVERY_MS} (1s) and at most {@link MAX_EVERY_MS} (87600h). Ticks are aligned to the Unix epoch, not to when the schedule was
  *   created: they fall on the multiples of the interval since 1970-01-01T00:00:00Z, so every
  *   process and every restart computes the same tick times. `timezone` is validated but does
  *   not move them.
  *
- * Time zones and daylight saving (cron-parser's behaviour, pinned by the tests):
- * - A wall-clock time skipped when clocks go forward fires once that day, shifted by the gap:
- *   `30 2 * * *` in Europe/Berlin fires at 03:30 CEST on 2026-03-29. Once wall-clock time has
- *   passed the shifted time (`after` at 03:00 CEST or later) the next tick is the next day's.
- * - A wall-clock time repeated when clocks go back fires once, at its first occurrence, for a
- *   spec with a fixed hour (`30 2 * * *` fires at 02:30 CEST, not again at 02:30 CET), while a
- *   spec that fires every hour fires in both passes of the repeated hour, so `0 * * * *` keeps
- *   one tick per real hour, each distinct and later than the one before. Asked from inside the
- *   second pass before its 02:30 (`after` at 02:15 CET), `next` returns 02:30 CET: ticks
- *   chained from the previous tick, as the scheduler computes them, never see it.
- * - cron-parser sometimes returns a time that is not after `after`, or gives up, around the
- *   DST shifts of zones like Australia/Lord_Howe (30 minutes) and Pacific/Chatham (+12:45);
- *   `next` then finds the first matching wall-clock time itself, so the result is always
- *   strictly after `after`.
+ * Time zones and daylight saving (pinned by the tests, for 1-hour and 30-minute shifts): the
+ * ticks are one fixed set of real instants, and `next` returns the first one after `after`,
+ * whatever instant it is asked from. A spec whose hour field is `*` (it fires in every hour)
+ * follows real time; one that names its hours fires each named wall-clock time once a day, as
+ * Vixie cron does:
+ * - When clocks go forward, a skipped wall-clock time fires nothing for an every-hour spec
+ *   (`0 * * * *` in Europe/Berlin on 2026-03-29: 01:00 CET, then 03:00 CEST) and fires once,
+ *   shifted by the gap, for one with named hours (`30 2 * * *` fires at 03:30 CEST; in
+ *   Australia/Lord_Howe, whose clocks move by 30 minutes, `0 2 * * *` fires at 02:30 +11 on
+ *   2026-10-04). A shifted time that meets a real tick is one tick.
+ * - When clocks go back, a repeated wall-clock time fires in both passes for an every-hour spec
+ *   (`*\/30 * * * *` in Australia/Lord_Howe on 2026-04-05 fires at 01:30 +11 and again at
+ *   01:30 +10:30) and once, at its first occurrence, for one with named hours (`30 2 * * *` in
+ *   Europe/Berlin fires at 02:30 CEST, not again at 02:30 CET).
+ * - No tick is ever a wall-clock time that does not exist, and none repeats.
  *
  * @param spec The schedule, e.g. `"0 4 * * *"`, `"@daily"`, `"@every 90s"`.
  * @param options.timezone IANA zone the fields are read in. Default `"UTC"`.
@@ -138,6 +151,9 @@ export function parseCronSpec(spec: string, options: { timezone?: string } = {})
   if (trimmed === "") {
     throw new InvalidCronError(spec, `the spec is empty: ${FIELD_COUNT_HINT}, a macro like @daily, or @every <duration>`);
   }
+  if (trimmed.length > MAX_SPEC_LENGTH) {
+    throw new InvalidCronError(trimmed, `the spec is ${trimmed.length} characters long, the limit is ${MAX_SPEC_LENGTH}`);
+  }
   const timezone = validateTimezone(options.timezone ?? "UTC", trimmed);
   const [head = "", ...rest] = trimmed.split(/\s+/);
 
@@ -153,7 +169,8 @@ export function parseCronSpec(spec: string, options: { timezone?: string } = {})
  * Units are `ms`, `s`, `m` and `h` (lower-case, as in Go); components add up and may have a
  * fraction, as long as the total is a whole number of milliseconds. There is no day unit
  * because a day is not always 24 hours; `ns`/`us` are finer than anything a schedule can use.
- * Zero is returned as 0: the caller decides on a minimum.
+ * A total above {@link MAX_EVERY_MS} is refused. Zero is returned as 0: the caller decides on a
+ * minimum.
  *
  * @param text The duration alone, e.g. `"1h30m"`.
  * @param spec The whole spec it came from, quoted in the error.
@@ -166,9 +183,10 @@ export function parseCronSpec(spec: string, options: { timezone?: string } = {})
  */
 export function parseDuration(text: string, spec: string): number {
   const example = "expected a duration like 90s, 1h30m or 500ms";
+  const quoted = quote(text);
   if (text === "") throw new InvalidCronError(spec, `${example}, got nothing`);
   if (/^[-+]/.test(text)) {
-    throw new InvalidCronError(spec, `duration "${text}" has a sign: the interval must be a positive duration like 90s`);
+    throw new InvalidCronError(spec, `duration ${quoted} has a sign: the interval must be a positive duration like 90s`);
   }
 
   // Exact decimal arithmetic: 0.1h in floating point is 360000.00000000006 ms.
@@ -178,11 +196,11 @@ export function parseDuration(text: string, spec: string): number {
   while (component.lastIndex < text.length) {
     const at = component.lastIndex;
     const match = component.exec(text);
-    if (match === null) throw new InvalidCronError(spec, `cannot read "${text}" as a duration: ${example}`);
+    if (match === null) throw new InvalidCronError(spec, `cannot read ${quoted} as a duration: ${example}`);
     const number = match[1] ?? "";
     const unit = match[2] ?? "";
     const unitMs = UNIT_MS[unit];
-    if (unitMs === undefined) throw new InvalidCronError(spec, unitProblem(text, number, unit, at));
+    if (unitMs === undefined) throw new InvalidCronError(spec, unitProblem(quoted, number, unit, at));
 
     const [whole = "", fraction = ""] = number.split(".");
     const scale = 10n ** BigInt(fraction.length);
@@ -196,22 +214,22 @@ export function parseDuration(text: string, spec: string): number {
   }
 
   if (numerator % denominator !== 0n) {
-    throw new InvalidCronError(spec, `duration "${text}" is not a whole number of milliseconds`);
+    throw new InvalidCronError(spec, `duration ${quoted} is not a whole number of milliseconds`);
   }
   const ms = numerator / denominator;
-  if (ms > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidCronError(spec, `duration "${text}" is too long`);
+  if (ms > BigInt(MAX_EVERY_MS)) throw new InvalidCronError(spec, `interval ${quote(text, "")} is above the maximum of ${MAX_EVERY_TEXT}`);
   return Number(ms);
 }
 
-function unitProblem(text: string, number: string, unit: string, at: number): string {
+function unitProblem(quoted: string, number: string, unit: string, at: number): string {
   const units = "use ms, s, m or h";
-  if (unit === "") return `missing unit after "${number}" in "${text}": ${units}`;
-  if (unit === "d") return `unit "d" in "${text}" is not supported: use h (1d = 24h)`;
-  if (unit === "w") return `unit "w" in "${text}" is not supported: use h (1w = 168h)`;
-  if (unit === "ns" || unit === "us" || unit === "µs") return `unit "${unit}" in "${text}" is finer than a schedule can use: ${units}`;
-  if (UNIT_MS[unit.toLowerCase()] !== undefined) return `unit "${unit}" in "${text}" must be lower-case: "${unit.toLowerCase()}"`;
+  if (unit === "") return `missing unit after ${quote(number)} in ${quoted}: ${units}`;
+  if (unit === "d") return `unit "d" in ${quoted} is not supported: use h (1d = 24h)`;
+  if (unit === "w") return `unit "w" in ${quoted} is not supported: use h (1w = 168h)`;
+  if (unit === "ns" || unit === "us" || unit === "µs") return `unit "${unit}" in ${quoted} is finer than a schedule can use: ${units}`;
+  if (UNIT_MS[unit.toLowerCase()] !== undefined) return `unit "${unit}" in ${quoted} must be lower-case: "${unit.toLowerCase()}"`;
   const shown = unit.length > 10 ? `${unit.slice(0, 10)}…` : unit;
-  return `unknown unit "${shown}" at position ${at + number.length + 1} of "${text}": ${units}`;
+  return `unknown unit "${shown}" at position ${at + number.length + 1} of ${quoted}: ${units}`;
 }
 
 function everySpec(trimmed: string, timezone: string, args: readonly string[]): CronSpec {
@@ -222,8 +240,9 @@ function everySpec(trimmed: string, timezone: string, args: readonly string[]): 
   }
   const interval = parseDuration(text, trimmed);
   if (interval < MIN_EVERY_MS) {
-    throw new InvalidCronError(trimmed, `interval ${text} is below the minimum of ${MIN_EVERY_MS / 1000}s`);
+    throw new InvalidCronError(trimmed, `interval ${quote(text, "")} is below the minimum of ${MIN_EVERY_MS / 1000}s`);
   }
+  // parseDuration already refused anything above MAX_EVERY_MS.
   return Object.freeze({
     spec: trimmed,
     timezone,
@@ -331,12 +350,15 @@ function readValue(fail: (problem: string) => never, field: Field, text: string)
 }
 
 function cronSpec(trimmed: string, timezone: string, expression: string): CronSpec {
-  const parse = (after: Date): CronExpression => CronExpressionParser.parse(expression, { currentDate: after, tz: timezone });
+  // The fields are matched against wall-clock time written as if it were UTC ("naive" time),
+  // where cron-parser's arithmetic has no daylight saving to stumble over; mapping wall-clock
+  // time to real instants, gaps and repeats included, is done here (see `naiveTicks`).
+  const naive = (from: number): CronExpression => CronExpressionParser.parse(expression, { currentDate: new Date(from), tz: "UTC" });
   // Our grammar check passed; what cron-parser still rejects are day/month combinations that
   // never occur ("0 0 30 2 *").
   let trial: CronExpression;
   try {
-    trial = parse(TRIAL_FROM);
+    trial = naive(TRIAL_FROM.getTime());
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const problem = /explicit day of month/i.test(message)
@@ -344,6 +366,10 @@ function cronSpec(trimmed: string, timezone: string, expression: string): CronSp
       : message;
     throw new InvalidCronError(trimmed, problem);
   }
+  // Vixie cron's rule: a spec that fires in every hour follows real time, one that names its
+  // hours fires each named wall-clock time once a day.
+  const everyHour = trial.fields.hour.values.length === 24;
+  const offsets = zoneOffsets(timezone);
 
   const spec: CronSpec = Object.freeze({
     spec: trimmed,
@@ -352,19 +378,9 @@ function cronSpec(trimmed: string, timezone: string, expression: string): CronSp
       const from = timeOf(after);
       let tick: number | undefined;
       try {
-        tick = parse(after).next().getTime();
+        tick = nextTick(naive, offsets, everyHour, from);
       } catch {
         tick = undefined;
-      }
-      if (tick === undefined || !(tick > from)) tick = scanForward(trial, from);
-      if (tick === undefined) {
-        // Past the window the DST confusion is behind us; trust cron-parser again.
-        try {
-          const later = parse(new Date(from + FALLBACK_WINDOW_MS)).next().getTime();
-          if (later > from) tick = later;
-        } catch {
-          // reported below
-        }
       }
       if (tick === undefined) throw new RangeError(`no tick of schedule "${trimmed}" (${timezone}) found after ${after.toISOString()}`);
       return checkedDate(tick, trimmed, after);
@@ -380,24 +396,89 @@ function cronSpec(trimmed: string, timezone: string, expression: string): CronSp
 }
 
 /**
- * The first instant after `from`, within the fallback window, whose wall-clock time in the
- * spec's zone matches. Steps through whole UTC minutes, which are whole local minutes in every
- * zone in use today.
+ * Offsets further apart than this are not looked for around an instant: no zone has had two
+ * transitions within it, and every UTC offset in use lies within ±14 h.
  */
-function scanForward(expression: CronExpression, from: number): number | undefined {
-  const seconds = [...expression.fields.second.values].sort((a, b) => Number(a) - Number(b)).map(Number);
-  const end = from + FALLBACK_WINDOW_MS;
-  for (let minute = Math.floor(from / 60_000) * 60_000; minute <= end; minute += 60_000) {
-    for (const second of seconds) {
-      const instant = minute + second * 1000;
-      if (instant <= from) continue;
-      if (expression.includesDate(new Date(instant))) return instant;
-      // Only the second varies within this minute and it matches by construction, so no
-      // later second of this minute can match either.
-      break;
+const OFFSET_REACH_MS = 15 * 3_600_000;
+
+/**
+ * The first tick strictly after `from`, out of the set of ticks the spec defines in the zone:
+ * - a wall-clock time that exists once is its instant;
+ * - one repeated when clocks go back is both its instants for a spec that fires in every hour
+ *   (`*\/30 * * * *` fires at each 01:30 of Lord Howe's repeated half hour), else only its
+ *   first (`30 1 * * *` fires once that day);
+ * - one skipped when clocks go forward is nothing for a spec that fires in every hour (the
+ *   next real matching time comes soon enough), else the instant the old offset would give,
+ *   which is the time shifted by the gap (`30 2 * * *` in Europe/Berlin: 03:30 CEST).
+ * As a set, every instant is produced once even where a shifted time meets a real one.
+ */
+function nextTick(naive: (from: number) => CronExpression, offsets: (instant: number) => number, everyHour: boolean, from: number): number | undefined {
+  // Wall-clock candidates map to instants `wall - offset`: the offsets around `from` bound
+  // where the first candidate can be and, once a tick is found, where later ones cannot be.
+  let low = Math.min(offsets(from - OFFSET_REACH_MS), offsets(from), offsets(from + OFFSET_REACH_MS));
+  let high = Math.max(offsets(from - OFFSET_REACH_MS), offsets(from), offsets(from + OFFSET_REACH_MS));
+  const candidates = naive(from + low - 1000);
+  let best: number | undefined;
+  for (;;) {
+    const wall = candidates.next().getTime();
+    if (best !== undefined && wall - high > best) return best;
+    for (const instant of instantsOf(wall, offsets, everyHour)) {
+      if (instant > from && (best === undefined || instant < best)) {
+        best = instant;
+        high = Math.max(high, offsets(best - OFFSET_REACH_MS), offsets(best + OFFSET_REACH_MS));
+        low = Math.min(low, offsets(best));
+      }
     }
   }
-  return undefined;
+}
+
+/** The instants a wall-clock time (written as UTC) fires at, earliest first: see `nextTick`. */
+function instantsOf(wall: number, offsets: (instant: number) => number, everyHour: boolean): number[] {
+  const around = new Set([offsets(wall - OFFSET_REACH_MS), offsets(wall), offsets(wall + OFFSET_REACH_MS)]);
+  const real = [...around]
+    .map((offset) => wall - offset)
+    .filter((instant) => offsets(instant) === wall - instant)
+    .sort((a, b) => a - b);
+  if (real.length > 0) return everyHour ? real : real.slice(0, 1);
+  if (everyHour) return [];
+  // Skipped: clocks went forward, so the offset before the gap is the smaller one.
+  return [wall - Math.min(...around)];
+}
+
+/**
+ * The zone's UTC offset at an instant, ms (local minus UTC), from Intl's time zone data (the
+ * same data that names the zone valid). Cached per instant: a schedule asks about the same
+ * few instants over and over.
+ */
+function zoneOffsets(timezone: string): (instant: number) => number {
+  const format = new Intl.DateTimeFormat("en-US", {
+    timeZone: timezone,
+    hourCycle: "h23",
+    era: "short",
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    hour: "numeric",
+    minute: "numeric",
+    second: "numeric",
+  });
+  const cache = new Map<number, number>();
+  return (instant: number): number => {
+    const second = Math.floor(instant / 1000) * 1000;
+    let offset = cache.get(second);
+    if (offset === undefined) {
+      const parts: Record<string, string> = {};
+      for (const part of format.formatToParts(new Date(second))) parts[part.type] = part.value;
+      const year = Number(parts.year);
+      const local = new Date(0);
+      local.setUTCFullYear(parts.era === "BC" ? 1 - year : year, Number(parts.month) - 1, Number(parts.day));
+      local.setUTCHours(Number(parts.hour) % 24, Number(parts.minute), Number(parts.second), 0);
+      offset = local.getTime() - second;
+      if (cache.size >= 1024) cache.clear();
+      cache.set(second, offset);
+    }
+    return offset;
+  };
 }
 
 function validateTimezone(timezone: string, trimmed: string): string {
@@ -430,6 +511,11 @@ function checkedDate(time: number, trimmed: string, after: Date): Date {
     throw new RangeError(`the tick of schedule "${trimmed}" after ${after.toISOString()} is beyond the range of Date`);
   }
   return date;
+}
+
+/** `text` in double quotes (or `mark`), its start only when it is long: messages stay readable. */
+function quote(text: string, mark = '"'): string {
+  return text.length > 40 ? `${mark}${text.slice(0, 30)}…${mark} (${text.length} characters)` : `${mark}${text}${mark}`;
 }
 
 function describeType(value: unknown): string {

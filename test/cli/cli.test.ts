@@ -210,7 +210,7 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
     expect(migrated.code).toBe(0);
     const status = await cli(["status", "--json", "--database-url", app.url, "--schema", "elsewhere"]);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout)).toEqual({ schema: "elsewhere", version: latestVersion(), queues: [], pools: [] });
+    expect(JSON.parse(status.stdout)).toEqual({ schema: "elsewhere", version: latestVersion(), queues: [], pools: [], schedules: [] });
   });
 
   it("prune deletes old history once and says how much; a bad --succeeded-days is exit 2", async () => {
@@ -248,6 +248,47 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
     expect(lines.find((l) => l.includes("QUEUE"))).toMatch(/QUEUE\s+QUEUED\s+DUE\s+SCHEDULED\s+RUNNING\s+FAILED\s+RETRYING\s+NO HANDLER\s+PAUSED\s+POOLS/);
     expect(lines.find((l) => l.trim().startsWith("default"))?.trim().split(/\s+/)).toEqual(["default", "4", "3", "1", "0", "0", "0", "4", "no", "0"]);
     expect(lines.find((l) => l.trim().startsWith("mail"))?.trim().split(/\s+/)).toEqual(["mail", "1", "1", "0", "0", "0", "0", "1", "no", "0"]);
+  });
+
+  it("status lists the schedules and marks the ones no running code declares any more", async () => {
+    const current = await app.prisma.$jobs.schedule("*/30 * * * *", Ping({ n: 30 }), { name: "half-hourly", timezone: "Australia/Lord_Howe" });
+    const old = await app.prisma.$jobs.schedule("@every 90s", Mail({ to: "ops@example.com" }), { queue: "mail" });
+    await app.rows(`UPDATE arrower.schedules SET declared_at = clock_timestamp() - interval '1 hour' WHERE id = $1`, [old]);
+    // A live pool that started 10 minutes ago: the old schedule was last declared long before it.
+    await app.rows(
+      `INSERT INTO arrower.pools (name, queue, job_types, size, host, pid, started_at)
+       VALUES ('status-test', 'mail', '{mail}', 1, 'here', 1, clock_timestamp() - interval '10 minutes')`,
+    );
+    try {
+      const json = await cli(["status", "--json"]);
+      expect(json.code).toBe(0);
+      const report = JSON.parse(json.stdout) as { schedules: Array<Record<string, unknown>> };
+      expect(report.schedules.find((s) => s.id === current)).toEqual({
+        id: current,
+        name: "half-hourly",
+        spec: "*/30 * * * *",
+        timezone: "Australia/Lord_Howe",
+        type: "ping",
+        queue: "default",
+        nextRunAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:[03]0:00\.000Z$/),
+        lastRunAt: null,
+        declaredAt: expect.any(String),
+        stale: false,
+      });
+      expect(report.schedules.find((s) => s.id === old)).toMatchObject({ name: null, spec: "@every 90s", type: "mail", queue: "mail", stale: true });
+
+      const table = (await cli(["status"])).stdout.split("\n");
+      expect(table).toContain("Schedules");
+      expect(table.find((l) => l.trim().startsWith("SCHEDULE "))).toMatch(/SCHEDULE\s+SPEC\s+ZONE\s+JOB\s+QUEUE\s+NEXT RUN\s+LAST RUN\s+DECLARED/);
+      expect(table.find((l) => l.trim().startsWith("half-hourly"))).toMatch(/^\s+half-hourly\s+\*\/30 \* \* \* \*\s+Australia\/Lord_Howe\s+ping\s+default\s+\S+\s+never\s+\d+s ago$/);
+      expect(table.find((l) => l.trim().startsWith(`#${old} (stale)`))).toMatch(/@every 90s\s+UTC\s+mail\s+mail\s+\S+\s+never\s+1h ago$/);
+      expect(table).toContain(
+        "  (1 stale: last declared before every live pool started, so no code that runs now declares it; remove with prisma.$jobs.unschedule(idOrName))",
+      );
+    } finally {
+      await app.rows(`DELETE FROM arrower.pools WHERE name = 'status-test'`);
+      await app.rows(`DELETE FROM arrower.schedules`);
+    }
   });
 
   it("worker --queue with an unknown queue: exit 2, lists the configured ones", async () => {

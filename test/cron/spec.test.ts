@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { InvalidCronError } from "../../src/errors.ts";
-import { MIN_EVERY_MS, parseCronSpec, parseDuration } from "../../src/cron/spec.ts";
+import { MAX_EVERY_MS, MAX_SPEC_LENGTH, MIN_EVERY_MS, parseCronSpec, parseDuration } from "../../src/cron/spec.ts";
 
 const at = (iso: string): Date => new Date(iso);
 const iso = (date: Date): string => date.toISOString();
@@ -32,6 +32,28 @@ function expectInvalid(run: () => unknown, fragment: string, spec?: string): voi
     expect(error.spec).toBe(spec);
     expect(error.message).toContain(`"${spec}"`);
   }
+}
+
+const localFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** `instant` read in `timezone`: "2026-10-04 02:30 GMT+11". */
+function localTime(instant: string, timezone: string): string {
+  let format = localFormats.get(timezone);
+  if (!format) {
+    format = new Intl.DateTimeFormat("en-GB", {
+      timeZone: timezone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      timeZoneName: "short",
+    });
+    localFormats.set(timezone, format);
+  }
+  const parts = Object.fromEntries(format.formatToParts(new Date(instant)).map((part) => [part.type, part.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName}`;
 }
 
 // A Saturday.
@@ -168,6 +190,25 @@ describe("parseCronSpec: @every", () => {
     expect(() => parseCronSpec("@every 1000ms")).not.toThrow();
     expect(() => parseCronSpec("@every 0.001m")).toThrow(InvalidCronError); // 60 ms
   });
+
+  it("accepts the maximum interval, 87600h (ten years of 365 days), and computes its ticks", () => {
+    expect(MAX_EVERY_MS).toBe(87_600 * 3_600_000);
+    expect(iso(parseCronSpec("@every 87600h").next(at(SATURDAY_NOON)))).toBe("2029-12-17T00:00:00.000Z");
+    expect(iso(parseCronSpec("@every 8760h").next(at(SATURDAY_NOON)))).toBe("2026-12-18T00:00:00.000Z");
+  });
+
+  it.each([
+    ["@every 2500000000h", "interval 2500000000h is above the maximum of 87600h (ten years)"],
+    ["@every 87600h1ms", "interval 87600h1ms is above the maximum of 87600h"],
+    ["@every 9007199254740991ms", "is above the maximum of 87600h"],
+    ["@every 99999999999999999999999999h", "is above the maximum of 87600h"],
+    ["@every 1e30s", 'unknown unit "e"'],
+    ["@every 0.5s", "interval 0.5s is below the minimum of 1s"],
+    ["@every -1h", "has a sign"],
+    ["@every Infinitys", 'cannot read "Infinitys" as a duration'],
+  ])("rejects %j with InvalidCronError, never a RangeError", (spec, fragment) => {
+    expectInvalid(() => parseCronSpec(spec), fragment, spec);
+  });
 });
 
 describe("parseDuration", () => {
@@ -198,7 +239,7 @@ describe("parseDuration", () => {
     ["-1s", "has a sign"],
     ["1.0001s", "not a whole number of milliseconds"],
     ["abc", 'cannot read "abc" as a duration'],
-    ["99999999999999999999h", "too long"],
+    ["99999999999999999999h", "is above the maximum of 87600h (ten years)"],
   ])("rejects %j", (text, fragment) => {
     expectInvalid(() => parseDuration(text, `@every ${text}`), fragment, `@every ${text}`);
   });
@@ -229,9 +270,10 @@ describe("parseCronSpec: daylight saving in Europe/Berlin", () => {
       "2026-03-29T01:30:00.000Z", // 03:30 CEST: 02:30 does not exist that day
       "2026-03-30T00:30:00.000Z", // 02:30 CEST
     ]);
-    // Once wall-clock time is past 02:30 (03:00 CEST) the next tick is the next day's.
+    // Asked between the jump and the shifted tick (03:00 CEST): still the shifted tick, whoever
+    // asks (a scheduler catching up asks from "now", not from the previous tick).
     expect(iso(parseCronSpec("30 2 * * *", { timezone: "Europe/Berlin" }).next(at("2026-03-29T01:00:00Z")))).toBe(
-      "2026-03-30T00:30:00.000Z",
+      "2026-03-29T01:30:00.000Z",
     );
   });
 
@@ -249,9 +291,10 @@ describe("parseCronSpec: daylight saving in Europe/Berlin", () => {
       "2026-10-25T00:30:00.000Z", // 02:30 CEST, not again at 02:30 CET (01:30Z)
       "2026-10-26T01:30:00.000Z", // 02:30 CET
     ]);
-    // Asked from inside the second pass, before its 02:30: the second occurrence.
+    // Asked from inside the second pass, before its 02:30: the next day's, as 02:30 already
+    // fired in the first pass (a scheduler catching up from "now" must not fire it twice).
     expect(iso(parseCronSpec("30 2 * * *", { timezone: "Europe/Berlin" }).next(at("2026-10-25T01:15:00Z")))).toBe(
-      "2026-10-25T01:30:00.000Z",
+      "2026-10-26T01:30:00.000Z",
     );
   });
 
@@ -275,6 +318,118 @@ describe("parseCronSpec: daylight saving in Europe/Berlin", () => {
       const ticks = chain("*/20 * * * *", "Europe/Berlin", from, 18).map((t) => Date.parse(t));
       ticks.forEach((tick, i) => expect(tick).toBe(Date.parse(from) + (i + 1) * 20 * 60_000));
       expect(ticks.at(-1)).toBe(Date.parse(to));
+    }
+  });
+});
+
+describe("parseCronSpec: daylight saving in Australia/Lord_Howe (30-minute shifts)", () => {
+  // Lord Howe Island moves its clocks by 30 minutes. 2026-10-04 (first Sunday of October):
+  // 02:00 +10:30 (15:30Z on the 3rd) becomes 02:30 +11, so 02:00-02:29 do not exist that day.
+  // 2026-04-05 (first Sunday of April): 02:00 +11 (15:00Z on the 4th) becomes 01:30 +10:30, so
+  // 01:30-01:59 happen twice.
+  const LORD_HOWE = "Australia/Lord_Howe";
+
+  it("has the transitions this suite is written against", () => {
+    expect(localTime("2026-10-03T15:29:00Z", LORD_HOWE)).toBe("2026-10-04 01:59 GMT+10:30");
+    expect(localTime("2026-10-03T15:30:00Z", LORD_HOWE)).toBe("2026-10-04 02:30 GMT+11");
+    expect(localTime("2026-04-04T14:59:00Z", LORD_HOWE)).toBe("2026-04-05 01:59 GMT+11");
+    expect(localTime("2026-04-04T15:00:00Z", LORD_HOWE)).toBe("2026-04-05 01:30 GMT+10:30");
+  });
+
+  it("fires */30 at the real 02:30 on the spring-forward day, once", () => {
+    expect(chain("*/30 * * * *", LORD_HOWE, "2026-10-03T14:00:00Z", 4)).toEqual([
+      "2026-10-03T14:30:00.000Z", // 01:00 +10:30
+      "2026-10-03T15:00:00.000Z", // 01:30 +10:30
+      "2026-10-03T15:30:00.000Z", // 02:30 +11 (02:00 does not exist)
+      "2026-10-03T16:00:00.000Z", // 03:00 +11
+    ]);
+  });
+
+  it("fires */30 at both 01:30s on the fall-back day", () => {
+    expect(chain("*/30 * * * *", LORD_HOWE, "2026-04-04T13:30:00Z", 5)).toEqual([
+      "2026-04-04T14:00:00.000Z", // 01:00 +11
+      "2026-04-04T14:30:00.000Z", // 01:30 +11
+      "2026-04-04T15:00:00.000Z", // 01:30 +10:30, the second pass
+      "2026-04-04T15:30:00.000Z", // 02:00 +10:30
+      "2026-04-04T16:00:00.000Z", // 02:30 +10:30
+    ]);
+  });
+
+  it("fires fixed times once: a skipped one shifted by the gap, a repeated one at its first occurrence", () => {
+    expect(chain("0 2 * * *", LORD_HOWE, "2026-10-02T12:00:00Z", 3)).toEqual([
+      "2026-10-02T15:30:00.000Z", // 02:00 +10:30
+      "2026-10-03T15:30:00.000Z", // 02:30 +11: 02:00 does not exist that day
+      "2026-10-04T15:00:00.000Z", // 02:00 +11
+    ]);
+    expect(chain("30 1 * * *", LORD_HOWE, "2026-04-03T12:00:00Z", 3)).toEqual([
+      "2026-04-03T14:30:00.000Z", // 01:30 +11
+      "2026-04-04T14:30:00.000Z", // 01:30 +11, not again at 01:30 +10:30 (15:00Z)
+      "2026-04-05T15:00:00.000Z", // 01:30 +10:30
+    ]);
+  });
+
+  it("gives every-hour specs exactly the real instants whose wall-clock time matches", () => {
+    // Brute force: every minute of the transition days, read in the zone.
+    const windows: Array<[string, string]> = [
+      [LORD_HOWE, "2026-10-03T06:00:00Z"],
+      [LORD_HOWE, "2026-04-04T06:00:00Z"],
+      ["Pacific/Chatham", "2026-09-26T06:00:00Z"],
+      ["Pacific/Chatham", "2026-04-04T06:00:00Z"],
+      ["Europe/Berlin", "2026-03-28T18:00:00Z"],
+      ["Europe/Berlin", "2026-10-24T18:00:00Z"],
+      ["America/New_York", "2026-03-08T00:00:00Z"],
+      ["America/New_York", "2026-11-01T00:00:00Z"],
+    ];
+    const specs: Array<[string, (minute: number) => boolean]> = [
+      ["*/30 * * * *", (m) => m % 30 === 0],
+      ["*/15 * * * *", (m) => m % 15 === 0],
+      ["0 * * * *", (m) => m === 0],
+      ["45 * * * *", (m) => m === 45],
+    ];
+    for (const [timezone, start] of windows) {
+      for (const [spec, matches] of specs) {
+        const begin = Date.parse(start);
+        const expected: string[] = [];
+        for (let t = begin + 60_000; t <= begin + 16 * 3_600_000; t += 60_000) {
+          if (matches(Number(localTime(new Date(t).toISOString(), timezone).slice(14, 16)))) expected.push(iso(new Date(t)));
+        }
+        const ticks = chain(spec, timezone, start, expected.length);
+        expect({ timezone, spec, ticks }).toEqual({ timezone, spec, ticks: expected });
+      }
+    }
+  });
+});
+
+describe("parseCronSpec: next() is the successor in one fixed set of ticks", () => {
+  it("returns the same tick from any instant between two ticks, across DST transitions", () => {
+    const windows: Array<[string, string]> = [
+      ["Australia/Lord_Howe", "2026-10-03T10:00:00Z"],
+      ["Australia/Lord_Howe", "2026-04-04T10:00:00Z"],
+      ["Europe/Berlin", "2026-03-28T20:00:00Z"],
+      ["Europe/Berlin", "2026-10-24T20:00:00Z"],
+      ["America/New_York", "2026-03-08T02:00:00Z"],
+      ["America/New_York", "2026-11-01T01:00:00Z"],
+    ];
+    for (const [timezone, start] of windows) {
+      for (const spec of ["*/30 * * * *", "0 2 * * *", "30 2 * * *", "30 1 * * *", "0 */2 * * *", "15 30 1 * * *"]) {
+        const cron = parseCronSpec(spec, { timezone });
+        const begin = Date.parse(start);
+        const ticks = chain(spec, timezone, start, 3).map((t) => Date.parse(t));
+        let previous = begin;
+        for (const tick of ticks) {
+          const probes = [previous, previous + 1, tick - 60_000, tick - 1];
+          for (let after = previous; after < tick; after += 17 * 60_000 + 7) probes.push(after);
+          for (const after of probes.filter((probe) => probe >= previous && probe < tick)) {
+            expect({ timezone, spec, after: iso(new Date(after)), next: iso(cron.next(new Date(after))) }).toEqual({
+              timezone,
+              spec,
+              after: iso(new Date(after)),
+              next: iso(new Date(tick)),
+            });
+          }
+          previous = tick;
+        }
+      }
     }
   });
 });
@@ -365,6 +520,39 @@ describe("parseCronSpec: invalid specs", () => {
 
   it("quotes the whole spec in the message", () => {
     expectInvalid(() => parseCronSpec("  61 * * * *  "), 'invalid schedule "61 * * * *": minute 61 is out of range 0-59');
+  });
+
+  it("rejects a spec longer than the limit, quoting only its start", () => {
+    expect(MAX_SPEC_LENGTH).toBe(1000);
+    const long = `${"0,".repeat(600)}0 * * * *`;
+    let caught: unknown;
+    try {
+      parseCronSpec(long);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidCronError);
+    const error = caught as InvalidCronError;
+    expect(error.spec).toBe(long);
+    expect(error.message).toBe(`invalid schedule "${long.slice(0, 100)}…" (1209 characters): the spec is 1209 characters long, the limit is 1000`);
+    // A list of every value of every field still fits.
+    const everything = [60, 60, 24, 31, 12, 7].map((n, i) => Array.from({ length: n }, (_, v) => v + (i === 3 || i === 4 ? 1 : 0)).join(","));
+    expect(everything.join(" ").length).toBeLessThan(MAX_SPEC_LENGTH);
+    expect(() => parseCronSpec(everything.join(" "))).not.toThrow();
+  });
+
+  it("shortens a long spec in the message of any problem", () => {
+    const spec = `@every ${"1s".repeat(400)}x`;
+    expectInvalid(() => parseCronSpec(spec), `invalid schedule "${spec.slice(0, 100)}…" (808 characters): unknown unit "sx" at position 800 of "1s1s`);
+    expectInvalid(() => parseCronSpec(`@every ${"9".repeat(500)}h`), `interval ${"9".repeat(30)}… (501 characters) is above the maximum`);
+    for (const long of [spec, `@every ${"9".repeat(500)}h`, `@every ${"9".repeat(500)}`, `${"1,".repeat(200)}x * * * *`]) {
+      expect(() => parseCronSpec(long)).toThrow(InvalidCronError);
+      try {
+        parseCronSpec(long);
+      } catch (error) {
+        expect((error as Error).message.length, long).toBeLessThan(300);
+      }
+    }
   });
 
   it("rejects a spec that is not a string", () => {

@@ -7,6 +7,7 @@ import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } 
 import { AlwaysOffSampler, BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { defineJob, InvalidOptionsError, jobs, type Queue } from "../../src/index.ts";
 import { engineOf } from "../../src/client.ts";
+import { acquireScheduler, releaseScheduler } from "../../src/cron/scheduler.ts";
 import { createTestApp, extendedClient, waitFor, type TestApp } from "../helpers/app.ts";
 
 const exporter = new InMemorySpanExporter();
@@ -221,6 +222,43 @@ describe("traces", () => {
     expect(send.parentSpanContext?.spanId).toBe(tick.spanContext().spanId);
     const [row] = await app.rows<{ trace_context: Record<string, string> }>(`SELECT trace_context FROM arrower.jobs WHERE id = $1`, [id]);
     expect(row!.trace_context.traceparent).toBe(`00-${tick.spanContext().traceId}-${send.spanContext().spanId}-01`);
+  });
+
+  it("the scheduler opens one root `cron tick` span per job it enqueues; the job's trace starts there", async () => {
+    const engine = engineOf(app.prisma.$jobs);
+    const id = await app.prisma.$jobs.schedule("@every 1s", Receipt({ order: 11 }), { name: "otel-every-second", queue: "otel-cron-real" });
+    // Started inside an app span: ticks must not join that trace.
+    const outer = tracer.startSpan("app start");
+    await context.with(trace.setSpan(context.active(), outer), () => acquireScheduler(engine));
+    outer.end();
+    try {
+      await waitFor(async () => (await app.count("jobs", "schedule_id = $1", [id])) >= 2, 10_000, "two ticks");
+    } finally {
+      await releaseScheduler(engine);
+      await app.prisma.$jobs.unschedule(id);
+    }
+    const jobs = await app.rows<{ id: string; tick_at: Date; trace_context: Record<string, string> }>(
+      `SELECT id::text, tick_at, trace_context FROM arrower.jobs WHERE schedule_id = $1 ORDER BY tick_at`,
+      [id],
+    );
+    const ticks = spans("cron tick").filter((s) => s.attributes["arrower_jobs.schedule.id"] === id);
+    expect(ticks).toHaveLength(jobs.length);
+    for (const job of jobs) {
+      const send = only(spans("send otel-cron-real", job.id));
+      const tick = only(ticks.filter((s) => s.spanContext().spanId === send.parentSpanContext?.spanId));
+      expect(tick.kind).toBe(SpanKind.INTERNAL);
+      expect(tick.parentSpanContext).toBeUndefined();
+      expect(tick.spanContext().traceId).not.toBe(outer.spanContext().traceId);
+      expect(tick.attributes).toEqual({
+        "messaging.system": "arrower-jobs",
+        "messaging.destination.name": "otel-cron-real",
+        "arrower_jobs.job.type": "otel-receipt",
+        "arrower_jobs.schedule.id": id,
+      });
+      expect(tick.status.code).toBe(SpanStatusCode.UNSET);
+      expect(job.trace_context.traceparent).toBe(`00-${tick.spanContext().traceId}-${send.spanContext().spanId}-01`);
+    }
+    await app.rows(`DELETE FROM arrower.jobs WHERE queue = 'otel-cron-real'`);
   });
 
   it("a creation context brought by the caller is stored as is; the send span links to it", async () => {

@@ -8,6 +8,7 @@ describe("testing queue: schedules", () => {
   it("validates like the real queue and keeps one schedule per identity", async () => {
     const jobs = createTestingJobs();
     await expect(jobs.schedule("61 * * * *", Cleanup({ olderThanDays: 1 }))).rejects.toBeInstanceOf(InvalidCronError);
+    await expect(jobs.schedule("@every 2500000000h", Cleanup({ olderThanDays: 1 }))).rejects.toThrow(/above the maximum of 87600h/);
     const a = await jobs.schedule("0 4 * * *", Cleanup({ olderThanDays: 30 }));
     const b = await jobs.schedule("0  4 * * *", Cleanup({ olderThanDays: 30 }));
     expect(b).toBe(a);

@@ -6,7 +6,7 @@
  */
 import type { Engine } from "../../engine.ts";
 import { queryableOf } from "../../postgres/migrations.ts";
-import { listSchedulesOf, type ScheduleInfo } from "../../cron/schedules.ts";
+import { isStale, listSchedulesOf, type ScheduleInfo } from "../../cron/schedules.ts";
 import type { JobState } from "../../job.ts";
 import { listPools, queueCounts, type PoolInfo } from "../api.ts";
 
@@ -147,23 +147,13 @@ export interface ScheduleView extends ScheduleInfo {
   stale: boolean;
 }
 
-/**
- * Slack between a process declaring its schedules and its pools starting (they start after
- * `register`, seconds later): a schedule declared this long before the oldest live pool
- * started was not declared by any code that runs now.
- */
-export const STALE_MARGIN_MS = 5 * 60_000;
+export { STALE_MARGIN_MS } from "../../cron/schedules.ts";
 
 /** Every schedule, soonest first, with its staleness. */
 export async function readSchedules(engine: Engine): Promise<{ schedules: ScheduleView[]; livePools: number }> {
   const [schedules, pools] = await Promise.all([listSchedulesOf(engine, queryableOf(engine.pool())), listPools(engine)]);
-  const live = pools.filter((p) => p.alive && p.startedAt !== null);
-  const oldestStart = live.length === 0 ? null : Math.min(...live.map((p) => p.startedAt!.getTime()));
   return {
-    schedules: schedules.map((s) => ({
-      ...s,
-      stale: oldestStart !== null && s.declaredAt.getTime() < oldestStart - STALE_MARGIN_MS,
-    })),
-    livePools: live.length,
+    schedules: schedules.map((s) => ({ ...s, stale: isStale(s.declaredAt, pools) })),
+    livePools: pools.filter((p) => p.alive && p.startedAt !== null).length,
   };
 }
