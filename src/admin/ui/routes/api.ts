@@ -2,6 +2,7 @@
  * JSON for the page script: counts for the auto-refresh, and a job's state for the job page.
  */
 import type { Hono } from "hono";
+import { parseJobId } from "../../api.ts";
 import type { UiDeps, UiEnv } from "../app.ts";
 import { readJobState, readOverview, type QueueOverview } from "../data.ts";
 
@@ -25,8 +26,13 @@ export function registerApi(app: Hono<UiEnv>, deps: UiDeps): void {
 
   app.get("/api/jobs/:id", async (c) => {
     const id = c.req.param("id");
-    if (!/^\d{1,19}$/.test(id)) return c.json({ error: "job ids are numbers" }, 400);
-    const state = await readJobState(engine, id);
+    let parsed: string | null;
+    try {
+      parsed = parseJobId(id);
+    } catch {
+      return c.json({ error: "job ids are numbers" }, 400);
+    }
+    const state = parsed === null ? null : await readJobState(engine, parsed);
     if (!state) return c.json({ error: `job ${id} not found` }, 404);
     return c.json({ id, ...state });
   });

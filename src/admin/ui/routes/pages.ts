@@ -56,8 +56,13 @@ export function registerPages(app: Hono<UiEnv>, deps: UiDeps): void {
   app.get("/jobs/:id", async (c) => {
     const id = c.req.param("id");
     const view = c.get("view");
-    if (!/^\d{1,19}$/.test(id)) return c.html(errorPage(view, 404, "Not found", `There is no job ${id}: job ids are numbers.`).toString(), 404);
-    const job = await admin.getJob(engine, id);
+    let parsed: string | null;
+    try {
+      parsed = admin.parseJobId(id);
+    } catch {
+      return c.html(errorPage(view, 404, "Not found", `There is no job ${id}: job ids are numbers.`).toString(), 404);
+    }
+    const job = parsed === null ? null : await admin.getJob(engine, parsed);
     if (!job) return c.html(errorPage(view, 404, "Not found", `Job ${id} does not exist (any more).`).toString(), 404);
     return c.html(jobPage(view, job).toString());
   });
@@ -102,6 +107,6 @@ function optionalType(value: string | undefined): string | null {
 
 function optionalCursor(value: string | undefined): string | null {
   if (!value) return null;
-  if (!/^\d{1,19}$/.test(value)) throw new InvalidOptionsError("cursor", `cursor must be a job id (digits), got ${JSON.stringify(value)}`);
-  return value;
+  // Beyond bigint: above every job id, so the first page.
+  return admin.parseJobId(value, "cursor");
 }
