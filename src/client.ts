@@ -14,7 +14,7 @@ import { WorkerPool } from "./worker/pool.ts";
 import type { HandlerTransactions } from "./worker/executor.ts";
 import { IntegrationError } from "./errors.ts";
 import * as admin from "./admin/api.ts";
-import type { JobDetails, JobFilter, JobPage, PruneOptions, QueueStats } from "./admin/api.ts";
+import type { JobDetails, JobFilter, JobPage, PruneOptions, QueueStats, RequeueResult } from "./admin/api.ts";
 import { listSchedulesOf, scheduleJob, unscheduleJob, type ScheduleInfo, type ScheduleOptions } from "./cron/schedules.ts";
 
 /**
@@ -180,8 +180,9 @@ export class JobsClient<TX = unknown> implements Enqueuer {
   }
 
   /**
-   * A job by id, live or finished, with its earlier attempts; null when unknown. A job a
-   * worker holds right now is reported as `running`.
+   * A job by id, live or finished, with its earlier attempts; null when unknown (also for an id
+   * beyond `bigint`, which no job can have). A job a worker holds right now is reported as
+   * `running`. @throws InvalidOptionsError when `id` is not a string of digits
    */
   getJob(id: string): Promise<JobDetails | null> {
     return admin.getJob(this.engine, id);
@@ -190,7 +191,7 @@ export class JobsClient<TX = unknown> implements Enqueuer {
   /**
    * Jobs of one state (default `available`), newest first, `limit` (default 50) per page. Pass
    * the returned `next` as `cursor` for the following page: keyset pagination, as fast on page
-   * 1,000 as on page 1.
+   * 1,000 as on page 1. @throws InvalidOptionsError (a bad filter, or a cursor that is not a job id)
    */
   listJobs(filter?: JobFilter, cursor?: string | null): Promise<JobPage> {
     return admin.listJobs(this.engine, filter, cursor);
@@ -198,18 +199,20 @@ export class JobsClient<TX = unknown> implements Enqueuer {
 
   /**
    * Runs a job again: a queued one now, a finished one (failed, cancelled or succeeded) as a
-   * fresh job with attempts from zero. @throws JobRunningError (a worker runs it now), JobNotFoundError
+   * fresh job with attempts from zero. @throws JobRunningError (a worker runs it now),
+   * DuplicateJobError (a finished job whose dedup key a live job holds now: its `liveJobId`),
+   * JobNotFoundError, InvalidOptionsError (`id` is not a string of digits)
    */
   retry(id: string): Promise<string> {
     return admin.retry(this.engine, id);
   }
 
-  /** Cancels a queued job (kept in history as `cancelled`). @throws JobRunningError, JobNotFoundError */
+  /** Cancels a queued job (kept in history as `cancelled`). @throws JobRunningError, JobNotFoundError, InvalidOptionsError */
   cancel(id: string): Promise<void> {
     return admin.cancel(this.engine, id);
   }
 
-  /** Deletes a queued or finished job and its attempts. @throws JobRunningError, JobNotFoundError */
+  /** Deletes a queued or finished job and its attempts. @throws JobRunningError, JobNotFoundError, InvalidOptionsError */
   deleteJob(id: string): Promise<void> {
     return admin.deleteJob(this.engine, id);
   }
@@ -224,8 +227,18 @@ export class JobsClient<TX = unknown> implements Enqueuer {
     return admin.setPaused(this.engine, queue, false);
   }
 
-  /** Moves failed jobs (of a queue, a type, or all) back to the queue as fresh jobs; returns how many. */
-  requeueFailed(filter?: { queue?: string; type?: string }): Promise<number> {
+  /**
+   * Moves failed jobs (of a queue, a type, or all) back to the queue as fresh jobs. A dedup key
+   * names one live job per queue: of failed jobs sharing a key only the newest is requeued, and
+   * none while a live job holds it; those stay failed, and the result counts them by reason.
+   *
+   * @example
+   * ```ts
+   * const { requeued, skipped } = await prisma.$jobs.requeueFailed({ queue: "mail" });
+   * // { requeued: 41, skipped: { dedupKeyLive: 2, dedupKeyRequeued: 1 } }
+   * ```
+   */
+  requeueFailed(filter?: { queue?: string; type?: string }): Promise<RequeueResult> {
     return admin.requeueFailed(this.engine, filter);
   }
 

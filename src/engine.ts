@@ -45,9 +45,19 @@ export interface JobsOptions {
    * Default: the global one (`metrics.setGlobalMeterProvider`, which the Node SDK sets).
    */
   meterProvider?: MeterProvider;
+  /**
+   * Whether an enqueue outside a transaction, which runs on the Prisma adapter's own `pg.Pool`,
+   * uses named prepared statements: parsed and planned once per connection, about half the
+   * time per call of unnamed ones. Default `true`. Behind PgBouncer in transaction mode (before
+   * 1.21, or without `max_prepared_statements`) a named statement fails on a server connection
+   * another client prepared it on (42P05) or never did (26000): arrower-jobs then retries it
+   * unnamed (nothing ran) and uses unnamed statements from then on, with one warning. `false`
+   * starts with them.
+   */
+  preparedStatements?: boolean;
 }
 
-const OPTION_KEYS = ["schema", "connectionString", "maxPayloadBytes", "logger", "tracerProvider", "meterProvider"] as const;
+const OPTION_KEYS = ["schema", "connectionString", "maxPayloadBytes", "logger", "tracerProvider", "meterProvider", "preparedStatements"] as const;
 
 /** Validated `jobs()` options with their defaults. */
 export interface ResolvedJobsOptions {
@@ -57,6 +67,7 @@ export interface ResolvedJobsOptions {
   logger: Logger;
   tracerProvider: TracerProvider | undefined;
   meterProvider: MeterProvider | undefined;
+  preparedStatements: boolean;
 }
 
 /** Validates `jobs()` options. */
@@ -80,6 +91,10 @@ export function resolveJobsOptions(input: unknown): ResolvedJobsOptions {
   }
   const schema = (options.schema as string | undefined) ?? "arrower";
   quoteSchema(schema);
+  const preparedStatements = options.preparedStatements ?? true;
+  if (typeof preparedStatements !== "boolean") {
+    throw new InvalidOptionsError("preparedStatements", `${what}: preparedStatements must be true or false, got ${typeof preparedStatements}`);
+  }
   return {
     schema,
     connectionString: connectionString as string | undefined,
@@ -90,6 +105,7 @@ export function resolveJobsOptions(input: unknown): ResolvedJobsOptions {
     logger: (logger as Logger | undefined) ?? defaultLogger(),
     tracerProvider: options.tracerProvider as TracerProvider | undefined,
     meterProvider: options.meterProvider as MeterProvider | undefined,
+    preparedStatements,
   };
 }
 

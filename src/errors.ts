@@ -27,6 +27,7 @@ export type ArrowerJobsErrorCode =
   | "INTEGRATION"
   | "JOB_RUNNING"
   | "JOB_NOT_FOUND"
+  | "DUPLICATE_JOB"
   | "TESTING_ASSERTION"
   | "DRAIN_LIMIT";
 
@@ -171,5 +172,30 @@ export class JobNotFoundError extends ArrowerJobsError {
   constructor(jobId: string) {
     super("JOB_NOT_FOUND", `job ${jobId} not found`);
     this.jobId = jobId;
+  }
+}
+
+/**
+ * An admin action that would make a second live job with a dedup key another live job holds
+ * (`retry` of a finished job): a dedup key names one live job per queue.
+ */
+export class DuplicateJobError extends ArrowerJobsError {
+  /** The job that was to run again. */
+  readonly jobId: string;
+  readonly queue: string;
+  readonly dedupKey: string;
+  /** The live job (queued or running) that holds the key. */
+  readonly liveJobId: string;
+
+  constructor(jobId: string, queue: string, dedupKey: string, liveJobId: string) {
+    super(
+      "DUPLICATE_JOB",
+      `job ${jobId} cannot run again now: job ${liveJobId} in queue ${JSON.stringify(queue)} holds its dedup key ${JSON.stringify(dedupKey)} ` +
+        `(a dedup key names one live job per queue); retry it once job ${liveJobId} has finished, or cancel that one first`,
+    );
+    this.jobId = jobId;
+    this.queue = queue;
+    this.dedupKey = dedupKey;
+    this.liveJobId = liveJobId;
   }
 }

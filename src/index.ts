@@ -33,10 +33,11 @@ export {
   IntegrationError,
   JobRunningError,
   JobNotFoundError,
+  DuplicateJobError,
   type ArrowerJobsErrorCode,
 } from "./errors.ts";
 export type { Queue, Handler, HandlerContext, QueueEvents, JobEvent } from "./queue.ts";
 export type { QueueOptions, BackoffOptions, Strategy } from "./worker/options.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";
 export { UnrecoverableError, snooze, JobSnooze } from "./outcomes.ts";
-export type { JobInfo, JobDetails, AttemptInfo, JobFilter, JobPage, QueueStats, PruneOptions } from "./admin/api.ts";
+export type { JobInfo, JobDetails, AttemptInfo, JobFilter, JobPage, QueueStats, PruneOptions, RequeueResult } from "./admin/api.ts";

@@ -7,10 +7,10 @@
  */
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
-import { JobNotFoundError, JobRunningError, InvalidOptionsError, ArrowerJobsError } from "../errors.ts";
+import { JobNotFoundError, JobRunningError, InvalidOptionsError, ArrowerJobsError, DuplicateJobError } from "../errors.ts";
 import { deserializePayload } from "../payload.ts";
 import { JobState } from "../job.ts";
-import { integerOption, objectOrEmpty, rejectUnknownKeys, validateJobName, validateQueueName } from "../config.ts";
+import { describeValue, integerOption, objectOrEmpty, rejectUnknownKeys, validateJobName, validateQueueName } from "../config.ts";
 
 /**
  * One attempt that did not finish its job (failed and retried, crashed, timed out), or the last
@@ -174,11 +174,32 @@ function toInfo(row: JobRow): JobInfo {
   };
 }
 
-function checkId(id: unknown): string {
-  if (typeof id !== "string" || !/^\d{1,19}$/.test(id)) {
-    throw new InvalidOptionsError("id", `a job id is a string of digits (as enqueue returns it), got ${JSON.stringify(id)}`);
+/** The largest job id: ids are PostgreSQL `bigint`s. */
+const MAX_JOB_ID = 9_223_372_036_854_775_807n;
+
+/**
+ * A job id as the admin API and the UI take it (an argument, a page's cursor, a URL), checked
+ * in this one place so that no entry point sends PostgreSQL a value it refuses (22P02, 22003).
+ * Returns the id without leading zeros, or `null` for a well-formed id beyond `bigint`: no job
+ * can have it, so the caller answers as for an unknown job (null, JobNotFoundError, a 404).
+ * Anything but a string of decimal digits (a sign, a fraction, spaces, a number) is bad input.
+ * @throws InvalidOptionsError naming `option`
+ */
+export function parseJobId(value: unknown, option: "id" | "cursor" = "id"): string | null {
+  if (typeof value !== "string" || !/^[0-9]+$/.test(value)) {
+    const given = typeof value === "string" ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value) : describeValue(value);
+    const rule = `a job id is a string of digits (as enqueue returns it), got ${given}`;
+    throw new InvalidOptionsError(option, option === "cursor" ? `cursor must be a job id (the \`next\` of a page): ${rule}` : rule);
   }
-  return id;
+  const digits = value.replace(/^0+(?=[0-9])/, "");
+  return digits.length > 19 || BigInt(digits) > MAX_JOB_ID ? null : digits;
+}
+
+/** The id of a job an action must find: beyond `bigint`, none can exist. */
+function existingJobId(id: unknown): string {
+  const parsed = parseJobId(id);
+  if (parsed === null) throw new JobNotFoundError(id as string);
+  return parsed;
 }
 
 function isLockNotAvailable(error: unknown): boolean {
@@ -186,8 +207,9 @@ function isLockNotAvailable(error: unknown): boolean {
 }
 
 /** The job, with its attempts, or null. A locked live job is reported as `running`. */
-export async function getJob(engine: Engine, id: string): Promise<JobDetails | null> {
-  checkId(id);
+export async function getJob(engine: Engine, jobId: string): Promise<JobDetails | null> {
+  const id = parseJobId(jobId);
+  if (id === null) return null;
   const q = engine.queries;
   return engine.transaction(async (client) => {
     const { rows } = await client.query<JobRow>(q.adminGetJob, [id]);
@@ -235,7 +257,8 @@ export async function listJobs(engine: Engine, filter: JobFilter = {}, cursor?: 
   if (f.queue !== undefined) validateQueueName(f.queue);
   if (f.type !== undefined) validateJobName(f.type);
   const limit = f.limit === undefined ? 50 : integerOption(f.limit, "limit", 1, 500, what);
-  const after = cursor === undefined || cursor === null ? null : checkId(cursor);
+  // A cursor beyond bigint is above every job id: the first page.
+  const after = cursor === undefined || cursor === null ? null : parseJobId(cursor, "cursor");
   const q = engine.queries;
   const live = LIVE_STATES.has(state);
   const { rows } = await engine
@@ -250,23 +273,32 @@ export async function listJobs(engine: Engine, filter: JobFilter = {}, cursor?: 
  * job with its attempts from zero. Returns the job's id.
  * @throws JobRunningError when a worker runs it now; JobNotFoundError
  */
-export async function retry(engine: Engine, id: string): Promise<string> {
-  checkId(id);
+export async function retry(engine: Engine, jobId: string): Promise<string> {
+  const id = existingJobId(jobId);
   const q = engine.queries;
   return engine.transaction(async (client) => {
-    if (await lockLive(client, q.adminLockLive, id, "retry")) {
-      await client.query(q.adminRunNow, [id, q.channel]);
-      return id;
-    }
-    const revived = await client.query(q.adminRevive, [id, q.channel]);
-    if (revived.rowCount === 0) {
+    // Each statement sees what committed before it (READ COMMITTED): a round that lost a race
+    // (the key's holder finished, another retry revived the job) looks again.
+    for (let round = 1; ; round++) {
+      if (await lockLive(client, q.adminLockLive, id, "retry")) {
+        await client.query(q.adminRunNow, [id, q.channel]);
+        return id;
+      }
+      const revived = await client.query(q.adminRevive, [id, q.channel]);
+      if ((revived.rowCount ?? 0) > 0) {
+        await client.query(q.adminEndRuns, [[id]]);
+        await client.query(q.adminDeleteHistory, [id]);
+        return id;
+      }
       const { rows } = await client.query<JobRow>(q.adminGetJob, [id]);
-      if (rows.length === 0) throw new JobNotFoundError(id);
-      throw new ArrowerJobsError("INVALID_JOB", `job ${id} cannot run again now: a live job in queue "${rows[0]!.queue}" holds its dedup key "${rows[0]!.dedup_key}"`);
+      const row = rows[0];
+      if (!row) throw new JobNotFoundError(id);
+      if (row.dedup_key !== null && !LIVE_STATES.has(row.state)) {
+        const holder = (await client.query<{ id: string }>(q.findLiveByDedupKey, [row.queue, row.dedup_key])).rows[0];
+        if (holder) throw new DuplicateJobError(id, row.queue, row.dedup_key, holder.id);
+      }
+      if (round === 3) throw new ArrowerJobsError("INVALID_JOB", `job ${id} cannot run again now: it changed three times while retrying it, try again`);
     }
-    await client.query(q.adminEndRuns, [[id]]);
-    await client.query(q.adminDeleteHistory, [id]);
-    return id;
   });
 }
 
@@ -274,8 +306,8 @@ export async function retry(engine: Engine, id: string): Promise<string> {
  * Cancels a queued job: it moves to history as `cancelled`. A running job is not touched.
  * @throws JobRunningError, JobNotFoundError (also for a job that has already finished)
  */
-export async function cancel(engine: Engine, id: string): Promise<void> {
-  checkId(id);
+export async function cancel(engine: Engine, jobId: string): Promise<void> {
+  const id = existingJobId(jobId);
   const q = engine.queries;
   await engine.transaction(async (client) => {
     if (!(await lockLive(client, q.adminLockLive, id, "cancel"))) throw new JobNotFoundError(id);
@@ -287,8 +319,8 @@ export async function cancel(engine: Engine, id: string): Promise<void> {
  * Deletes a job, queued or finished, with its attempts. A running job is not touched.
  * @throws JobRunningError, JobNotFoundError
  */
-export async function deleteJob(engine: Engine, id: string): Promise<void> {
-  checkId(id);
+export async function deleteJob(engine: Engine, jobId: string): Promise<void> {
+  const id = existingJobId(jobId);
   const q = engine.queries;
   await engine.transaction(async (client) => {
     const deleted = (await lockLive(client, q.adminLockLive, id, "delete"))
@@ -316,21 +348,54 @@ export async function setPaused(engine: Engine, queue: string, paused: boolean):
   await engine.pool().query(engine.queries.adminSetPaused, [queue, paused, engine.queries.channel]);
 }
 
-/** Moves failed jobs back to the live table as fresh jobs; returns how many. */
-export async function requeueFailed(engine: Engine, filter: { queue?: string; type?: string } = {}): Promise<number> {
+/**
+ * What {@link requeueFailed} did. A dedup key names one live job per queue, so of the failed
+ * jobs that share a key only the newest (highest id) is requeued, and none while a live job
+ * (queued or running) holds the key; those stay failed in history.
+ */
+export interface RequeueResult {
+  /** Failed jobs moved back to the queue as fresh jobs. */
+  requeued: number;
+  /** Failed jobs left in history, by reason. */
+  skipped: {
+    /** A live job that was there before this call holds their dedup key. */
+    dedupKeyLive: number;
+    /** A newer failed job with the same dedup key was requeued by this call instead. */
+    dedupKeyRequeued: number;
+  };
+}
+
+const REQUEUE_BATCH = 1_000;
+
+/** Moves failed jobs back to the live table as fresh jobs; says how many, and which it skipped. */
+export async function requeueFailed(engine: Engine, filter: { queue?: string; type?: string } = {}): Promise<RequeueResult> {
   const f = objectOrEmpty(filter, "requeueFailed filter");
   rejectUnknownKeys(f, ["queue", "type"], "requeueFailed filter");
   if (f.queue !== undefined) validateQueueName(f.queue);
   if (f.type !== undefined) validateJobName(f.type);
-  let total = 0;
-  // Batches keep each statement short, so workers and the UI never wait long on it.
+  const result: RequeueResult = { requeued: 0, skipped: { dedupKeyLive: 0, dedupKeyRequeued: 0 } };
+  // Keyed jobs this call requeued: an older failed job whose key one of them holds (it was in
+  // an earlier batch) is skipped for it, not for a job that was live before.
+  const requeuedKeyed = new Set<string>();
+  let before: string | null = null;
+  // Batches, newest first, keep each statement short, so workers and the UI never wait long on it.
   for (;;) {
-    const { rows } = await engine
+    type Row = { seen: number; last: string | null; picked: number; requeued: number; duplicates: number; holders: string[]; keyed: string[] };
+    const { rows }: { rows: Row[] } = await engine
       .pool()
-      .query<{ n: number }>(engine.queries.adminRequeueFailed, [f.queue ?? null, f.type ?? null, 1_000, engine.queries.channel]);
-    const n = rows[0]?.n ?? 0;
-    total += n;
-    if (n < 1_000) return total;
+      .query<Row>(engine.queries.adminRequeueFailed, [f.queue ?? null, f.type ?? null, REQUEUE_BATCH, engine.queries.channel, before]);
+    const row: Row = rows[0]!;
+    result.requeued += row.requeued;
+    result.skipped.dedupKeyRequeued += row.duplicates;
+    // Picked but refused: a job with its key was enqueued while the statement ran.
+    result.skipped.dedupKeyLive += row.picked - row.requeued;
+    for (const id of row.keyed) requeuedKeyed.add(id);
+    for (const holder of row.holders) {
+      if (requeuedKeyed.has(holder)) result.skipped.dedupKeyRequeued++;
+      else result.skipped.dedupKeyLive++;
+    }
+    if (row.seen < REQUEUE_BATCH || row.last === null) return result;
+    before = row.last;
   }
 }
 

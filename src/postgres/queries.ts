@@ -318,22 +318,39 @@ export class Queries {
         ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = clock_timestamp()
         RETURNING name, paused)
       SELECT CASE WHEN NOT q.paused THEN pg_notify($3, q.name) END AS notified FROM q`;
+    // One batch of requeueFailed: failed jobs of the filter below id $5, newest first. A dedup
+    // key names one live job per queue, so a keyed job is requeued only when no live job holds
+    // its key and it is the newest of the batch with that key (an older one in a later batch
+    // then finds the key held: `holder`). ON CONFLICT: a job enqueued with the key while this
+    // runs keeps it; only what went in leaves history. The caller classifies the skipped ones.
     this.adminRequeueFailed = `
-      WITH picked AS (
+      WITH batch AS (
              SELECT h.* FROM ${s}.job_history h
              WHERE h.state = 'failed' AND ($1::text IS NULL OR h.queue = $1) AND ($2::text IS NULL OR h.type = $2)
-               AND (h.dedup_key IS NULL OR NOT EXISTS (
-                     SELECT 1 FROM ${s}.jobs j WHERE j.queue = h.queue AND j.dedup_key = h.dedup_key))
-             ORDER BY h.id LIMIT $3 FOR UPDATE OF h SKIP LOCKED),
-           ${endRuns(s, "SELECT * FROM picked")},
-           gone AS (DELETE FROM ${s}.job_history h USING picked WHERE h.id = picked.id),
+               AND ($5::bigint IS NULL OR h.id < $5::bigint)
+             ORDER BY h.id DESC LIMIT $3 FOR UPDATE OF h SKIP LOCKED),
+           ranked AS (
+             SELECT b.*,
+                    CASE WHEN b.dedup_key IS NULL THEN 1
+                         ELSE row_number() OVER (PARTITION BY b.queue, b.dedup_key ORDER BY b.id DESC) END AS rank,
+                    (SELECT j.id FROM ${s}.jobs j WHERE j.queue = b.queue AND j.dedup_key = b.dedup_key) AS holder
+             FROM batch b),
            revived AS (
              INSERT INTO ${s}.jobs (id, queue, type, payload, payload_meta, priority, run_at, created_at,
                                     attempts, max_attempts, timeout_ms, dedup_key, last_error, trace_context)
              SELECT id, queue, type, payload, payload_meta, priority, clock_timestamp(), created_at,
                     0, max_attempts, timeout_ms, dedup_key, last_error, trace_context
-             FROM picked RETURNING queue)
-      SELECT (SELECT count(*) FROM revived)::int AS n,
+             FROM ranked WHERE rank = 1 AND holder IS NULL
+             ON CONFLICT DO NOTHING
+             RETURNING id, queue, dedup_key),
+           ${endRuns(s, "SELECT b.* FROM batch b JOIN revived r ON r.id = b.id")},
+           gone AS (DELETE FROM ${s}.job_history h USING revived WHERE h.id = revived.id)
+      SELECT (SELECT count(*) FROM batch)::int AS seen, (SELECT min(id) FROM batch)::text AS last,
+             (SELECT count(*) FROM ranked WHERE rank = 1 AND holder IS NULL)::int AS picked,
+             (SELECT count(*) FROM revived)::int AS requeued,
+             (SELECT count(*) FROM ranked WHERE rank > 1 AND holder IS NULL)::int AS duplicates,
+             (SELECT coalesce(array_agg(holder::text), '{}') FROM ranked WHERE holder IS NOT NULL) AS holders,
+             (SELECT coalesce(array_agg(id::text), '{}') FROM revived WHERE dedup_key IS NOT NULL) AS keyed,
              (SELECT count(pg_notify($4, queue)) FROM (SELECT DISTINCT queue FROM revived) d)::int AS notified`;
     this.adminSucceededLastHour = `
       SELECT queue, count(*)::int AS n FROM ${s}.job_history

@@ -70,10 +70,19 @@ export function prismaQueryable(client: PrismaLike): Queryable {
 
 /**
  * Statements outside any transaction, on the adapter's `pg.Pool` (Prisma's own connections),
- * as named prepared statements: parsed and planned once per connection.
+ * as named prepared statements: parsed and planned once per connection (an enqueue takes about
+ * half the time of an unnamed one).
+ *
+ * A pooler that hands each transaction another server connection (PgBouncer in transaction
+ * mode, before 1.21 or without `max_prepared_statements`) breaks them: the Parse lands where
+ * another client prepared the name (42P05) or the Bind where no one did (26000). Either is
+ * refused before anything runs (PostgreSQL skips the rest of the message), so the statement is
+ * sent again unnamed, and every later one too. Names are the text's hash, so a name found on
+ * a server connection is always the same statement.
  */
-function directQueryable(hook: AdapterHook | undefined): () => Queryable | undefined {
+function directQueryable(hook: AdapterHook | undefined, engine: Engine): () => Queryable | undefined {
   const names = new Map<string, string>();
+  let named = engine.options.preparedStatements;
   let queryable: Queryable | undefined;
   return () => {
     if (queryable) return queryable;
@@ -81,10 +90,24 @@ function directQueryable(hook: AdapterHook | undefined): () => Queryable | undef
     if (!pool) return undefined; // Prisma has not connected yet: its first query will
     queryable = {
       async query<R>(sql: string, values: readonly unknown[]): Promise<R[]> {
+        if (!named) return (await pool.query({ text: sql, values: values as unknown[] })).rows as R[];
         let name = names.get(sql);
         // Named by content: another installation on the same pool must not reuse a name for other text.
         if (!name) names.set(sql, (name = `arrower_${createHash("sha1").update(sql).digest("hex").slice(0, 20)}`));
-        return (await pool.query({ name, text: sql, values: values as unknown[] })).rows as R[];
+        try {
+          return (await pool.query({ name, text: sql, values: values as unknown[] })).rows as R[];
+        } catch (error) {
+          const code = (error as { code?: unknown }).code;
+          if (code !== "42P05" && code !== "26000") throw error;
+          if (named) {
+            named = false;
+            engine.logger.warn(
+              `a named prepared statement failed on the Prisma client's pool (${code}: ${(error as Error).message}): ` +
+                "enqueue outside a transaction now uses unnamed statements (PgBouncer in transaction mode? set jobs({ preparedStatements: false }) to start with them)",
+            );
+          }
+          return (await pool.query({ text: sql, values: values as unknown[] })).rows as R[];
+        }
       },
     };
     return queryable;
@@ -155,7 +178,7 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
     const extended = client.$extends({
       name: "arrower-jobs",
       client: {
-        $jobs: new JobsClient(engine, prismaQueryable(client), transactions, directQueryable(hook)),
+        $jobs: new JobsClient(engine, prismaQueryable(client), transactions, directQueryable(hook, engine)),
         $transaction(this: unknown, arg: unknown, ...rest: unknown[]) {
           if (typeof arg !== "function") return baseTransaction.call(this, arg, ...rest);
           const callback = arg as (tx: object) => unknown;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defineJob, JobNotFoundError, JobRunningError, snooze, UnrecoverableError } from "../../src/index.ts";
+import { defineJob, DuplicateJobError, InvalidOptionsError, JobNotFoundError, JobRunningError, snooze, UnrecoverableError } from "../../src/index.ts";
 import { useTestApp, waitFor } from "../helpers/app.ts";
 
 const Task = defineJob<{ n: number }>("task");
@@ -87,8 +87,125 @@ describe("admin API", () => {
       { attempts: 1, last_error: expect.stringContaining("UnrecoverableError: card was deleted") },
     ]);
     fail = false;
-    expect(await app.prisma.$jobs.requeueFailed({ queue: "failing", type: "task" })).toBe(2);
+    expect(await app.prisma.$jobs.requeueFailed({ queue: "failing", type: "task" })).toEqual({ requeued: 2, skipped: { dedupKeyLive: 0, dedupKeyRequeued: 0 } });
     await waitFor(async () => (await app.count("job_history", "id = ANY($1::bigint[]) AND state = 'succeeded'", [ids])) === 2);
+  });
+
+  it("requeueFailed requeues the newest failed job of each dedup key and says which it skipped and why", async () => {
+    const queue = app.prisma.$jobs.queue("dedup-failing", { poolSize: 1, pollInterval: 100 });
+    queues.push(queue);
+    await queue.register(Task, async () => {
+      throw new UnrecoverableError("upstream said no");
+    });
+    await queue.start();
+    // A dedup key names one *live* job: once a job failed, its key can be enqueued again.
+    const fail = async (n: number, dedupKey?: string) => {
+      const id = await queue.enqueue(Task({ n }), dedupKey === undefined ? {} : { dedupKey });
+      await waitFor(async () => (await app.count("job_history", "id = $1 AND state = 'failed'", [id])) === 1);
+      return id;
+    };
+    const older = await fail(1, "report-7");
+    const newer = await fail(2, "report-7");
+    const held = await fail(3, "report-9");
+    const plain = await fail(4);
+    await queue.shutdown();
+    const live = await app.prisma.$jobs.enqueue(Task({ n: 5 }), { queue: "dedup-failing", dedupKey: "report-9", runAt: new Date(Date.now() + 3_600_000) });
+
+    expect(await app.prisma.$jobs.requeueFailed({ queue: "dedup-failing" })).toEqual({
+      requeued: 2,
+      skipped: { dedupKeyLive: 1, dedupKeyRequeued: 1 },
+    });
+    expect(await app.rows(`SELECT id::text AS id, dedup_key, attempts FROM arrower.jobs WHERE queue = 'dedup-failing' ORDER BY id`)).toEqual([
+      { id: newer, dedup_key: "report-7", attempts: 0 },
+      { id: plain, dedup_key: null, attempts: 0 },
+      { id: live, dedup_key: "report-9", attempts: 0 },
+    ]);
+    expect(await app.rows(`SELECT id::text AS id FROM arrower.job_history WHERE queue = 'dedup-failing' AND state = 'failed' ORDER BY id`)).toEqual([
+      { id: older },
+      { id: held },
+    ]);
+    // Again: both keys are live now.
+    expect(await app.prisma.$jobs.requeueFailed({ queue: "dedup-failing" })).toEqual({ requeued: 0, skipped: { dedupKeyLive: 2, dedupKeyRequeued: 0 } });
+  });
+
+  it("requeueFailed keeps one job per dedup key across its batches of 1,000", async () => {
+    // 2,500 failed jobs: 1,800 with 600 keys (3 each, spread over the batches), 700 without.
+    await app.rows(`
+      INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, dedup_key, finished_at)
+      SELECT nextval('arrower.job_id_seq'), 'many-failed', 'task', '{"n":0}', 0, now(), now(), 'failed', 1, 1, 30000,
+             CASE WHEN g <= 1800 THEN 'k' || (g % 600) END, now()
+      FROM generate_series(1, 2500) g`);
+    const live = await app.prisma.$jobs.enqueue(Task({ n: 1 }), { queue: "many-failed", dedupKey: "k0", runAt: new Date(Date.now() + 3_600_000) });
+    expect(await app.prisma.$jobs.requeueFailed({ queue: "many-failed" })).toEqual({
+      requeued: 700 + 599,
+      skipped: { dedupKeyLive: 3, dedupKeyRequeued: 2 * 599 },
+    });
+    // The newest of each key is live, one per key; the rest stay failed.
+    expect(await app.rows(`SELECT count(*)::int AS live, count(DISTINCT dedup_key)::int AS keys FROM arrower.jobs WHERE queue = 'many-failed'`)).toEqual([
+      { live: 1 + 700 + 599, keys: 600 },
+    ]);
+    expect(await app.rows(`
+      SELECT count(*)::int AS newer_left FROM arrower.job_history h JOIN arrower.jobs j ON j.queue = h.queue AND j.dedup_key = h.dedup_key
+      WHERE h.queue = 'many-failed' AND h.id > j.id AND j.id <> $1`, [live])).toEqual([{ newer_left: 0 }]);
+    expect(await app.count("job_history", "queue = 'many-failed' AND state = 'failed'")).toBe(3 + 2 * 599);
+  });
+
+  it("retry of a finished job whose dedup key a live job holds is refused with that job's id, and changes nothing", async () => {
+    const id = await app.prisma.$jobs.enqueue(Task({ n: 1 }), { queue: "dedup-retry", dedupKey: "invoice-3", runAt: new Date(Date.now() + 3_600_000) });
+    await app.prisma.$jobs.cancel(id);
+    const live = await app.prisma.$jobs.enqueue(Task({ n: 2 }), { queue: "dedup-retry", dedupKey: "invoice-3" });
+    const error = await app.prisma.$jobs.retry(id).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DuplicateJobError);
+    expect(error).toMatchObject({
+      code: "DUPLICATE_JOB",
+      jobId: id,
+      queue: "dedup-retry",
+      dedupKey: "invoice-3",
+      liveJobId: live,
+      message: `job ${id} cannot run again now: job ${live} in queue "dedup-retry" holds its dedup key "invoice-3" (a dedup key names one live job per queue); retry it once job ${live} has finished, or cancel that one first`,
+    });
+    expect((await app.prisma.$jobs.getJob(id))!.state).toBe("cancelled");
+    expect((await app.prisma.$jobs.getJob(live))!.state).toBe("available");
+  });
+
+  it("a job id that is not one is bad input; a well-formed id no job can have (beyond bigint) is not found", async () => {
+    const $jobs = app.prisma.$jobs;
+    const ids = await $jobs.enqueue([Task({ n: 1 }), Task({ n: 2 })], { queue: "odd-ids" });
+    const entryPoints = (id: string): Array<readonly [string, () => Promise<unknown>]> => [
+      ["getJob", () => $jobs.getJob(id)],
+      ["cancel", () => $jobs.cancel(id)],
+      ["retry", () => $jobs.retry(id)],
+      ["deleteJob", () => $jobs.deleteJob(id)],
+      ["listJobs cursor", () => $jobs.listJobs({ queue: "odd-ids" }, id)],
+    ];
+    for (const malformed of ["abc", "-1", "1.5", "", " 1", "1e3", "0x1f", "+1", 12 as unknown as string]) {
+      for (const [call, run] of entryPoints(malformed)) {
+        const error = await Promise.resolve().then(run).catch((e: unknown) => e);
+        expect(error, `${call}(${JSON.stringify(malformed)})`).toBeInstanceOf(InvalidOptionsError);
+        const given = typeof malformed === "string" ? JSON.stringify(malformed) : `number ${malformed}`;
+        expect(error).toMatchObject(
+          call === "listJobs cursor"
+            ? { option: "cursor", message: `cursor must be a job id (the \`next\` of a page): a job id is a string of digits (as enqueue returns it), got ${given}` }
+            : { option: "id", message: `a job id is a string of digits (as enqueue returns it), got ${given}` },
+        );
+      }
+    }
+    for (const beyond of ["9223372036854775808", "9999999999999999999", "99999999999999999999", "1".repeat(400)]) {
+      expect(await $jobs.getJob(beyond)).toBeNull();
+      for (const [call, run] of entryPoints(beyond).slice(1, 4)) {
+        const error = await Promise.resolve().then(run).catch((e: unknown) => e);
+        expect(error, `${call}(${beyond})`).toBeInstanceOf(JobNotFoundError);
+        expect(error).toMatchObject({ code: "JOB_NOT_FOUND", jobId: beyond, message: `job ${beyond} not found` });
+      }
+      // Every job id is below it: the first page.
+      expect((await $jobs.listJobs({ queue: "odd-ids" }, beyond)).jobs.map((j) => j.id)).toEqual([ids[1], ids[0]]);
+    }
+    // The largest bigint is a job id like any other, and leading zeros are the same number.
+    expect(await $jobs.getJob("9223372036854775807")).toBeNull();
+    await expect($jobs.cancel("9223372036854775807")).rejects.toBeInstanceOf(JobNotFoundError);
+    expect((await $jobs.getJob(`000${ids[0]}`))!.id).toBe(ids[0]);
+    expect((await $jobs.listJobs({ queue: "odd-ids" }, `0${ids[1]}`)).jobs.map((j) => j.id)).toEqual([ids[0]]);
+    expect(await app.count("jobs", "queue = 'odd-ids'")).toBe(2);
   });
 
   it("a snoozed job runs again after its delay with its attempt count unchanged, its writes rolled back", async () => {

@@ -57,7 +57,7 @@ describe("a finished job retried from history", () => {
   it("requeueFailed(): a crash in the new run is its attempt 1, not the old run's next", async () => {
     const id = await app.prisma.$jobs.enqueue(Charge({ failures: 3 }), { queue: "requeue-runs", maxAttempts: 3 });
     await runUntilFinished("requeue-runs", id, () => true);
-    expect(await app.prisma.$jobs.requeueFailed({ queue: "requeue-runs" })).toBe(1);
+    expect((await app.prisma.$jobs.requeueFailed({ queue: "requeue-runs" })).requeued).toBe(1);
 
     // A worker dies holding the job: its transaction aborts, the next claim counts the crash.
     const holder = new pg.Client({ connectionString: app.url });

@@ -267,6 +267,33 @@ describe("admin UI (handler)", () => {
     expect(flashOf(r.page)).toMatch(/^error: days must be a whole number/);
   });
 
+  it("requeue all and retry say which failed jobs stay failed because a live job holds their dedup key", async () => {
+    const failing = { on: true };
+    const queue = await failingPool("dedup-ui", failing);
+    const fail = async (text: string) => {
+      const id = await queue.enqueue(Note({ text }), { dedupKey: "digest-42" });
+      await waitFor(async () => (await app.count("job_history", "id = $1 AND state = 'failed'", [id])) === 1);
+      return id;
+    };
+    const older = await fail("first");
+    const newer = await fail("second");
+    await queue.shutdown();
+    const client = new Client(ui);
+    const r = await client.submit("/failed/requeue", { queue: "dedup-ui" }, "/failed");
+    expect(flashOf(r.page)).toBe(
+      "ok: Requeued 1 failed job of queue dedup-ui: they run again as fresh jobs. 1 stays failed (one live job per dedup key): " +
+        "a newer failed job with the same dedup key was requeued instead of 1.",
+    );
+    const retry = await client.post(`/jobs/${older}/retry`, { _csrf: await client.csrf() }, { accept: "application/json" });
+    expect(retry.status).toBe(409);
+    expect(await retry.json()).toEqual({
+      ok: false,
+      kind: "error",
+      message: `job ${older} cannot run again now: job ${newer} in queue "dedup-ui" holds its dedup key "digest-42" (a dedup key names one live job per queue); retry it once job ${newer} has finished, or cancel that one first`,
+    });
+    expect((await app.prisma.$jobs.getJob(older))!.state).toBe("failed");
+  });
+
   it("an action on a running job is refused at once and says 'running'", async () => {
     const queue = app.prisma.$jobs.queue("busy", { poolSize: 1, pollInterval: 100 });
     queues.push(queue);
@@ -341,6 +368,9 @@ describe("admin UI (handler)", () => {
       ["/queues/paging?type=%3Cscript%3E", 400, /job type name &quot;&lt;script&gt;&quot;/],
       ["/jobs/abc", 404, /job ids are numbers/],
       ["/jobs/999999999", 404, /Job 999999999 does not exist/],
+      // Beyond bigint: no job can have such an id (it was a 500 from PostgreSQL's 22003).
+      ["/jobs/9999999999999999999", 404, /Job 9999999999999999999 does not exist/],
+      ["/queues/paging?cursor=-1", 400, /cursor must be a job id/],
     ];
     for (const [path, status, message] of cases) {
       const response = await client.get(path);
@@ -349,6 +379,15 @@ describe("admin UI (handler)", () => {
     }
     const api = await client.get("/api/jobs/999999999", { accept: "application/json" });
     expect(api.status).toBe(404);
+    expect((await client.get("/api/jobs/99999999999999999999", { accept: "application/json" })).status).toBe(404);
+    expect((await client.get("/api/jobs/1.5", { accept: "application/json" })).status).toBe(404);
+    // A cursor above every id is the first page.
+    expect((await client.get("/queues/paging?cursor=99999999999999999999")).status).toBe(200);
+    for (const action of ["retry", "cancel", "delete"]) {
+      const response = await client.post(`/jobs/9999999999999999999/${action}`, { _csrf: await client.csrf() }, { accept: "application/json" });
+      expect(response.status, action).toBe(404);
+      expect(await response.json()).toEqual({ ok: false, kind: "error", message: "job 9999999999999999999 not found" });
+    }
   });
 
   it("the JSON endpoints feed the auto-refresh: counts per queue, a job's state", async () => {
@@ -467,8 +506,9 @@ describe("admin UI (handler)", () => {
         expect(flashOf(await shown.text())).toBe(`error: job ${id} not found`);
       }
     }
-    expect((await client.get("/queues/bigids?cursor=9223372036854775808")).status).toBe(400);
-    expect((await client.get("/failed?cursor=99999999999999999999")).status).toBe(400);
+    // A cursor beyond bigint is above every job id: the first page (as listJobs).
+    expect((await client.get("/queues/bigids?cursor=9223372036854775808")).status).toBe(200);
+    expect((await client.get("/failed?cursor=99999999999999999999")).status).toBe(200);
     expect((await app.prisma.$jobs.getJob(kept!))!.state).toBe("available");
   });
 

@@ -13,11 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ArrowerJobsError,
   defineJob,
+  DuplicateJobError,
   InvalidCronError,
   InvalidJobError,
   InvalidNameError,
   InvalidOptionsError,
   InvalidPayloadError,
+  JobNotFoundError,
   jobs,
   type Job,
   type JobType,
@@ -223,5 +225,95 @@ describe("bad API input", () => {
     expect(rows[0]!.n).toBe(0);
     expect(after).toMatchObject({ jobs: 0, history: 0, schedules: 0, pools: 0, queues: 0 });
     expect(apiCases.length + cliCases.length).toBeGreaterThanOrEqual(30);
+  });
+});
+
+describe("bad admin input: job ids and dedup keys", () => {
+  const Task = defineJob<{ n: number }>("bad-admin-task");
+  let app: TestApp;
+  let failures = 0;
+  let calls = 0;
+  /** Every row of the job tables, as one digest: a bad call must change none. */
+  const digest = async () =>
+    (await app.rows<{ d: string }>(`SELECT md5(coalesce(string_agg(r::text, ',' ORDER BY r::text), '')) AS d FROM (
+        SELECT id, queue, state, attempts, dedup_key, run_at FROM arrower.job_history
+        UNION ALL SELECT id, queue, 'live', attempts, dedup_key, run_at FROM arrower.jobs) r`))[0]!.d;
+  /** Calls `call`, checks it throws `type` with `message` and changes nothing; counts it. */
+  const refused = async (what: string, call: () => Promise<unknown>, type: new (...args: never[]) => ArrowerJobsError, message: RegExp) => {
+    calls++;
+    const before = await digest();
+    const error = await call().then(() => undefined, (e: unknown) => e);
+    try {
+      expect(error, what).toBeInstanceOf(type);
+      expect((error as ArrowerJobsError).code, what).toMatch(/^[A-Z_]+$/);
+      expect((error as Error).message, what).toMatch(message);
+      expect(await digest(), what).toBe(before);
+    } catch (e) {
+      failures++;
+      throw e;
+    }
+  };
+
+  beforeAll(async () => {
+    app = await createFaultApp();
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it("ids that are not job ids: InvalidOptionsError; ids beyond bigint: not found; nothing written", async () => {
+    const $jobs = app.prisma.$jobs;
+    await $jobs.enqueue([Task({ n: 1 }), Task({ n: 2 })], { queue: "bad-admin" });
+    for (const id of ["abc", "-1", "1.5", "", " 7", "1e3", "0x10"]) {
+      const rule = /a job id is a string of digits \(as enqueue returns it\), got "/;
+      await refused(`getJob(${JSON.stringify(id)})`, () => $jobs.getJob(id), InvalidOptionsError, rule);
+      await refused(`cancel(${JSON.stringify(id)})`, () => $jobs.cancel(id), InvalidOptionsError, rule);
+      await refused(`retry(${JSON.stringify(id)})`, () => $jobs.retry(id), InvalidOptionsError, rule);
+      await refused(`deleteJob(${JSON.stringify(id)})`, () => $jobs.deleteJob(id), InvalidOptionsError, rule);
+      await refused(`listJobs cursor ${JSON.stringify(id)}`, () => $jobs.listJobs({}, id), InvalidOptionsError, /^cursor must be a job id \(the `next` of a page\): /);
+    }
+    for (const id of ["9223372036854775808", "99999999999999999999"]) {
+      await refused(`cancel(${id})`, () => $jobs.cancel(id), JobNotFoundError, new RegExp(`^job ${id} not found$`));
+      await refused(`retry(${id})`, () => $jobs.retry(id), JobNotFoundError, new RegExp(`^job ${id} not found$`));
+      await refused(`deleteJob(${id})`, () => $jobs.deleteJob(id), JobNotFoundError, new RegExp(`^job ${id} not found$`));
+      calls += 2;
+      expect(await $jobs.getJob(id)).toBeNull();
+      expect((await $jobs.listJobs({ queue: "bad-admin" }, id)).jobs).toHaveLength(2);
+    }
+  });
+
+  it("requeue and retry of failed jobs whose dedup key is taken: counted as skipped, or DuplicateJobError; one live job per key", async () => {
+    const $jobs = app.prisma.$jobs;
+    // Two failed jobs with one key (the first failed before the second was enqueued), a third
+    // whose key a live job holds: as SQL rows, the state a worker leaves.
+    const [a, b, c] = (await app.rows<{ id: string }>(`
+      INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, dedup_key, last_error, finished_at)
+      SELECT nextval('arrower.job_id_seq'), 'bad-admin-dedup', 'bad-admin-task', '{"n":0}', 0, now(), now(), 'failed', 1, 1, 30000, k, 'Error: down', now()
+      FROM unnest(ARRAY['key-1', 'key-1', 'key-2']) k RETURNING id::text AS id`)).map((r) => r.id);
+    const live = await $jobs.enqueue(Task({ n: 3 }), { queue: "bad-admin-dedup", dedupKey: "key-2", runAt: new Date(Date.now() + 3_600_000) });
+    calls++;
+    expect(await $jobs.requeueFailed({ queue: "bad-admin-dedup" })).toEqual({ requeued: 1, skipped: { dedupKeyLive: 1, dedupKeyRequeued: 1 } });
+    expect(await app.rows(`SELECT id::text AS id, dedup_key FROM arrower.jobs WHERE queue = 'bad-admin-dedup' ORDER BY id`)).toEqual([
+      { id: b, dedup_key: "key-1" },
+      { id: live, dedup_key: "key-2" },
+    ]);
+    await refused(`retry(${a})`, () => $jobs.retry(a!), DuplicateJobError, new RegExp(`^job ${a} cannot run again now: job ${b} in queue "bad-admin-dedup" holds its dedup key "key-1"`));
+    await refused(`retry(${c})`, () => $jobs.retry(c!), DuplicateJobError, new RegExp(`^job ${c} cannot run again now: job ${live} in queue "bad-admin-dedup" holds its dedup key "key-2"`));
+    calls++;
+    expect(await $jobs.requeueFailed({ queue: "bad-admin-dedup" })).toEqual({ requeued: 0, skipped: { dedupKeyLive: 2, dedupKeyRequeued: 0 } });
+  });
+
+  it("the table row", async (context) => {
+    recordResult(context, {
+      order: 10,
+      scenario: "Bad admin input: job ids and dedup keys",
+      jobs: calls,
+      lost: 0,
+      duplicated: 0,
+      maxRecoveryMs: null,
+      notes: `${calls} admin calls: ids that are not ids (InvalidOptionsError) or beyond bigint (not found) to getJob, cancel, retry, deleteJob and the listJobs cursor; requeueFailed and retry of failed jobs whose dedup key is taken (counted as skipped, or DuplicateJobError): nothing written by a refused call, one live job per key; ${failures} failed`,
+    });
+    expect(failures).toBe(0);
+    expect(calls).toBeGreaterThanOrEqual(40);
   });
 });

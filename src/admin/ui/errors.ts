@@ -31,6 +31,8 @@ export function describeError(error: unknown): ErrorView {
       return { status: 404, title: "Not found", message, log: false };
     case "JOB_RUNNING":
       return { status: 409, title: "Running", message, log: false };
+    case "DUPLICATE_JOB":
+      return { status: 409, title: "Conflict", message, log: false };
     case "INVALID_OPTIONS":
     case "INVALID_NAME":
     case "INVALID_JOB":

@@ -53,7 +53,7 @@ export function registerActions(app: Hono<UiEnv>, deps: UiDeps): void {
   app.post("/jobs/:id/delete", async (c) => {
     const id = c.req.param("id");
     // Back to the job's queue: its page is gone.
-    const job = isJobId(id) ? await admin.getJob(engine, id).catch(() => null) : null;
+    const job = await admin.getJob(engine, id).catch(() => null);
     const after = job ? `/queues/${encodeURIComponent(job.queue)}` : "/";
     return act(c, deps, `/jobs/${encodeURIComponent(id)}`, async () => {
       await admin.deleteJob(engine, jobId(id));
@@ -81,9 +81,15 @@ export function registerActions(app: Hono<UiEnv>, deps: UiDeps): void {
       const type = field(body.type);
       if (queue !== undefined) validateQueueName(queue);
       if (type !== undefined) validateJobName(type);
-      const n = await admin.requeueFailed(engine, { ...(queue ? { queue } : {}), ...(type ? { type } : {}) });
+      const { requeued: n, skipped } = await admin.requeueFailed(engine, { ...(queue ? { queue } : {}), ...(type ? { type } : {}) });
       const what = `${type ? `"${type}" ` : ""}job${n === 1 ? "" : "s"}${queue ? ` of queue ${queue}` : ""}`;
-      return `Requeued ${n} failed ${what}: they run again as fresh jobs.`;
+      const left = skipped.dedupKeyLive + skipped.dedupKeyRequeued;
+      const reasons = [
+        skipped.dedupKeyLive > 0 ? `a live job holds the dedup key of ${skipped.dedupKeyLive}` : "",
+        skipped.dedupKeyRequeued > 0 ? `a newer failed job with the same dedup key was requeued instead of ${skipped.dedupKeyRequeued}` : "",
+      ].filter(Boolean);
+      return `Requeued ${n} failed ${what}: they run again as fresh jobs.` +
+        (left > 0 ? ` ${left} stay${left === 1 ? "s" : ""} failed (one live job per dedup key): ${reasons.join("; ")}.` : "");
     }),
   );
 
@@ -125,21 +131,19 @@ function field(value: unknown): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
 }
 
-/** Largest job id: ids are PostgreSQL bigints. */
-const MAX_JOB_ID = 9_223_372_036_854_775_807n;
-
 /**
- * Whether `id` can be a job's id: digits within bigint. Any other id names no job, so the UI
- * answers 404 without asking the database (which would fail on it).
+ * A job id from the path (see admin.parseJobId). One that is not a number, or is beyond bigint,
+ * names no job: 404, as for the job's page.
  */
-export function isJobId(id: string): boolean {
-  return /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_JOB_ID;
-}
-
-/** `id`, when it can be a job's id. @throws JobNotFoundError otherwise */
 function jobId(id: string): string {
-  if (!isJobId(id)) throw new JobNotFoundError(id);
-  return id;
+  let parsed: string | null = null;
+  try {
+    parsed = admin.parseJobId(id);
+  } catch {
+    // not a job id: no job has it
+  }
+  if (parsed === null) throw new JobNotFoundError(id);
+  return parsed;
 }
 
 /**
@@ -159,6 +163,7 @@ async function act(c: Context<UiEnv>, deps: UiDeps, from: string, run: () => Pro
     const code = errorCode(error);
     if (code === "JOB_RUNNING") [flash, status] = [{ kind: "running", text: errorText(error) }, 409];
     else if (code === "JOB_NOT_FOUND") [flash, status] = [{ kind: "error", text: errorText(error) }, 404];
+    else if (code === "DUPLICATE_JOB") [flash, status] = [{ kind: "error", text: errorText(error) }, 409];
     else if (code === "INVALID_OPTIONS" || code === "INVALID_NAME" || code === "INVALID_JOB") [flash, status] = [{ kind: "error", text: errorText(error) }, 400];
     else throw error;
   }

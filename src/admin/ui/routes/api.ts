@@ -2,9 +2,9 @@
  * JSON for the page script: counts for the auto-refresh, and a job's state for the job page.
  */
 import type { Hono } from "hono";
+import { parseJobId } from "../../api.ts";
 import type { UiDeps, UiEnv } from "../app.ts";
 import { readJobState, readOverview, type QueueOverview } from "../data.ts";
-import { isJobId } from "./actions.ts";
 
 /** What `/api/stats` answers: the overview's counts per queue, with its number of live pools. */
 export interface StatsResponse {
@@ -26,8 +26,13 @@ export function registerApi(app: Hono<UiEnv>, deps: UiDeps): void {
 
   app.get("/api/jobs/:id", async (c) => {
     const id = c.req.param("id");
-    if (!isJobId(id)) return c.json({ error: `job ${id} not found: job ids are numbers (bigint)` }, 404);
-    const state = await readJobState(engine, id);
+    let parsed: string | null;
+    try {
+      parsed = parseJobId(id);
+    } catch {
+      return c.json({ error: `job ${id} not found: job ids are numbers` }, 404);
+    }
+    const state = parsed === null ? null : await readJobState(engine, parsed);
     if (!state) return c.json({ error: `job ${id} not found` }, 404);
     return c.json({ id, ...state });
   });

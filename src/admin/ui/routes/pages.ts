@@ -13,7 +13,7 @@ import { listPools } from "../../api.ts";
 import {
   errorPage, failedPage, jobPage, LIST_STATES, loginPage, overviewPage, queuePage, schedulesPage, workersPage, type ListState,
 } from "../views/pages.ts";
-import { isJobId, safeNext } from "./actions.ts";
+import { safeNext } from "./actions.ts";
 
 /** Jobs per page of a list. */
 export const PAGE_SIZE = 50;
@@ -56,8 +56,13 @@ export function registerPages(app: Hono<UiEnv>, deps: UiDeps): void {
   app.get("/jobs/:id", async (c) => {
     const id = c.req.param("id");
     const view = c.get("view");
-    if (!isJobId(id)) return c.html(errorPage(view, 404, "Not found", `There is no job ${id}: job ids are numbers (bigint).`).toString(), 404);
-    const job = await admin.getJob(engine, id);
+    let parsed: string | null;
+    try {
+      parsed = admin.parseJobId(id);
+    } catch {
+      return c.html(errorPage(view, 404, "Not found", `There is no job ${id}: job ids are numbers.`).toString(), 404);
+    }
+    const job = parsed === null ? null : await admin.getJob(engine, parsed);
     if (!job) return c.html(errorPage(view, 404, "Not found", `Job ${id} does not exist (any more).`).toString(), 404);
     return c.html(jobPage(view, job).toString());
   });
@@ -102,6 +107,6 @@ function optionalType(value: string | undefined): string | null {
 
 function optionalCursor(value: string | undefined): string | null {
   if (!value) return null;
-  if (!isJobId(value)) throw new InvalidOptionsError("cursor", `cursor must be a job id (digits, a bigint), got ${JSON.stringify(value)}`);
-  return value;
+  // Beyond bigint: above every job id, so the first page.
+  return admin.parseJobId(value, "cursor");
 }
