@@ -2,8 +2,9 @@
  * The public face of a worker pool: `prisma.$jobs.queue(name, options)` returns a {@link Queue}.
  */
 import type { Enqueuer, Scheduler } from "./client.ts";
-import type { JobType } from "./job.ts";
+import type { Job, JobType } from "./job.ts";
 import type { JobSnooze } from "./outcomes.ts";
+import type { RegisteredTransaction } from "./prisma/extension.ts";
 
 /** What happened to an attempt; the payload of a queue's job events. */
 export interface JobEvent {
@@ -50,6 +51,22 @@ export type Handler<P, TX = unknown> = (
   payload: P,
   context: HandlerContext<TX>,
 ) => Promise<void | JobSnooze> | void | JobSnooze;
+
+/**
+ * The handler of a job type, for a handler written in a file of its own: the payload comes from
+ * the job type, `tx` from your registered client (see `Register`).
+ *
+ * @example
+ * ```ts
+ * // jobs/send-welcome.ts
+ * export const sendWelcome: HandlerFor<typeof SendWelcome> = async (job, { tx }) => {
+ *   await tx.user.update({ where: { id: job.userId }, data: { welcomedAt: job.at } });
+ * };
+ * ```
+ * @typeParam T the job type: `typeof SendWelcome`
+ * @typeParam TX what `tx` is; default your registered client's transaction client
+ */
+export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P> ? Handler<P, TX> : never;
 
 /** Events a queue emits. */
 export interface QueueEvents {
