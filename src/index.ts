@@ -35,7 +35,7 @@ export {
   JobNotFoundError,
   type ArrowerJobsErrorCode,
 } from "./errors.ts";
-export type { Queue, Handler, HandlerFor, HandlerContext, QueueEvents, JobEvent } from "./queue.ts";
+export type { Queue, Handler, HandlerFor, HandlerContext, RegisterOptions, QueueEvents, JobEvent } from "./queue.ts";
 export type { QueueOptions, BackoffOptions, Strategy } from "./worker/options.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";
 export { UnrecoverableError, snooze, JobSnooze } from "./outcomes.ts";

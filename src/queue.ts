@@ -68,6 +68,12 @@ export type Handler<P, TX = unknown> = (
  */
 export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P> ? Handler<P, TX> : never;
 
+/** Options of {@link Queue.register}. */
+export interface RegisterOptions {
+  /** Replace the handler already registered for this job type. Default `false`: that is refused. */
+  replace?: boolean;
+}
+
 /** Events a queue emits. */
 export interface QueueEvents {
   /** A pool error that is not a job's: a failed automatic start, a lost connection. */
@@ -105,8 +111,13 @@ export interface Queue<TX = unknown> extends Enqueuer, Scheduler {
    * Registers the handler of a job type. The pool starts on its own after a short debounce
    * (100 ms) from the last `register`; on a running pool, `register` waits for running jobs,
    * restarts the pool and resolves when the restart is done.
+   *
+   * One handler per job type: registering a different handler for a type that has one rejects
+   * with an `InvalidJobError` (two modules handling one type is almost surely a mistake), unless
+   * `options.replace` is true. Registering the same handler function again changes nothing.
+   * @throws InvalidJobError, InvalidOptionsError
    */
-  register<P>(type: JobType<P>, handler: Handler<P, TX>): Promise<void>;
+  register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void>;
   /** Starts the pool now. Rejects when it cannot start (e.g. not enough connections). Idempotent. */
   start(): Promise<void>;
   /**
