@@ -12,7 +12,7 @@ import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
 import { JobsClient } from "../client.ts";
 import type { Queryable } from "../backend.ts";
 import { createHash } from "node:crypto";
-import { hookAdapter, runOnJobConnection, type AdapterHook } from "./connection.ts";
+import { adapterNameOf, hookAdapter, runOnJobConnection, unsupportedAdapterError, type AdapterHook } from "./connection.ts";
 import { withLazyTransaction } from "./lazy-transaction.ts";
 import { PROBE } from "../postgres/queries.ts";
 import type { HandlerTransactions } from "../worker/executor.ts";
@@ -151,6 +151,9 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
         transactions.run(connection, 5_000, { state: "none" }, async (tx) => {
           await (tx as PrismaLike).$queryRawUnsafe(PROBE);
         }),
+      assertSupported: () => {
+        if (!hook) throw unsupportedAdapterError(adapterNameOf(client));
+      },
     };
     const bound = new WeakMap<object, object>();
 

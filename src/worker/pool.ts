@@ -192,6 +192,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     this.state = "starting";
     this.jobTypes = [...this.handlers.keys()];
     try {
+      this.transactions.assertSupported();
       const probe = await this.engine.connect();
       try {
         assertVersion(await this.engine.schemaVersion(probe), this.engine.options.schema, true);
