@@ -3,7 +3,8 @@
  * `@prisma/adapter-pg`. A client built on another driver adapter (here: a wrapper around
  * PrismaPg with its own name, as an instrumentation layer would be) can enqueue, but its pools
  * must refuse to start saying that workers need @prisma/adapter-pg, not blame the order of
- * `jobs()`.
+ * `jobs()`. And a PrismaPg built from an unset DATABASE_URL is reported as that, not as pg's
+ * "no PostgreSQL user name specified in startup packet".
  */
 import { PrismaPg } from "@prisma/adapter-pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +24,7 @@ function wrappedAdapter(connectionString: string): NonNullable<ConstructorParame
   };
 }
 
-describe("a client on another driver adapter", () => {
+describe("clients workers cannot run on: another driver adapter, no connection string", () => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -56,6 +57,20 @@ describe("a client on another driver adapter", () => {
       const queue = prisma.$jobs.queue("default", { poolSize: 1, autoStartDelay: 60_000 });
       await queue.register(Ping, async () => undefined);
       await expect(queue.start()).rejects.toThrow(/workers need @prisma\/adapter-pg: this Prisma client uses the driver adapter "acme-traced-pg"/);
+      await queue.shutdown();
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
+  it("PrismaPg without a connection string (DATABASE_URL unset): start() and migrate() say so instead of pg's 'no PostgreSQL user name'", async () => {
+    const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: undefined }) }).$extends(jobs());
+    try {
+      const queue = prisma.$jobs.queue("default", { poolSize: 1, autoStartDelay: 60_000 });
+      await queue.register(Ping, async () => undefined);
+      const refusal = { name: "InvalidOptionsError", option: "connectionString", message: expect.stringContaining("Is DATABASE_URL set in this environment?") };
+      await expect(queue.start()).rejects.toMatchObject(refusal);
+      await expect(prisma.$jobs.migrate()).rejects.toMatchObject(refusal);
       await queue.shutdown();
     } finally {
       await prisma.$disconnect();
