@@ -25,6 +25,14 @@ export interface HandlerContext<TX> {
   /**
    * The job's transaction client: the handler's writes commit exactly when the job succeeds,
    * and roll back (to a savepoint) when it throws. Enqueue follow-up jobs with `tx.$jobs`.
+   *
+   * It opens on first use: until then `tx` records what the handler does and replays it on the
+   * real transaction client when the result is awaited. Everything Prisma returns as a promise
+   * (model queries, `$queryRaw`, `$executeRaw`, `$transaction`, `$jobs.enqueue`, async methods
+   * of your client extensions) works as usual, and a model's `fields` is read at once. The one
+   * difference: a client extension's *synchronous* member returns a promise-like value on `tx`,
+   * not the value its type says — `await` it (`const tenant = await tx.$tenant()`), or read it
+   * from your root client.
    */
   tx: TX;
   /** The job's id. */
