@@ -517,7 +517,8 @@ function countByType(jobs: readonly StoredJob[]): QueuedCount[] {
 
 /**
  * Creates an in-memory testing queue: see {@link TestingJobs}. One per test file, `reset()`
- * between tests.
+ * between tests; or one per test when its handlers close over that test's fakes (a second
+ * `register` of another handler for a job type is refused, as on the real queue).
  *
  * @typeParam TX what handlers receive as `tx`; default `unknown` (handlers get `undefined`
  *   unless the `tx` option provides a fake)
