@@ -31,7 +31,7 @@ describe("a handler's lazy tx and a client extension's synchronous members", () 
         const direct: unknown = (tx as unknown as { $tenant(): unknown }).$tenant();
         seen.push(typeof direct === "string" ? direct : typeof (direct as PromiseLike<unknown>).then);
         seen.push(await (tx as unknown as { $tenant(): unknown }).$tenant());
-        seen.push(typeof (tx as unknown as { sideEffect: { fields: object } }).sideEffect.fields.id);
+        seen.push(typeof tx.sideEffect.fields.id);
       });
       await queue.enqueue(Probe({ n: 1 }));
       await waitFor(() => seen.length === 3);
