@@ -141,6 +141,19 @@ export class Engine {
         "arrower-jobs needs a database connection of its own here (workers, migrate): pass jobs({ connectionString }) or use @prisma/adapter-pg",
       );
     }
+    // `new PrismaPg({ connectionString: process.env.DATABASE_URL })` with the variable unset: pg
+    // would fall back to its defaults and fail with "no PostgreSQL user name specified in
+    // startup packet", which names neither the variable nor the setting.
+    const given = base as pg.PoolConfig;
+    const libpqEnv = ["PGHOST", "PGUSER", "PGDATABASE"].some((name) => process.env[name]);
+    if ("connectionString" in given && !given.connectionString && !given.host && !libpqEnv) {
+      throw new InvalidOptionsError(
+        "connectionString",
+        "no database to connect to: the Prisma client's adapter has no connection string (new PrismaPg({ connectionString: undefined })). " +
+          "Is DATABASE_URL set in this environment? Set it (e.g. DATABASE_URL=postgresql://user:password@localhost:5432/app), " +
+          "or give new PrismaPg({ connectionString }) or jobs({ connectionString }) one",
+      );
+    }
     const { max: _max, idleTimeoutMillis: _idle, ...client } = base as pg.PoolConfig;
     return { ...client, keepAlive: true, keepAliveInitialDelayMillis: 10_000, application_name: "arrower-jobs" };
   }

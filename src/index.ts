@@ -2,7 +2,7 @@
  * arrower-jobs: background jobs for Prisma and PostgreSQL, enqueued in your transaction and
  * run in one of their own.
  */
-export { jobs, type JobsExtension, type Register, type TransactionClient, type RegisteredTransaction } from "./prisma/extension.ts";
+export { jobs, type JobsExtension, type Register, type TransactionClient, type RegisteredTransaction, type RegisterYourPrismaClient_SeeReadmeInstall } from "./prisma/extension.ts";
 export type { JobsOptions } from "./engine.ts";
 export { JobsClient, type Enqueuer, type Scheduler, type SchemaStatus } from "./client.ts";
 export type { ScheduleOptions, ScheduleInfo } from "./cron/schedules.ts";
@@ -36,7 +36,7 @@ export {
   DuplicateJobError,
   type ArrowerJobsErrorCode,
 } from "./errors.ts";
-export type { Queue, Handler, HandlerContext, QueueEvents, JobEvent } from "./queue.ts";
+export type { Queue, Handler, HandlerFor, HandlerContext, RegisterOptions, QueueEvents, JobEvent } from "./queue.ts";
 export type { QueueOptions, BackoffOptions, Strategy } from "./worker/options.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";
 export { UnrecoverableError, snooze, JobSnooze } from "./outcomes.ts";

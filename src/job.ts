@@ -80,6 +80,10 @@ export type PayloadOf<T> = T extends JobType<infer P> ? P : never;
  * @param defaults queue, priority, maxAttempts and timeout for jobs of this type
  * @throws InvalidNameError, InvalidOptionsError
  *
+ * The name is the job type's identity: defining it again with the same defaults is harmless (a
+ * module evaluated twice); with other defaults it emits a process warning (code
+ * `ARROWER_JOBS_DUPLICATE_JOB_TYPE`), once per name.
+ *
  * @example
  * ```ts
  * export const Cleanup = defineJob<{ olderThanDays: number }>("cleanup", {
@@ -99,7 +103,31 @@ export function defineJob<P>(name: string, defaults: JobTypeDefaults = {}): JobT
   Object.defineProperty(type, "name", { value: name, enumerable: true });
   Object.defineProperty(type, "defaults", { value: frozen, enumerable: true });
   if (backoff !== undefined) Object.defineProperty(type, "backoff", { value: Object.freeze(resolveBackoff(backoff, what)), enumerable: true });
+  noteDefinition(name, JSON.stringify(backoff === undefined ? frozen : { ...frozen, backoff: type.backoff }));
   return type;
+}
+
+/** The defaults each job name was last defined with (as JSON), and the names already warned about. */
+const definitions = new Map<string, string>();
+const warned = new Set<string>();
+
+/**
+ * Warns (once per name) when a name is defined again with other defaults. Not an error: the
+ * same module evaluated twice (test runners, hot reload) defines its job types again, and a hot
+ * reload may have changed the defaults on purpose. But two different job types sharing a name
+ * share their handler and history, and get the defaults of whichever one the enqueuer imported.
+ */
+function noteDefinition(name: string, defaults: string): void {
+  const before = definitions.get(name);
+  definitions.set(name, defaults);
+  if (before === undefined || before === defaults || warned.has(name)) return;
+  warned.add(name);
+  process.emitWarning(
+    `defineJob("${name}") was called again with other defaults (${before} before, ${defaults} now). ` +
+      "Job types are identified by name: jobs of both go to one handler per queue and their defaults depend on which one the enqueueing code imported. " +
+      "Give each job type its own name, or define it once and import it (after a hot reload that changed the defaults, ignore this)",
+    { type: "ArrowerJobsWarning", code: "ARROWER_JOBS_DUPLICATE_JOB_TYPE" },
+  );
 }
 
 /** True for values made by calling a job type. */

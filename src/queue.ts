@@ -2,8 +2,9 @@
  * The public face of a worker pool: `prisma.$jobs.queue(name, options)` returns a {@link Queue}.
  */
 import type { Enqueuer, Scheduler } from "./client.ts";
-import type { JobType } from "./job.ts";
+import type { Job, JobType } from "./job.ts";
 import type { JobSnooze } from "./outcomes.ts";
+import type { RegisteredTransaction } from "./prisma/extension.ts";
 
 /** What happened to an attempt; the payload of a queue's job events. */
 export interface JobEvent {
@@ -24,6 +25,14 @@ export interface HandlerContext<TX> {
   /**
    * The job's transaction client: the handler's writes commit exactly when the job succeeds,
    * and roll back (to a savepoint) when it throws. Enqueue follow-up jobs with `tx.$jobs`.
+   *
+   * It opens on first use: until then `tx` records what the handler does and replays it on the
+   * real transaction client when the result is awaited. Everything Prisma returns as a promise
+   * (model queries, `$queryRaw`, `$executeRaw`, `$transaction`, `$jobs.enqueue`, async methods
+   * of your client extensions) works as usual, and a model's `fields` is read at once. The one
+   * difference: a client extension's *synchronous* member returns a promise-like value on `tx`,
+   * not the value its type says — `await` it (`const tenant = await tx.$tenant()`), or read it
+   * from your root client.
    */
   tx: TX;
   /** The job's id. */
@@ -50,6 +59,28 @@ export type Handler<P, TX = unknown> = (
   payload: P,
   context: HandlerContext<TX>,
 ) => Promise<void | JobSnooze> | void | JobSnooze;
+
+/**
+ * The handler of a job type, for a handler written in a file of its own: the payload comes from
+ * the job type, `tx` from your registered client (see `Register`).
+ *
+ * @example
+ * ```ts
+ * // jobs/send-welcome.ts
+ * export const sendWelcome: HandlerFor<typeof SendWelcome> = async (job, { tx }) => {
+ *   await tx.user.update({ where: { id: job.userId }, data: { welcomedAt: job.at } });
+ * };
+ * ```
+ * @typeParam T the job type: `typeof SendWelcome`
+ * @typeParam TX what `tx` is; default your registered client's transaction client
+ */
+export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P> ? Handler<P, TX> : never;
+
+/** Options of {@link Queue.register}. */
+export interface RegisterOptions {
+  /** Replace the handler already registered for this job type. Default `false`: that is refused. */
+  replace?: boolean;
+}
 
 /** Events a queue emits. */
 export interface QueueEvents {
@@ -88,8 +119,13 @@ export interface Queue<TX = unknown> extends Enqueuer, Scheduler {
    * Registers the handler of a job type. The pool starts on its own after a short debounce
    * (100 ms) from the last `register`; on a running pool, `register` waits for running jobs,
    * restarts the pool and resolves when the restart is done.
+   *
+   * One handler per job type: registering a different handler for a type that has one rejects
+   * with an `InvalidJobError` (two modules handling one type is almost surely a mistake), unless
+   * `options.replace` is true. Registering the same handler function again changes nothing.
+   * @throws InvalidJobError, InvalidOptionsError
    */
-  register<P>(type: JobType<P>, handler: Handler<P, TX>): Promise<void>;
+  register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void>;
   /** Starts the pool now. Rejects when it cannot start (e.g. not enough connections). Idempotent. */
   start(): Promise<void>;
   /**

@@ -5,17 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
-import { createTestingJobs } from "../../src/testing.ts";
+import { createTestingJobs, type TestingJobs } from "arrower-jobs/testing";
 import { registerHandlers, SendWelcome, signUp, TrackEvent, TrialReminder, type AppTx } from "./signup.ts";
 import { FakeMailer, MemoryUsers, daysFrom } from "./fakes.ts";
 
-const jobs = createTestingJobs<AppTx>({ tx: (queue) => ({ $jobs: queue }) });
+let jobs: TestingJobs<AppTx>;
 let users: MemoryUsers;
 let mailer: FakeMailer;
 let now: Date;
 
 beforeEach(async () => {
-  jobs.reset();
+  jobs = createTestingJobs<AppTx>({ tx: (queue) => ({ $jobs: queue }) });
   users = new MemoryUsers();
   mailer = new FakeMailer();
   now = new Date();

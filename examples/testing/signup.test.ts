@@ -3,18 +3,19 @@
  * Run: npx vitest run --root examples/testing
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { createTestingJobs } from "../../src/testing.ts";
+import { createTestingJobs, type TestingJobs } from "arrower-jobs/testing";
 import { registerHandlers, SendWelcome, signUp, TrackEvent, TrialReminder, type AppTx } from "./signup.ts";
 import { FakeMailer, MemoryUsers, daysFrom } from "./fakes.ts";
 
-// Handlers get a fake transaction client whose $jobs is the testing queue itself.
-const jobs = createTestingJobs<AppTx>({ tx: (queue) => ({ $jobs: queue }) });
+let jobs: TestingJobs<AppTx>;
 let users: MemoryUsers;
 let mailer: FakeMailer;
 let now: Date;
 
 beforeEach(async () => {
-  jobs.reset(); // forgets jobs, keeps handlers; registering again replaces them with ones using the new fakes
+  // A fresh queue per test: its handlers close over this test's fakes. Handlers get a fake
+  // transaction client whose $jobs is the testing queue itself.
+  jobs = createTestingJobs<AppTx>({ tx: (queue) => ({ $jobs: queue }) });
   users = new MemoryUsers();
   mailer = new FakeMailer();
   now = new Date();

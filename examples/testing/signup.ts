@@ -11,7 +11,7 @@
  * await registerHandlers(prisma.$jobs.queue("default"), { mailer });
  * ```
  */
-import { defineJob, type Enqueuer, type Queue } from "../../src/index.ts";
+import { defineJob, type Enqueuer, type Queue } from "arrower-jobs";
 
 export const SendWelcome = defineJob<{ userId: number; email: string }>("send-welcome");
 export const TrialReminder = defineJob<{ userId: number; email: string; endsAt: Date }>("trial-reminder", { priority: 5 });

@@ -115,6 +115,12 @@ export async function loadConfig(explicit: string | undefined, cwd: string = pro
   if (!jobs || typeof jobs.queue !== "function" || typeof jobs.migrate !== "function") {
     fail("`prisma` has no `$jobs`: extend the client with jobs(), e.g. `new PrismaClient({ adapter }).$extends(jobs())`");
   }
+  // Every command connects: an unset DATABASE_URL is a config problem, said before connecting.
+  try {
+    engineOf(jobs as unknown as JobsClient<unknown>).connectionConfig();
+  } catch (error) {
+    if ((error as { option?: unknown }).option === "connectionString") fail((error as Error).message);
+  }
 
   const queues = checkQueues(config.queues, fail);
   return { path, display, config: config as unknown as ArrowerJobsConfig<unknown>, queues };

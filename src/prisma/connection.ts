@@ -57,6 +57,24 @@ export interface AdapterHook {
 
 const POOL = Symbol.for("arrower-jobs.adapter-pool");
 
+/** The name of the Prisma client's driver adapter (`"@prisma/adapter-pg"`, …), if it has one. */
+export function adapterNameOf(client: unknown): string | undefined {
+  const name = (client as { _engineConfig?: { adapter?: PrismaPgFactoryLike } })._engineConfig?.adapter?.adapterName;
+  return typeof name === "string" ? name : undefined;
+}
+
+/**
+ * Why workers cannot run on a client whose driver adapter we could not hook: a handler's
+ * transaction joins its job's only through `@prisma/adapter-pg`'s pool.
+ */
+export function unsupportedAdapterError(adapterName: string | undefined): IntegrationError {
+  const uses = adapterName ? `the driver adapter "${adapterName}"` : "no driver adapter we know";
+  return new IntegrationError(
+    `workers need @prisma/adapter-pg: this Prisma client uses ${uses}, on which a handler's transaction cannot join its job's. ` +
+      "Build the client that runs workers with `new PrismaClient({ adapter: new PrismaPg(...) })` (enqueueing works with any adapter)",
+  );
+}
+
 /**
  * Hooks the Prisma client's driver adapter factory. Must happen before the client's first
  * query (when Prisma connects the adapter); `jobs()` is applied at construction, so it does.

@@ -12,7 +12,7 @@ import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
 import { JobsClient } from "../client.ts";
 import type { Queryable } from "../backend.ts";
 import { createHash } from "node:crypto";
-import { hookAdapter, runOnJobConnection, type AdapterHook } from "./connection.ts";
+import { adapterNameOf, hookAdapter, runOnJobConnection, unsupportedAdapterError, type AdapterHook } from "./connection.ts";
 import { withLazyTransaction } from "./lazy-transaction.ts";
 import { PROBE } from "../postgres/queries.ts";
 import type { HandlerTransactions } from "../worker/executor.ts";
@@ -58,8 +58,22 @@ export type TransactionClient<C> = Omit<C, TransactionDenyList> & {
   $transaction<R>(fn: (tx: TransactionClient<C>) => Promise<R>): Promise<R>;
 };
 
-/** Handlers' `tx` type: the registered client's transaction client, else `unknown`. */
-export type RegisteredTransaction = Register extends { client: infer C } ? TransactionClient<C> : unknown;
+/**
+ * What handlers' `tx` is while no client type is registered: a type with nothing on it, so that
+ * using `tx` fails to compile with a message that names the fix ("Property 'user' does not
+ * exist on type 'RegisterYourPrismaClient_SeeReadmeInstall'"), and hovering `tx` shows the
+ * declaration to add. Nothing real is assignable to it (its one member is `never`).
+ */
+export interface RegisterYourPrismaClient_SeeReadmeInstall {
+  /** Add this next to your client: `declare module "arrower-jobs" { interface Register { client: typeof prisma } }`. */
+  readonly 'tx is untyped: add declare module "arrower-jobs" { interface Register { client: typeof prisma } }': never;
+}
+
+/**
+ * Handlers' `tx` type: the registered client's transaction client, else
+ * {@link RegisterYourPrismaClient_SeeReadmeInstall} (see {@link Register}).
+ */
+export type RegisteredTransaction = Register extends { client: infer C } ? TransactionClient<C> : RegisterYourPrismaClient_SeeReadmeInstall;
 
 /** Adapts a Prisma client or transaction client to the engine's {@link Queryable}. */
 export function prismaQueryable(client: PrismaLike): Queryable {
@@ -160,6 +174,9 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
         transactions.run(connection, 5_000, { state: "none" }, async (tx) => {
           await (tx as PrismaLike).$queryRawUnsafe(PROBE);
         }),
+      assertSupported: () => {
+        if (!hook) throw unsupportedAdapterError(adapterNameOf(client));
+      },
     };
     const bound = new WeakMap<object, object>();
 

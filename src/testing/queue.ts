@@ -8,12 +8,12 @@ import { prepareSchedule, type PreparedSchedule, type ScheduleOptions } from "..
 import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import type { EnqueueOptions } from "../config.ts";
-import { integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
+import { checkRegistration, integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
 import { prepareJobs } from "../enqueue.ts";
 import { InvalidJobError, InvalidOptionsError } from "../errors.ts";
 import { isJobType, JOB_DEFAULTS, type Job, type JobType } from "../job.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../payload.ts";
-import type { Handler, HandlerContext, Queue, QueueEvents } from "../queue.ts";
+import type { Handler, HandlerContext, Queue, QueueEvents, RegisterOptions } from "../queue.ts";
 import { describeError } from "../worker/errors.ts";
 import { backoffDelay, resolveQueueOptions } from "../worker/options.ts";
 import { createAssertions, type JobAssertions } from "./assertions.ts";
@@ -176,13 +176,15 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   // Queue lifecycle: kept consistent with the real pool, but nothing runs in the background.
 
   /**
-   * Registers the handler of a job type (replacing an earlier one), used by `runAll`/`drain`.
-   * Unlike the real pool it starts nothing.
-   * @throws InvalidJobError when `type` is not a job type or `handler` not a function
+   * Registers the handler of a job type, used by `runAll`/`drain`. Unlike the real pool it
+   * starts nothing. As there, a different handler for a type that has one is refused unless
+   * `{ replace: true }` (handlers that close over per-test fakes: create the testing queue per
+   * test, or register with `replace`).
+   * @throws InvalidJobError when `type` is not a job type, `handler` not a function, or the type
+   *   has another handler; InvalidOptionsError for bad options
    */
-  async register<P>(type: JobType<P>, handler: Handler<P, TX>): Promise<void> {
-    if (!isJobType(type)) throw new InvalidJobError(`register expects a job type from defineJob(), got ${typeof type}`);
-    if (typeof handler !== "function") throw new InvalidJobError(`register("${type.name}") expects a handler function, got ${typeof handler}`);
+  async register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void> {
+    checkRegistration(this.name, this.#handlers, type, handler, options);
     this.#handlers.set(type.name, handler as Handler<unknown, TX>);
   }
 
@@ -515,7 +517,8 @@ function countByType(jobs: readonly StoredJob[]): QueuedCount[] {
 
 /**
  * Creates an in-memory testing queue: see {@link TestingJobs}. One per test file, `reset()`
- * between tests.
+ * between tests; or one per test when its handlers close over that test's fakes (a second
+ * `register` of another handler for a job type is refused, as on the real queue).
  *
  * @typeParam TX what handlers receive as `tx`; default `unknown` (handlers get `undefined`
  *   unless the `tx` option provides a fake)

@@ -57,6 +57,11 @@ export interface HandlerTransactions {
    * that a pool fails at start, not at its first job, when `tx` would not land there.
    */
   verify(connection: pg.ClientBase): Promise<void>;
+  /**
+   * Throws (an IntegrationError saying why) when handlers' transactions can never join the
+   * job's, e.g. on a driver adapter other than `@prisma/adapter-pg`: checked first at start.
+   */
+  assertSupported(): void;
 }
 
 /** What the slot needs from its pool. */

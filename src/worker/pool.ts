@@ -17,9 +17,10 @@ import type { Engine } from "../engine.ts";
 import type { Enqueuer, Scheduler } from "../client.ts";
 import type { ScheduleOptions } from "../cron/schedules.ts";
 import type { EnqueueOptions } from "../config.ts";
-import { isJobType, type Job, type JobType } from "../job.ts";
-import type { Handler, Queue, QueueEvents } from "../queue.ts";
-import { InvalidOptionsError, InvalidJobError, NotEnoughConnectionsError, IntegrationError } from "../errors.ts";
+import type { Job, JobType } from "../job.ts";
+import type { Handler, Queue, QueueEvents, RegisterOptions } from "../queue.ts";
+import { checkRegistration } from "../config.ts";
+import { InvalidOptionsError, NotEnoughConnectionsError, IntegrationError } from "../errors.ts";
 import { assertVersion } from "../postgres/migrations.ts";
 import { controlFor, type ControlConnection } from "./control.ts";
 import { Slot, type HandlerTransactions, type SlotHost } from "./executor.ts";
@@ -94,9 +95,8 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     return this.enqueuer.unschedule(idOrName);
   }
 
-  async register<P>(type: JobType<P>, handler: Handler<P, TX>): Promise<void> {
-    if (!isJobType(type)) throw new InvalidJobError(`register expects a job type from defineJob(), got ${typeof type}`);
-    if (typeof handler !== "function") throw new InvalidJobError(`register("${type.name}") expects a handler function, got ${typeof handler}`);
+  async register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void> {
+    checkRegistration(this.name, this.handlers, type, handler, options);
     this.handlers.set(type.name, handler as Handler<unknown, unknown>);
     if (type.backoff) this.typeBackoffs.set(type.name, type.backoff);
     else this.typeBackoffs.delete(type.name);
@@ -210,6 +210,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     this.state = "starting";
     this.jobTypes = [...this.handlers.keys()];
     try {
+      this.transactions.assertSupported();
       const probe = await this.engine.connect();
       try {
         assertVersion(await this.engine.schemaVersion(probe), this.engine.options.schema, true);

@@ -84,13 +84,13 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
   const children: ChildProcess[] = [];
 
   /** The child's environment: this file's database, and no test-runner markers (they silence the logger). */
-  function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  function env(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
     const out: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: app.url, ...extra };
-    for (const key of Object.keys(out)) if (key.startsWith("VITEST") || key === "NODE_ENV") delete out[key];
+    for (const key of Object.keys(out)) if (key.startsWith("VITEST") || key === "NODE_ENV" || out[key] === undefined) delete out[key];
     return out;
   }
 
-  function start(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+  function start(args: string[], options: { cwd?: string; env?: Record<string, string | undefined> } = {}) {
     const child = spawn(process.execPath, ["--import", tsx, join(repo, "src/cli/main.ts"), ...args], {
       cwd: options.cwd ?? dir,
       env: env(options.env),
@@ -104,7 +104,7 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
     return { child, output, exited };
   }
 
-  const cli = (args: string[], options?: { cwd?: string; env?: Record<string, string> }) => start(args, options).exited;
+  const cli = (args: string[], options?: { cwd?: string; env?: Record<string, string | undefined> }) => start(args, options).exited;
 
   beforeAll(async () => {
     app = await createTestApp({ migrate: false });
@@ -336,6 +336,20 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
     expect(Date.now() - forced).toBeLessThan(15_000);
     expect(result.stdout + result.stderr).toContain("forced shutdown");
     expect(await app.count("jobs", "id = $1", [id])).toBe(1); // not lost, not finished
+  });
+
+  it("DATABASE_URL unset: every command that connects exits 2 naming DATABASE_URL and the config file, before connecting", async () => {
+    // The config builds its adapter from process.env.DATABASE_URL!, as the README's db.ts does.
+    const unset = { DATABASE_URL: undefined, PGHOST: undefined, PGUSER: undefined, PGDATABASE: undefined };
+    for (const args of [["worker"], ["migrate", "--check"], ["status"]]) {
+      const result = await cli(args, { env: unset });
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr.trim(), args.join(" ")).toBe(
+        "arrower-jobs: arrower-jobs.config.ts: no database to connect to: the Prisma client's adapter has no connection string " +
+          "(new PrismaPg({ connectionString: undefined })). Is DATABASE_URL set in this environment? Set it " +
+          "(e.g. DATABASE_URL=postgresql://user:password@localhost:5432/app), or give new PrismaPg({ connectionString }) or jobs({ connectionString }) one",
+      );
+    }
   });
 
   it("worker that cannot start (schema not migrated): exit 1 with the reason", async () => {

@@ -188,6 +188,26 @@ describe("lifecycle: consistent, and nothing runs in the background", () => {
     );
     await expect(jobs.register(SendWelcome, "nope" as never)).rejects.toThrow('register("send-welcome") expects a handler function, got string');
   });
+
+  it("one handler per job type, as in the real pool: another is refused unless { replace: true }", async () => {
+    const jobs = createTestingJobs();
+    const ran: string[] = [];
+    const first = () => void ran.push("first");
+    await jobs.register(Cleanup, first);
+    await jobs.register(Cleanup, first); // the same handler again changes nothing
+    await expect(jobs.register(Cleanup, () => void ran.push("second"))).rejects.toThrow(
+      new InvalidJobError(
+        'queue "default" already has a handler for job type "cleanup": registering another would replace it. ' +
+          "Register each job type once per queue, or pass { replace: true } to replace the handler on purpose",
+      ),
+    );
+    await jobs.enqueue(Cleanup({ olderThanDays: 1 }));
+    await jobs.drain();
+    await jobs.register(Cleanup, () => void ran.push("third"), { replace: true });
+    await jobs.enqueue(Cleanup({ olderThanDays: 2 }));
+    await jobs.drain();
+    expect(ran).toEqual(["first", "third"]);
+  });
 });
 
 describe("options", () => {

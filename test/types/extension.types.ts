@@ -4,7 +4,16 @@
  */
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { PrismaPg } from "@prisma/adapter-pg";
-import { defineJob, jobs, type Enqueuer } from "../../src/index.ts";
+import {
+  defineJob,
+  handle,
+  jobs,
+  type Enqueuer,
+  type Handler,
+  type HandlerFor,
+  type RegisterYourPrismaClient_SeeReadmeInstall,
+  type TransactionClient,
+} from "../../src/index.ts";
 
 const SendWelcome = defineJob<{ userId: number; at: Date }>("send-welcome");
 
@@ -15,7 +24,7 @@ const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: "" }
   .$extends({ client: { $after: () => 1 } });
 
 // Handlers' `tx` comes from the Register augmentation in test/helpers/app.ts (the test app's client).
-import type {} from "../helpers/app.ts";
+import type { TestClient } from "../helpers/app.ts";
 
 export async function typeTests(): Promise<void> {
   // $jobs on the client and on tx, no casts; other extensions stay on tx.
@@ -52,4 +61,28 @@ export async function typeTests(): Promise<void> {
   const enqueuer: Enqueuer = prisma.$jobs;
   const queueAsEnqueuer: Enqueuer = queue;
   void id, ids, enqueuer, queueAsEnqueuer;
+
+  // A handler in a file of its own: HandlerFor<typeof JobType> types payload and tx.
+  const sendWelcome: HandlerFor<typeof SendWelcome> = async (job, { tx }) => {
+    await tx.user.update({ where: { id: job.userId }, data: { welcomedAt: job.at } });
+    // @ts-expect-error the payload has no such field
+    job.email;
+  };
+  await queue.register(SendWelcome, sendWelcome);
+  handle(SendWelcome, sendWelcome);
+  const sameAsHandler: Handler<{ userId: number; at: Date }, TransactionClient<TestClient>> = sendWelcome;
+  void sameAsHandler;
+  // @ts-expect-error HandlerFor takes a job type, not a payload
+  type NotAJobType = HandlerFor<{ userId: number }>;
+  // @ts-expect-error a handler of another job type does not fit
+  await queue.register(defineJob<{ other: string }>("other"), sendWelcome);
+
+  // Without Register, tx is a type with nothing on it whose name says the fix (see
+  // test/types/unregistered.test.ts for the message an app without the augmentation gets).
+  const unregistered = {} as RegisterYourPrismaClient_SeeReadmeInstall;
+  // @ts-expect-error no models on the unregistered tx
+  unregistered.user;
+  // @ts-expect-error nothing real is assignable to it: it is no `any`
+  const notAssignable: RegisterYourPrismaClient_SeeReadmeInstall = { user: {} };
+  void notAssignable;
 }

@@ -154,10 +154,14 @@ describe("lifecycle", () => {
     expect(await app.count("attempts", "job_id = $1", [slow])).toBe(0);
     expect(await app.rows(`SELECT id FROM "SideEffect" WHERE id LIKE $1`, [`${slow}:%`])).toEqual([]);
 
-    // It runs again later, as attempt 1.
-    await queue.register(Sleep, async (_job, { tx, jobId, attempt }) => {
-      await tx.sideEffect.create({ data: { id: `${jobId}:${attempt}` } });
-    });
+    // It runs again later, as attempt 1 (through a quick handler, replacing the sleeping one).
+    await queue.register(
+      Sleep,
+      async (_job, { tx, jobId, attempt }) => {
+        await tx.sideEffect.create({ data: { id: `${jobId}:${attempt}` } });
+      },
+      { replace: true },
+    );
     await queue.start();
     await waitFor(async () => (await app.count("job_history", "id = $1", [slow])) === 1);
     expect(await app.rows(`SELECT id FROM "SideEffect" WHERE id LIKE $1`, [`${slow}:%`])).toEqual([{ id: `${slow}:1` }]);
