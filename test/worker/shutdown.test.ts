@@ -37,7 +37,8 @@ describe("stopping a busy pool", () => {
     const queue = app.prisma.$jobs.queue(name, { poolSize: 4, pollInterval: 200, autoStartDelay: 0, batchSize });
     queues.push(queue);
     const done = () => app.count("job_history", "queue = $1", [name]);
-    await queue.register(Noop, async () => undefined);
+    const noop = async () => undefined;
+    await queue.register(Noop, noop);
     for (let round = 0; round < 5; round++) {
       await queue.start();
       const before = await done();
@@ -47,7 +48,7 @@ describe("stopping a busy pool", () => {
       await queue.start();
       const again = await done();
       await waitFor(async () => (await done()) >= again + 200, 20_000, "the pool to be busy again");
-      await queue.register(Noop, async () => undefined);
+      await queue.register(Noop, noop);
     }
     await waitFor(async () => (await done()) === jobs, 60_000, "every job to finish");
     expect(await miscounted(name)).toEqual({ failed: [], attempts: [], ranMoreThanOnce: [] });
