@@ -15,7 +15,7 @@ import { isJobType, JOB_DEFAULTS, type Job, type JobType } from "../job.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../payload.ts";
 import type { Handler, HandlerContext, Queue, QueueEvents } from "../queue.ts";
 import { describeError } from "../worker/errors.ts";
-import { backoffDelay, resolveQueueOptions } from "../worker/options.ts";
+import { backoffDelay, resolveQueueOptions, resolveShutdownDeadline } from "../worker/options.ts";
 import { createAssertions, type JobAssertions } from "./assertions.ts";
 import { DrainLimitError, NoHandlerError, type QueuedCount } from "./errors.ts";
 import { decodePayload, MemoryStore, runOrder, toQueued, type FinishedJob, type MemoryTransaction, type QueuedJob, type StoredJob } from "./store.ts";
@@ -198,8 +198,9 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
     this.#started = true;
   }
 
-  /** Marks the queue stopped. Queued jobs stay. Idempotent; the deadline is accepted and unused. */
-  async shutdown(_options?: { deadline?: number }): Promise<void> {
+  /** Marks the queue stopped. Queued jobs stay. Idempotent; the deadline is validated as the real queue's, and unused. */
+  async shutdown(options?: { deadline?: number }): Promise<void> {
+    resolveShutdownDeadline(options);
     this.#started = false;
   }
 

@@ -75,7 +75,7 @@ const apiCases: ApiCase[] = [
   ["register a string as handler", (a) => a.prisma.$jobs.queue("q").register(Any, "handle" as never), InvalidJobError, /register\("bad-any"\) expects a handler function, got string/],
   ["start() with no handler", (a) => a.prisma.$jobs.queue("q").start(), InvalidOptionsError, /queue "q" has no handlers: register at least one job type before start\(\)/],
   // defineJob, jobs()
-  ["defineJob with timeout -1", () => defineJob("x", { timeout: -1 }), InvalidOptionsError, /timeout must be between 1 and 2147483647, got -1/],
+  ["defineJob with timeout -1", () => defineJob("x", { timeout: -1 }), InvalidOptionsError, /timeout must be between 1 and 2073600000 \(24 days\), got -1/],
   ["jobs() with an empty connectionString", () => jobs({ connectionString: "" }), InvalidOptionsError, /jobs\(\) options: connectionString must be a non-empty string/],
   ["jobs() with maxPayloadBytes 0", () => jobs({ maxPayloadBytes: 0 }), InvalidOptionsError, /maxPayloadBytes must be between 1 and/],
   ["jobs() with a logger that is not one", () => jobs({ logger: {} as never }), InvalidOptionsError, /logger must have debug, info, warn and error methods \(console works\)/],
