@@ -11,6 +11,13 @@ import { LONE_SURROGATE } from "./config.ts";
 /** Default cap on a payload's serialised size: 1 MiB. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
+/**
+ * Highest `maxPayloadBytes` (32 MiB): one payload must fit one enqueue statement
+ * (STATEMENT_TEXT_BUDGET in src/enqueue.ts). Above it a payload of small numbers could exceed
+ * PostgreSQL's 256 MiB jsonb limit in the INSERT and abort the caller's transaction.
+ */
+export const MAX_PAYLOAD_BYTES_LIMIT = 32 * 1024 * 1024;
+
 /** A payload as stored: superjson's JSON part (readable in SQL and the UI) and its type meta. */
 export interface StoredPayload {
   /** `JSON.stringify` of superjson's `json` part: the `payload` jsonb column. */
