@@ -6,7 +6,7 @@ import type { EnqueueOptions } from "./config.ts";
 import type { Job } from "./job.ts";
 import type { Queryable } from "./backend.ts";
 import type { Engine } from "./engine.ts";
-import { insertJobs, prepareJobs } from "./enqueue.ts";
+import { insertJobs, prepareJobs, type Atomically } from "./enqueue.ts";
 import { latestVersion, type MigrateResult } from "./postgres/migrations.ts";
 import type { Queue } from "./queue.ts";
 import { resolveQueueOptions, type QueueOptions } from "./worker/options.ts";
@@ -77,13 +77,18 @@ export class JobsClient<TX = unknown> implements Enqueuer {
      * (~350 µs of CPU per statement here) on the same connections.
      */
     private readonly direct: () => Queryable | undefined = () => undefined,
+    /**
+     * On the root client: runs a batch too large for one statement in a transaction of its own
+     * (src/enqueue.ts). On a transaction's `$jobs` the default: that transaction.
+     */
+    private readonly atomically?: Atomically,
   ) {}
 
   enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
   enqueue(jobs: readonly Job[], options?: EnqueueOptions): Promise<string[]>;
   async enqueue(input: Job | readonly Job[], options?: EnqueueOptions): Promise<string | string[]> {
     const prepared = prepareJobs(input, options, this.engine.options.maxPayloadBytes);
-    const ids = await insertJobs(this.engine, this.direct() ?? this.db, prepared);
+    const ids = await insertJobs(this.engine, this.direct() ?? this.db, prepared, {}, this.atomically);
     return Array.isArray(input) ? ids : ids[0]!;
   }
 

@@ -15,6 +15,23 @@ export const MAX_DEDUP_KEY_LENGTH = 512;
 const NAME_PATTERN = /^[A-Za-z0-9_\-.:/]+$/;
 const INT4_MAX = 2_147_483_647;
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Refuses a string that would be stored as text with half a UTF-16 surrogate pair in it (a string
+ * cut in the middle of an emoji, say). The driver encodes it as U+FFFD, so two different strings
+ * became one: the second of two such dedup keys silently returned the first job (issue 16).
+ * @param plural what collides, e.g. "keys"
+ */
+export function rejectLoneSurrogate(value: string, name: string, what: string, plural: string): void {
+  if (!LONE_SURROGATE.test(value)) return;
+  throw new InvalidOptionsError(
+    name,
+    `${what}: ${name} ${JSON.stringify(value)} contains a lone UTF-16 surrogate (half of a character such as an emoji), which PostgreSQL would store as U+FFFD, so different ${plural} would collide: pass whole characters (cut strings with Array.from, not slice)`,
+  );
+}
+
 /** Checks a job-type name: non-empty, bounded, letters, digits and `_ - . : /`. */
 export function validateJobName(name: unknown): asserts name is string {
   validateName(name, "job type name", MAX_JOB_NAME_LENGTH);
@@ -95,13 +112,16 @@ export function objectOrEmpty(options: unknown, what: string): Record<string, un
   return options as Record<string, unknown>;
 }
 
-/** An integer in [min, max]. */
-export function integerOption(value: unknown, name: string, min: number, max: number, what: string): number {
+/**
+ * An integer in [min, max].
+ * @param maxNote the maximum in words, for the message, e.g. "24 days"
+ */
+export function integerOption(value: unknown, name: string, min: number, max: number, what: string, maxNote?: string): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
     throw new InvalidOptionsError(name, `${what}: ${name} must be an integer, got ${describeValue(value)}`);
   }
   if (value < min || value > max) {
-    throw new InvalidOptionsError(name, `${what}: ${name} must be between ${min} and ${max}, got ${value}`);
+    throw new InvalidOptionsError(name, `${what}: ${name} must be between ${min} and ${max}${maxNote ? ` (${maxNote})` : ""}, got ${value}`);
   }
   return value;
 }
@@ -138,8 +158,19 @@ const DEFAULT_KEYS = ["queue", "priority", "maxAttempts", "timeout"] as const;
 export const PRIORITY_RANGE = [-INT4_MAX, INT4_MAX] as const;
 /** Range of `maxAttempts`. */
 export const MAX_ATTEMPTS_RANGE = [1, 1_000_000] as const;
-/** Range of `timeout` in ms: at least 1 ms, at most 24 days (a 32-bit timer). */
-export const TIMEOUT_RANGE = [1, INT4_MAX] as const;
+/**
+ * The longest delay Node's timers take: 2^31 − 1 ms (24.8 days). A longer one fires after 1 ms,
+ * so every ms option that ends up in a timer must stay below it.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Range of `timeout` in ms: at least 1 ms, at most 24 days. The worker arms timers of the timeout
+ * plus margins (its abort grace, the handler transaction's timeout: src/worker/executor.ts):
+ * up to 2^31 − 1 they overflowed, and the handler's transaction expired after 1 ms (issue 16).
+ */
+export const TIMEOUT_RANGE = [1, 24 * 86_400_000] as const;
+const TIMEOUT_NOTE = "24 days";
 
 /** Validates job defaults (also the shared part of enqueue options). */
 export function validateJobDefaults(input: unknown, what: string): JobDefaults {
@@ -158,7 +189,7 @@ function pickDefaults(options: Record<string, unknown>, what: string): JobDefaul
   if (options.maxAttempts !== undefined) {
     out.maxAttempts = integerOption(options.maxAttempts, "maxAttempts", ...MAX_ATTEMPTS_RANGE, what);
   }
-  if (options.timeout !== undefined) out.timeout = integerOption(options.timeout, "timeout", ...TIMEOUT_RANGE, what);
+  if (options.timeout !== undefined) out.timeout = integerOption(options.timeout, "timeout", ...TIMEOUT_RANGE, what, TIMEOUT_NOTE);
   return out;
 }
 
@@ -194,6 +225,7 @@ export function validateEnqueueOptions(input: unknown): EnqueueOptions {
         `${what}: dedupKey must be a non-empty string of at most ${MAX_DEDUP_KEY_LENGTH} characters without \\u0000, got ${describeValue(key)}`,
       );
     }
+    rejectLoneSurrogate(key, "dedupKey", what, "keys");
     out.dedupKey = key;
   }
   return out;

@@ -6,7 +6,7 @@
 import pg from "pg";
 import { InvalidOptionsError, IntegrationError } from "./errors.ts";
 import { integerOption, objectOrEmpty, rejectUnknownKeys } from "./config.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "./payload.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES_LIMIT } from "./payload.ts";
 import { Queries, quoteSchema } from "./postgres/queries.ts";
 import { assertVersion, migrate, queryableOf, readVersion, type MigrateResult } from "./postgres/migrations.ts";
 import type { Queryable } from "./backend.ts";
@@ -30,7 +30,7 @@ export interface JobsOptions {
    * Default: the settings of the client's `@prisma/adapter-pg`. Enqueueing never opens one.
    */
   connectionString?: string;
-  /** Largest serialised payload in bytes. Default 1 MiB. */
+  /** Largest serialised payload in bytes. Default 1 MiB, at most 32 MiB (one payload must fit one statement). */
   maxPayloadBytes?: number;
   /** Where the worker's own lines go. Default: the console (silent under test runners). */
   logger?: Logger;
@@ -101,7 +101,7 @@ export function resolveJobsOptions(input: unknown): ResolvedJobsOptions {
     maxPayloadBytes:
       options.maxPayloadBytes === undefined
         ? DEFAULT_MAX_PAYLOAD_BYTES
-        : integerOption(options.maxPayloadBytes, "maxPayloadBytes", 1, 256 * 1024 * 1024, what),
+        : integerOption(options.maxPayloadBytes, "maxPayloadBytes", 1, MAX_PAYLOAD_BYTES_LIMIT, what, "32 MiB"),
     logger: (logger as Logger | undefined) ?? defaultLogger(),
     tracerProvider: options.tracerProvider as TracerProvider | undefined,
     meterProvider: options.meterProvider as MeterProvider | undefined,

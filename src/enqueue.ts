@@ -10,6 +10,22 @@ import type { Engine } from "./engine.ts";
 import { ArrowerJobsError } from "./errors.ts";
 import { oneOrEach } from "./postgres/arrays.ts";
 
+/**
+ * Runs `fn` so that its statements commit or roll back together: in a transaction of its own,
+ * or, on a transaction's `$jobs`, in that transaction.
+ */
+export type Atomically = <T>(fn: (db: Queryable) => Promise<T>) => Promise<T>;
+
+/**
+ * Most JSON text one enqueue statement carries: payloads and their superjson meta, in UTF-16
+ * code units (32 Mi). PostgreSQL refuses a jsonb value over 256 MiB (error 54000: 270 payloads of
+ * 1 MB failed so, and aborted the caller's transaction, issue 16), and jsonb can take 6 times the
+ * text of an array of small numbers (`[0,0,…]`, measured on PostgreSQL 15) and 3 bytes per code
+ * unit of text: 32 Mi units stay under the limit whatever the payloads hold. A larger batch is
+ * inserted with one statement per 32 Mi, all or nothing; batches below it keep one statement.
+ */
+export const STATEMENT_TEXT_BUDGET = 32 * 1024 * 1024;
+
 /** Extra columns set by the library itself (cron ticks, trace context). */
 export interface EnqueueExtras {
   traceContext?: Record<string, string> | null;
@@ -60,15 +76,42 @@ interface EnqueueRow {
 /**
  * Inserts prepared jobs in one statement on `db` (the caller's client or transaction) and
  * returns their ids in input order. A dedup key already live in its queue yields that job's id.
+ * A batch over {@link STATEMENT_TEXT_BUDGET} takes several statements, run through `atomically`
+ * (default: `db` is a transaction already).
  */
-export async function insertJobs(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras = {}): Promise<string[]> {
+export async function insertJobs(
+  engine: Engine,
+  db: Queryable,
+  jobs: PreparedJob[],
+  extras: EnqueueExtras = {},
+  atomically: Atomically = (fn) => fn(db),
+): Promise<string[]> {
   if (jobs.length === 0) return [];
   // otel: one "send" span per call; the carrier it gives (its trace context, or the caller's
   // extras.traceContext) is stored with each job (src/otel/instrumentation.ts).
-  return engine.otel.enqueueSpan(jobs, extras.traceContext, (traceContext) => insertBatch(engine, db, jobs, { ...extras, traceContext }));
+  return engine.otel.enqueueSpan(jobs, extras.traceContext, (traceContext) => insertBatch(engine, db, jobs, { ...extras, traceContext }, atomically));
 }
 
-async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras): Promise<string[]> {
+/** Splits `jobs` into runs of at most `budget` code units of payload and meta (a larger job alone). */
+export function splitBySize(jobs: PreparedJob[], budget: number): PreparedJob[][] {
+  const chunks: PreparedJob[][] = [];
+  let chunk: PreparedJob[] = [];
+  let size = 0;
+  for (const job of jobs) {
+    const units = job.payload.length + (job.payloadMeta?.length ?? 0);
+    if (chunk.length > 0 && size + units > budget) {
+      chunks.push(chunk);
+      chunk = [];
+      size = 0;
+    }
+    chunk.push(job);
+    size += units;
+  }
+  chunks.push(chunk);
+  return chunks;
+}
+
+async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras, atomically: Atomically): Promise<string[]> {
   await engine.ensureSchema(db);
   // Within one batch the same key in the same queue is one job: send it once, map the rest.
   const firstIndex = new Map<string, number>();
@@ -85,12 +128,26 @@ async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], e
     sentIndexOf.push(sent.length);
     sent.push(job);
   }
-  const rows = await insertRows(engine, db, sent, extras, firstIndex.size > 0);
+  const chunks = splitBySize(sent, STATEMENT_TEXT_BUDGET);
+  const ids =
+    chunks.length === 1
+      ? await insertChunk(engine, db, sent, firstIndex.size > 0, extras)
+      : await atomically(async (tx) => {
+          const all: string[] = [];
+          for (const chunk of chunks) all.push(...(await insertChunk(engine, tx, chunk, firstIndex.size > 0, extras)));
+          return all;
+        });
+  return sentIndexOf.map((i) => ids[i]!);
+}
+
+/** One statement: `sent` jobs (no two with one dedup key in one queue), ids in input order. */
+async function insertChunk(engine: Engine, db: Queryable, sent: PreparedJob[], dedup: boolean, extras: EnqueueExtras): Promise<string[]> {
+  const rows = await insertRows(engine, db, sent, extras, dedup);
   const ids: string[] = [];
   for (const [index, row] of rows.entries()) {
     ids[index] = row.id ?? (await settleConflict(engine, db, sent[index]!, extras));
   }
-  return sentIndexOf.map((i) => ids[i]!);
+  return ids;
 }
 
 /** The insert statement, for jobs whose dedup keys (if any) are distinct; a row per job, in order. */

@@ -50,17 +50,21 @@ export class InvalidJobError extends ArrowerJobsError {
   }
 }
 
-/** A payload cannot be stored faithfully (functions, symbols, unknown classes, `\u0000`, too large). */
+/**
+ * A payload cannot be stored faithfully (functions, symbols, unknown classes, `\u0000`, too large,
+ * too deep, or a value that would come back changed: a Buffer, an invalid Date, a sparse array).
+ */
 export class InvalidPayloadError extends ArrowerJobsError {
   /** The job type whose payload was rejected. */
   readonly jobType: string;
   /** Where in the payload the problem is, as a path like `user.tags[2]`. */
   readonly path: string;
 
-  constructor(jobType: string, path: string, problem: string) {
+  constructor(jobType: string, path: string, problem: string, options?: { cause?: unknown }) {
     super(
       "INVALID_PAYLOAD",
       `payload of job "${jobType}" cannot be stored: ${problem} at ${path || "(root)"}`,
+      options,
     );
     this.jobType = jobType;
     this.path = path;

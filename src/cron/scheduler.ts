@@ -32,7 +32,7 @@
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import { insertJobs, type PreparedJob } from "../enqueue.ts";
-import { integerOption, validateJobName, validateQueueName, MAX_ATTEMPTS_RANGE, PRIORITY_RANGE, TIMEOUT_RANGE } from "../config.ts";
+import { integerOption, validateJobName, validateQueueName, MAX_ATTEMPTS_RANGE, MAX_TIMER_MS, PRIORITY_RANGE, TIMEOUT_RANGE } from "../config.ts";
 import { JOB_DEFAULTS } from "../job.ts";
 import { queryableOf } from "../postgres/migrations.ts";
 import { parseCronSpec } from "./spec.ts";
@@ -190,7 +190,8 @@ export class CronScheduler {
           priority: integerOption(row.priority ?? JOB_DEFAULTS.priority, "priority", ...PRIORITY_RANGE, what),
           runAt: tick,
           maxAttempts: integerOption(row.max_attempts ?? JOB_DEFAULTS.maxAttempts, "maxAttempts", ...MAX_ATTEMPTS_RANGE, what),
-          timeoutMs: integerOption(row.timeout_ms ?? JOB_DEFAULTS.timeout, "timeout", ...TIMEOUT_RANGE, what),
+          // Capped, not refused: a schedule stored before timeouts were capped still runs.
+          timeoutMs: Math.min(integerOption(row.timeout_ms ?? JOB_DEFAULTS.timeout, "timeout", TIMEOUT_RANGE[0], MAX_TIMER_MS, what), TIMEOUT_RANGE[1]),
           dedupKey: null,
         },
       };

@@ -20,7 +20,7 @@
 import { createHash } from "node:crypto";
 import type { Queryable } from "../backend.ts";
 import type { Engine } from "../engine.ts";
-import { objectOrEmpty, rejectUnknownKeys, validateJobDefaults } from "../config.ts";
+import { objectOrEmpty, rejectLoneSurrogate, rejectUnknownKeys, validateJobDefaults } from "../config.ts";
 import { InvalidJobError, InvalidOptionsError } from "../errors.ts";
 import { JOB_DEFAULTS, toJobList, type Job, type JobDefaults } from "../job.ts";
 import { deserializePayload, serializePayload, type StoredPayload } from "../payload.ts";
@@ -192,6 +192,7 @@ function validateScheduleName(name: unknown): string {
   if (text.length > MAX_SCHEDULE_NAME_LENGTH) fail(`name is ${text.length} characters long, the limit is ${MAX_SCHEDULE_NAME_LENGTH}`);
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(text)) fail(`name ${JSON.stringify(text)} contains a control character`);
+  rejectLoneSurrogate(text, "name", "schedule options", "names");
   if (/^\d+$/.test(text)) fail(`name "${text}" is only digits, which unschedule() would read as an id: add a letter, e.g. "job-${text}"`);
   return text;
 }

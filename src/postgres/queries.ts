@@ -6,13 +6,27 @@
 import { InvalidOptionsError } from "../errors.ts";
 
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Prefix of a schema's LISTEN/NOTIFY channel (see Queries.channel). */
+const CHANNEL_PREFIX = "arrower_jobs:";
+/**
+ * Longest schema name: its channel, prefix and name, must fit PostgreSQL's 63-byte identifiers.
+ * Longer names (51–63 characters) passed, then every enqueue's pg_notify failed and aborted the
+ * caller's transaction (issue 16).
+ */
+export const MAX_SCHEMA_LENGTH = 63 - CHANNEL_PREFIX.length;
 
 /** Checks a schema name and returns it quoted, e.g. `"arrower"`. */
 export function quoteSchema(schema: unknown): string {
   if (typeof schema !== "string" || !SCHEMA_PATTERN.test(schema)) {
     throw new InvalidOptionsError(
       "schema",
-      `schema must be a lower-case PostgreSQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(schema)}`,
+      `schema must be a lower-case PostgreSQL identifier (letters, digits, _; at most ${MAX_SCHEMA_LENGTH}), got ${JSON.stringify(schema)}`,
+    );
+  }
+  if (schema.length > MAX_SCHEMA_LENGTH) {
+    throw new InvalidOptionsError(
+      "schema",
+      `schema "${schema}" is ${schema.length} characters long, the limit is ${MAX_SCHEMA_LENGTH} (its NOTIFY channel, "${CHANNEL_PREFIX}" and the name, must fit PostgreSQL's 63 bytes)`,
     );
   }
   return `"${schema}"`;
@@ -42,7 +56,7 @@ export class Queries {
 
   constructor(readonly schema: string) {
     const s = quoteSchema(schema);
-    this.channel = `arrower_jobs:${schema}`;
+    this.channel = `${CHANNEL_PREFIX}${schema}`;
     this.lockMigrate = `arrower-jobs:migrate:${schema}`;
     // Two statements: one naming a missing table fails at parse time, even in a CASE branch.
     this.migrationsTableExists = `SELECT to_regclass('${s}.migrations') IS NOT NULL AS exists`;

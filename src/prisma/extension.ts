@@ -128,6 +128,9 @@ function directQueryable(hook: AdapterHook | undefined, engine: Engine): () => Q
   };
 }
 
+/** Timeout of the transaction a batch too large for one statement takes outside `$transaction`. */
+const LARGE_BATCH_TIMEOUT_MS = 600_000;
+
 /**
  * The arrower-jobs Prisma extension. Apply it right after constructing the client.
  *
@@ -179,6 +182,10 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
       },
     };
     const bound = new WeakMap<object, object>();
+    // A batch over one statement's budget (src/enqueue.ts) on the root client: its statements in
+    // one transaction. Prisma's default timeout (5 s) is for short transactions; hundreds of MB take longer.
+    const atomically = <T,>(fn: (db: Queryable) => Promise<T>): Promise<T> =>
+      baseTransaction.call(client, (tx: PrismaLike) => fn(prismaQueryable(tx)), { maxWait: 10_000, timeout: LARGE_BATCH_TIMEOUT_MS }) as Promise<T>;
 
     const bindJobs = (tx: object): object => {
       let proxy = bound.get(tx);
@@ -195,7 +202,7 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
     const extended = client.$extends({
       name: "arrower-jobs",
       client: {
-        $jobs: new JobsClient(engine, prismaQueryable(client), transactions, directQueryable(hook, engine)),
+        $jobs: new JobsClient(engine, prismaQueryable(client), transactions, directQueryable(hook, engine), atomically),
         $transaction(this: unknown, arg: unknown, ...rest: unknown[]) {
           if (typeof arg !== "function") return baseTransaction.call(this, arg, ...rest);
           const callback = arg as (tx: object) => unknown;

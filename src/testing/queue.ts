@@ -12,10 +12,10 @@ import { checkRegistration, integerOption, objectOrEmpty, rejectUnknownKeys, val
 import { prepareJobs } from "../enqueue.ts";
 import { InvalidJobError, InvalidOptionsError } from "../errors.ts";
 import { isJobType, JOB_DEFAULTS, type Job, type JobType } from "../job.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES } from "../payload.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES_LIMIT } from "../payload.ts";
 import type { Handler, HandlerContext, Queue, QueueEvents, RegisterOptions } from "../queue.ts";
 import { describeError } from "../worker/errors.ts";
-import { backoffDelay, resolveQueueOptions } from "../worker/options.ts";
+import { backoffDelay, resolveQueueOptions, resolveShutdownDeadline } from "../worker/options.ts";
 import { createAssertions, type JobAssertions } from "./assertions.ts";
 import { DrainLimitError, NoHandlerError, type QueuedCount } from "./errors.ts";
 import { decodePayload, MemoryStore, runOrder, toQueued, type FinishedJob, type MemoryTransaction, type QueuedJob, type StoredJob } from "./store.ts";
@@ -30,7 +30,7 @@ import { decodePayload, MemoryStore, runOrder, toQueued, type FinishedJob, type 
  * ```
  */
 export interface TestingJobsOptions<TX> {
-  /** Largest serialised payload in bytes, as `jobs({ maxPayloadBytes })`. Default 1 MiB. */
+  /** Largest serialised payload in bytes, as `jobs({ maxPayloadBytes })`. Default 1 MiB, at most 32 MiB. */
   maxPayloadBytes?: number;
   /** The testing queue's `name`. It holds jobs of every queue all the same. Default `"default"`. */
   queue?: string;
@@ -149,7 +149,7 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
     validateQueueName(name);
     this.name = name;
     this.#maxPayloadBytes =
-      o.maxPayloadBytes === undefined ? DEFAULT_MAX_PAYLOAD_BYTES : integerOption(o.maxPayloadBytes, "maxPayloadBytes", 1, 256 * 1024 * 1024, what);
+      o.maxPayloadBytes === undefined ? DEFAULT_MAX_PAYLOAD_BYTES : integerOption(o.maxPayloadBytes, "maxPayloadBytes", 1, MAX_PAYLOAD_BYTES_LIMIT, what, "32 MiB");
     this.#tx = options?.tx;
   }
 
@@ -200,8 +200,9 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
     this.#started = true;
   }
 
-  /** Marks the queue stopped. Queued jobs stay. Idempotent; the deadline is accepted and unused. */
-  async shutdown(_options?: { deadline?: number }): Promise<void> {
+  /** Marks the queue stopped. Queued jobs stay. Idempotent; the deadline is validated as the real queue's, and unused. */
+  async shutdown(options?: { deadline?: number }): Promise<void> {
+    resolveShutdownDeadline(options);
     this.#started = false;
   }
 

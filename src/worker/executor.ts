@@ -20,6 +20,7 @@ import type { Engine } from "../engine.ts";
 import type { ControlConnection } from "./control.ts";
 import type { Handler, JobEvent } from "../queue.ts";
 import { deserializePayload } from "../payload.ts";
+import { MAX_TIMER_MS, TIMEOUT_RANGE } from "../config.ts";
 import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
 import { ConnectionLostError, describeError, JobAbortedError, JobTimeoutError } from "./errors.ts";
 import type { AttemptTrace } from "../otel/instrumentation.ts";
@@ -135,6 +136,8 @@ interface ClaimedRow {
 
 /** How long a handler that ignores its aborted signal is waited for before its connection is cut. */
 const ABORT_GRACE_MS = 2_000;
+// The handler's transaction times out after the job's timeout plus two graces: a Node timer.
+if (TIMEOUT_RANGE[1] + ABORT_GRACE_MS * 2 > MAX_TIMER_MS) throw new Error("internal: the longest job timeout does not fit Node's timers");
 
 type Outcome = { ok: true } | { ok: false; error: unknown; hung: boolean };
 
@@ -318,6 +321,9 @@ export class Slot {
 
     const handler = this.host.handlers.get(job.type)!;
     const running = new RunningJob(job.id);
+    // Rows written before timeouts were capped may hold up to 2^31 - 1: capped here, or the
+    // timers below (timeout, then timeout + 2 graces for the transaction) would overflow.
+    if (job.timeout_ms > TIMEOUT_RANGE[1]) job.timeout_ms = TIMEOUT_RANGE[1];
     this.armTimeout(running, job.timeout_ms);
     this.current = running;
     const startedAt = performance.now();

@@ -2,7 +2,7 @@
  * Queue (worker pool) options, their defaults and their validation.
  */
 import { hostname } from "node:os";
-import { closest, describeValue, integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
+import { closest, describeValue, integerOption, objectOrEmpty, rejectLoneSurrogate, rejectUnknownKeys, validateQueueName } from "../config.ts";
 import { InvalidOptionsError } from "../errors.ts";
 
 /** Claim order of a pool. */
@@ -97,10 +97,24 @@ export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueu
     poolName: o.poolName === undefined ? `${hostname()}:${process.pid}` : poolNameOption(o.poolName, what),
     strategy: o.strategy === undefined ? "priority" : strategyOption(o.strategy, what),
     backoff,
-    shutdownDeadline: o.shutdownDeadline === undefined ? 30_000 : integerOption(o.shutdownDeadline, "shutdownDeadline", 0, 86_400_000, what),
+    shutdownDeadline: o.shutdownDeadline === undefined ? 30_000 : integerOption(o.shutdownDeadline, "shutdownDeadline", ...SHUTDOWN_DEADLINE_RANGE, what),
     autoStartDelay: o.autoStartDelay === undefined ? 100 : integerOption(o.autoStartDelay, "autoStartDelay", 0, 60_000, what),
     retention: o.retention === undefined ? undefined : (retention as { succeeded?: number; failed?: number }),
   };
+}
+
+/** Range of a shutdown deadline, ms: it arms a timer, which must stay under Node's 2^31 − 1 ms. */
+const SHUTDOWN_DEADLINE_RANGE = [0, 86_400_000] as const;
+
+/**
+ * Validates `shutdown(options)` and returns its deadline, or undefined for the queue's own. A
+ * deadline of 2^31 ms overflowed its timer and aborted running jobs at once (issue 16).
+ */
+export function resolveShutdownDeadline(input: unknown): number | undefined {
+  const what = "shutdown options";
+  const options = objectOrEmpty(input, what);
+  rejectUnknownKeys(options, ["deadline"], what);
+  return options.deadline === undefined ? undefined : integerOption(options.deadline, "deadline", ...SHUTDOWN_DEADLINE_RANGE, what);
 }
 
 // Both used to be taken as given: `strategy: "fifo"` silently ran as "priority", and a number or
@@ -117,7 +131,10 @@ function strategyOption(value: unknown, what: string): Strategy {
 }
 
 function poolNameOption(value: unknown, what: string): string {
-  if (typeof value === "string" && value.length > 0 && value.length <= 200 && !value.includes("\u0000")) return value;
+  if (typeof value === "string" && value.length > 0 && value.length <= 200 && !value.includes("\u0000")) {
+    rejectLoneSurrogate(value, "poolName", what, "names");
+    return value;
+  }
   throw new InvalidOptionsError("poolName", `${what}: poolName must be a non-empty string of at most 200 characters, got ${describeValue(value)}`);
 }
 

@@ -29,7 +29,7 @@ import type { BackoffOptions } from "./options.ts";
 import { acquirePruner, releasePruner } from "./pruner.ts";
 import { acquireScheduler, releaseScheduler } from "../cron/scheduler.ts";
 import { JobAbortedError } from "./errors.ts";
-import type { ResolvedQueueOptions } from "./options.ts";
+import { resolveShutdownDeadline, type ResolvedQueueOptions } from "./options.ts";
 
 const HEARTBEAT_MS = 10_000;
 
@@ -119,9 +119,15 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
   }
 
   shutdown(options?: { deadline?: number }): Promise<void> {
+    let given: number | undefined;
+    try {
+      given = resolveShutdownDeadline(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     clearTimeout(this.autoStartTimer);
     this.autoStartTimer = undefined;
-    const deadline = options?.deadline ?? this.options.shutdownDeadline;
+    const deadline = given ?? this.options.shutdownDeadline;
     // A second, more urgent shutdown (the CLI's second signal) shortens the one under way.
     if (this.state === "stopping") this.hurry?.(deadline);
     return this.serialize(() => this.doStop(deadline, "the pool is shutting down"));

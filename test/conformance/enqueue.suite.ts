@@ -50,6 +50,13 @@ type BadCase = [name: string, call: (jobs: Enqueuer) => Promise<unknown>, error:
 const circular: Record<string, unknown> = {};
 circular.self = circular;
 
+/** `{ a: { a: … { a: 1 } } }`, `depth` levels deep. */
+function nested(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
+
 /** Bad input and the exact error both backends must give. */
 const badInput: BadCase[] = [
   ["a plain object instead of a job", (j) => j.enqueue({ userId: 1 } as unknown as Job), InvalidJobError, "enqueue expects a job or an array of jobs, got an object ([object Object]): make jobs by calling a job type from defineJob(), e.g. SendWelcome({ userId: 1 })"],
@@ -67,12 +74,26 @@ const badInput: BadCase[] = [
   ["fractional priority", (j) => j.enqueue(Any(1), { priority: 1.5 }), InvalidOptionsError, "enqueue options: priority must be an integer, got number 1.5"],
   ["runAt not a Date", (j) => j.enqueue(Any(1), { runAt: "tomorrow" as unknown as Date }), InvalidOptionsError, 'enqueue options: runAt must be a Date, got the string "tomorrow"'],
   ["an invalid Date", (j) => j.enqueue(Any(1), { runAt: new Date("nope") }), InvalidOptionsError, "enqueue options: runAt is an invalid Date"],
-  ["a zero timeout", (j) => j.enqueue(Any(1), { timeout: 0 }), InvalidOptionsError, "enqueue options: timeout must be between 1 and 2147483647, got 0"],
+  ["a zero timeout", (j) => j.enqueue(Any(1), { timeout: 0 }), InvalidOptionsError, "enqueue options: timeout must be between 1 and 2073600000 (24 days), got 0"],
   ["an empty queue name", (j) => j.enqueue(Any(1), { queue: "" }), InvalidNameError, "queue name must not be empty"],
   ["a queue name with spaces", (j) => j.enqueue(Any(1), { queue: "my queue" }), InvalidNameError, 'queue name "my queue" may only contain letters, digits and _ - . : / (found " ")'],
   ["an empty dedup key", (j) => j.enqueue(Any(1), { dedupKey: "" }), InvalidOptionsError, 'enqueue options: dedupKey must be a non-empty string of at most 512 characters without \\u0000, got the string ""'],
   ["options that are not an object", (j) => j.enqueue(Any(1), 5 as unknown as EnqueueOptions), InvalidOptionsError, "enqueue options must be an object, got number"],
   ["one bad job in a batch", (j) => j.enqueue([Plain({ n: 1 }), Any({ f: () => 2 })]), InvalidPayloadError, 'payload of job "conf-any" cannot be stored: a function cannot be stored at f'],
+  // Accepted once, then undecodable or silently changed on the way back (issue 16, item 5).
+  ["a Buffer", (j) => j.enqueue(Any({ file: { data: Buffer.from("hi") } })), InvalidPayloadError, 'payload of job "conf-any" cannot be stored: a Buffer would not come back (superjson cannot decode it): pass new Uint8Array(buffer), or buffer.toString("base64") at file.data'],
+  ["a DataView", (j) => j.enqueue(Any({ view: new DataView(new ArrayBuffer(4)) })), InvalidPayloadError, 'payload of job "conf-any" cannot be stored: a DataView would come back as {}: pass new Uint8Array(view.buffer, view.byteOffset, view.byteLength) at view'],
+  ["an invalid Date", (j) => j.enqueue(Any({ items: [1, 2, 3, new Date("nope")] })), InvalidPayloadError, 'payload of job "conf-any" cannot be stored: an invalid Date would come back as null at items[3]'],
+  ["a sparse array", (j) => j.enqueue(Any({ list: [1, , 3] })), InvalidPayloadError, 'payload of job "conf-any" cannot be stored: an array with a hole at index 1 would come back with null there: fill the hole (with undefined or null) at list'],
+  ["an array with a named property", (j) => j.enqueue(Any({ list: Object.assign([1, 2], { total: 3 }) })), InvalidPayloadError, 'payload of job "conf-any" cannot be stored: an array would lose its property "total" (arrays keep only their items): use an object at list'],
+  ["a Map with a named property", (j) => j.enqueue(Any({ m: Object.assign(new Map(), { label: "x" }) })), InvalidPayloadError, 'payload of job "conf-any" cannot be stored: a Map would lose its property "label" (only its entries are stored): use an object at m'],
+  // Errors that were not ArrowerJobsErrors (item 14).
+  ["a payload nested 5,000 deep", (j) => j.enqueue(Any(nested(5_000))), InvalidPayloadError, `payload of job "conf-any" cannot be stored: it is nested more than 1000 levels deep (objects, arrays, Maps and Sets inside each other) at ${"a.".repeat(20)}…`],
+  ["a key named constructor next to a Date", (j) => j.enqueue(Any({ constructor: { d: new Date(0) } })), InvalidPayloadError, 'payload of job "conf-any" cannot be stored: a key named "constructor" cannot be stored in a payload that holds a Date, Map, Set, BigInt, undefined or other value superjson encodes (superjson refuses it as a prototype-pollution risk): rename the key at constructor'],
+  // A lone surrogate would be stored as U+FFFD: two different keys would become one (item 15).
+  ["a dedup key with a lone surrogate", (j) => j.enqueue(Any(1), { dedupKey: "order-\uD83D" }), InvalidOptionsError, 'enqueue options: dedupKey "order-\\ud83d" contains a lone UTF-16 surrogate (half of a character such as an emoji), which PostgreSQL would store as U+FFFD, so different keys would collide: pass whole characters (cut strings with Array.from, not slice)'],
+  // Past Node's 32-bit timer the handler's transaction would expire at once (item 9).
+  ["a timeout of 25 days", (j) => j.enqueue(Any(1), { timeout: 25 * 86_400_000 }), InvalidOptionsError, "enqueue options: timeout must be between 1 and 2073600000 (24 days), got 2160000000"],
 ];
 
 /** Payloads that must come back exactly (deep equality, types included). */

@@ -5,6 +5,7 @@
  * how to fix it, and write nothing. test/enqueue/bad-input.test.ts covers other enqueue cases;
  * none are repeated here.
  */
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,9 +22,11 @@ import {
   InvalidPayloadError,
   JobNotFoundError,
   jobs,
+  type EnqueueOptions,
   type Job,
   type JobType,
 } from "../../src/index.ts";
+import { createTestingJobs } from "../../src/testing.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
 import type { TestApp } from "../helpers/app.ts";
 import { createFaultApp, spawnCli, type CliResult } from "./support/harness.ts";
@@ -77,7 +80,7 @@ const apiCases: ApiCase[] = [
   ["register a string as handler", (a) => a.prisma.$jobs.queue("q").register(Any, "handle" as never), InvalidJobError, /register\("bad-any"\) expects a handler function, got string/],
   ["start() with no handler", (a) => a.prisma.$jobs.queue("q").start(), InvalidOptionsError, /queue "q" has no handlers: register at least one job type before start\(\)/],
   // defineJob, jobs()
-  ["defineJob with timeout -1", () => defineJob("x", { timeout: -1 }), InvalidOptionsError, /timeout must be between 1 and 2147483647, got -1/],
+  ["defineJob with timeout -1", () => defineJob("x", { timeout: -1 }), InvalidOptionsError, /timeout must be between 1 and 2073600000 \(24 days\), got -1/],
   ["jobs() with an empty connectionString", () => jobs({ connectionString: "" }), InvalidOptionsError, /jobs\(\) options: connectionString must be a non-empty string/],
   ["jobs() with maxPayloadBytes 0", () => jobs({ maxPayloadBytes: 0 }), InvalidOptionsError, /maxPayloadBytes must be between 1 and/],
   ["jobs() with a logger that is not one", () => jobs({ logger: {} as never }), InvalidOptionsError, /logger must have debug, info, warn and error methods \(console works\)/],
@@ -315,5 +318,122 @@ describe("bad admin input: job ids and dedup keys", () => {
     });
     expect(failures).toBe(0);
     expect(calls).toBeGreaterThanOrEqual(40);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16: enqueue-time input that used to be accepted and then failed at the first attempt,
+// came back changed, threw an untyped error, or failed in the database and aborted the caller's
+// transaction. Each enqueue case also runs on tx.$jobs inside a transaction that writes a row of
+// its own, which must still commit.
+
+const Late = defineJob<unknown>("bad-late");
+const deep = (levels: number): unknown => {
+  let value: unknown = { at: new Date(0) };
+  for (let i = 0; i < levels; i++) value = { child: value };
+  return value;
+};
+class Bytes extends Uint8Array {}
+
+/** [name, job, enqueue options, error, message]: refused by enqueue on the client and on tx. */
+type EnqueueCase = [name: string, job: () => Job, options: EnqueueOptions | undefined, error: Ctor, message: RegExp];
+
+const enqueueCases: EnqueueCase[] = [
+  ["a Buffer", () => Late({ file: Buffer.from("hi") }), undefined, InvalidPayloadError, /a Buffer would not come back \(superjson cannot decode it\): pass new Uint8Array\(buffer\), or buffer.toString\("base64"\) at file$/],
+  ["a DataView", () => Late({ view: new DataView(new ArrayBuffer(2)) }), undefined, InvalidPayloadError, /a DataView would come back as \{\}: pass new Uint8Array\(view.buffer, view.byteOffset, view.byteLength\) at view$/],
+  ["a Uint8Array subclass", () => Late({ bytes: new Bytes(1) }), undefined, InvalidPayloadError, /a Bytes would not come back \(superjson knows only the standard typed arrays\)/],
+  ["an invalid Date", () => Late({ items: [1, 2, 3, new Date("nope")] }), undefined, InvalidPayloadError, /an invalid Date would come back as null at items\[3\]$/],
+  ["a sparse array", () => Late({ list: [1, , 3] }), undefined, InvalidPayloadError, /an array with a hole at index 1 would come back with null there: fill the hole \(with undefined or null\) at list$/],
+  ["an array with a named property", () => Late({ rows: Object.assign([1], { total: 1 }) }), undefined, InvalidPayloadError, /an array would lose its property "total" \(arrays keep only their items\): use an object at rows$/],
+  ["a Set with a named property", () => Late({ s: Object.assign(new Set([1]), { label: "x" }) }), undefined, InvalidPayloadError, /a Set would lose its property "label" \(only its items are stored\)/],
+  ["nesting 5,000 deep", () => Late(deep(5_000)), undefined, InvalidPayloadError, /it is nested more than 1000 levels deep \(objects, arrays, Maps and Sets inside each other\) at child\.child/],
+  ["a key named constructor next to a Date", () => Late({ constructor: { d: new Date() } }), undefined, InvalidPayloadError, /a key named "constructor" cannot be stored in a payload that holds a Date.*\(superjson refuses it as a prototype-pollution risk\): rename the key at constructor$/],
+  ["a key named __proto__ next to a BigInt", () => Late(JSON.parse('{"__proto__": {"n": 1}, "big": 1}', (k, v) => (k === "big" ? 1n : v))), undefined, InvalidPayloadError, /a key named "__proto__" cannot be stored/],
+  ["timeout 2^31 - 1", () => Late(1), { timeout: 2 ** 31 - 1 }, InvalidOptionsError, /enqueue options: timeout must be between 1 and 2073600000 \(24 days\), got 2147483647/],
+  ["a dedup key with a lone surrogate", () => Late(1), { dedupKey: "key-\uDE00" }, InvalidOptionsError, /enqueue options: dedupKey "key-\\ude00" contains a lone UTF-16 surrogate .* would store as U\+FFFD, so different keys would collide/],
+];
+
+/** Other calls: [name, call, error, message]. */
+const configCases: ApiCase[] = [
+  ["defineJob with a 25-day timeout", () => defineJob("x", { timeout: 25 * 86_400_000 }), InvalidOptionsError, /timeout must be between 1 and 2073600000 \(24 days\), got 2160000000/],
+  ["schedule with a 25-day timeout", (a) => a.prisma.$jobs.schedule("@daily", Late(1), { timeout: 25 * 86_400_000 }), InvalidOptionsError, /schedule options: timeout must be between 1 and 2073600000 \(24 days\)/],
+  ["schedule a Buffer payload", (a) => a.prisma.$jobs.schedule("@daily", Late(Buffer.from("x"))), InvalidPayloadError, /a Buffer would not come back/],
+  ["a schedule name with a lone surrogate", (a) => a.prisma.$jobs.schedule("@daily", Late(1), { name: "n-\uD800" }), InvalidOptionsError, /schedule options: name "n-\\ud800" contains a lone UTF-16 surrogate/],
+  ["a poolName with a lone surrogate", (a) => a.prisma.$jobs.queue("q", { poolName: "p-\uD800" }), InvalidOptionsError, /poolName "p-\\ud800" contains a lone UTF-16 surrogate/],
+  ["shutdown({ deadline: 2^31 })", (a) => a.prisma.$jobs.queue("q").shutdown({ deadline: 2 ** 31 }), InvalidOptionsError, /shutdown options: deadline must be between 0 and 86400000, got 2147483648/],
+  ["testing queue shutdown({ deadline: 2^31 })", () => createTestingJobs().shutdown({ deadline: 2 ** 31 }), InvalidOptionsError, /shutdown options: deadline must be between 0 and 86400000, got 2147483648/],
+  ["testing queue: a Buffer", () => createTestingJobs().enqueue(Late(Buffer.from("x"))), InvalidPayloadError, /a Buffer would not come back/],
+  ["jobs() with a 51-character schema", () => jobs({ schema: "s".repeat(51) }), InvalidOptionsError, /schema "s{51}" is 51 characters long, the limit is 50 \(its NOTIFY channel, "arrower_jobs:" and the name, must fit PostgreSQL's 63 bytes\)/],
+  ["jobs() with a 63-character schema", () => jobs({ schema: "s".repeat(63) }), InvalidOptionsError, /is 63 characters long, the limit is 50/],
+  ["jobs() with maxPayloadBytes 64 MiB", () => jobs({ maxPayloadBytes: 64 * 1024 * 1024 }), InvalidOptionsError, /maxPayloadBytes must be between 1 and 33554432 \(32 MiB\), got 67108864/],
+];
+
+describe("bad input at enqueue (issue 16): a typed error, nothing written, the caller's transaction intact", () => {
+  let app: TestApp;
+  let failures = 0;
+  let committed = 0;
+  const fingerprint = async () =>
+    (await app.rows(`SELECT (SELECT count(*) FROM arrower.jobs)::int AS jobs, (SELECT count(*) FROM arrower.schedules)::int AS schedules,
+                            (SELECT count(*) FROM arrower.pools)::int AS pools, (SELECT count(*) FROM arrower.queues)::int AS queues`))[0];
+
+  beforeAll(async () => {
+    app = await createFaultApp();
+  });
+  afterAll(() => app?.close());
+
+  const expectTyped = (error: unknown, type: Ctor, message: RegExp) => {
+    expect(error).toBeInstanceOf(type);
+    expect(error).toBeInstanceOf(ArrowerJobsError);
+    expect((error as ArrowerJobsError).code).toMatch(/^INVALID_(PAYLOAD|OPTIONS)$/);
+    expect((error as Error).message).toMatch(message);
+  };
+
+  it.each(enqueueCases)("enqueue: %s", async (_name, job, options, type, message) => {
+    try {
+      const before = await fingerprint();
+      expectTyped(await app.prisma.$jobs.enqueue(job(), options).then(() => undefined, (e: unknown) => e), type, message);
+      expectTyped(await app.prisma.$jobs.enqueue([Late("fine"), job()], options).then(() => undefined, (e: unknown) => e), type, message);
+      expect(await fingerprint()).toEqual(before);
+      // On tx.$jobs, among the transaction's own writes: they still commit.
+      const email = `${randomUUID()}@example.com`;
+      let inTx: unknown;
+      await app.prisma.$transaction(async (tx) => {
+        await tx.user.create({ data: { email } });
+        inTx = await tx.$jobs.enqueue(job(), options).then(() => undefined, (e: unknown) => e);
+      });
+      expectTyped(inTx, type, message);
+      expect(await app.rows(`SELECT 1 FROM "User" WHERE email = $1`, [email])).toHaveLength(1);
+      expect(await fingerprint()).toEqual(before);
+      committed++;
+    } catch (e) {
+      failures++;
+      throw e;
+    }
+  });
+
+  it.each(configCases)("API: %s", async (_name, call, type, message) => {
+    try {
+      const before = await fingerprint();
+      expectTyped(await Promise.resolve().then(() => call(app)).then(() => undefined, (e: unknown) => e), type, message);
+      expect(await fingerprint()).toEqual(before);
+    } catch (e) {
+      failures++;
+      throw e;
+    }
+  });
+
+  it("the table row", (context) => {
+    const calls = enqueueCases.length * 3 + configCases.length;
+    recordResult(context, {
+      order: 11,
+      scenario: "Bad input at enqueue (issue 16)",
+      jobs: calls,
+      lost: 0,
+      duplicated: 0,
+      maxRecoveryMs: null,
+      notes: `${enqueueCases.length} bad jobs or options, each on prisma.$jobs, in a batch and on tx.$jobs inside a transaction that also writes a row (${committed} of those transactions committed their row), and ${configCases.length} other calls (schedule, queue, shutdown, defineJob, jobs(), the testing queue): each a typed error naming the value, nothing written; ${failures} failed`,
+    });
+    expect(failures).toBe(0);
+    expect(committed).toBe(enqueueCases.length);
   });
 });

@@ -213,7 +213,7 @@ describe("lifecycle: consistent, and nothing runs in the background", () => {
 describe("options", () => {
   it("are validated at construction, with did-you-mean", () => {
     expect(() => createTestingJobs({ maxPayloadByte: 1 } as never)).toThrow('unknown option "maxPayloadByte" for createTestingJobs() options, did you mean "maxPayloadBytes"?');
-    expect(() => createTestingJobs({ maxPayloadBytes: 0 })).toThrow("createTestingJobs() options: maxPayloadBytes must be between 1 and 268435456, got 0");
+    expect(() => createTestingJobs({ maxPayloadBytes: 0 })).toThrow("createTestingJobs() options: maxPayloadBytes must be between 1 and 33554432 (32 MiB), got 0");
     expect(() => createTestingJobs({ queue: "has space" })).toThrow(InvalidNameError);
     expect(() => createTestingJobs(5 as never)).toThrow(InvalidOptionsError);
   });
