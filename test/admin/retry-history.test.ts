@@ -3,10 +3,9 @@
  * attempts from zero. History shows both runs: each attempt once, numbered within its run, and
  * the new run's attempts (a crash too) numbered from 1 again.
  */
-import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { defineJob } from "../../src/index.ts";
-import { useTestApp, waitFor } from "../helpers/app.ts";
+import { abandonAsCrashed, useTestApp, waitFor } from "../helpers/app.ts";
 
 const Charge = defineJob<{ failures: number }>("charge");
 
@@ -60,12 +59,7 @@ describe("a finished job retried from history", () => {
     expect((await app.prisma.$jobs.requeueFailed({ queue: "requeue-runs" })).requeued).toBe(1);
 
     // A worker dies holding the job: its transaction aborts, the next claim counts the crash.
-    const holder = new pg.Client({ connectionString: app.url });
-    await holder.connect();
-    await holder.query("BEGIN");
-    await holder.query(`SELECT id FROM arrower.jobs WHERE id = $1 FOR UPDATE`, [id]);
-    await holder.query("ROLLBACK");
-    await holder.end();
+    await abandonAsCrashed(app, id);
     await runUntilFinished("requeue-runs", id, () => false);
     expect(await history(id)).toEqual({
       state: "succeeded",

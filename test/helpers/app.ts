@@ -73,6 +73,22 @@ declare module "../../src/index.ts" {
   }
 }
 
+/**
+ * Leaves job `id` as a worker that died holding it does: its row locked by a transaction that
+ * then aborted. The next claim counts a crashed attempt.
+ */
+export async function abandonAsCrashed(app: Pick<TestApp, "url">, id: string, schema = "arrower"): Promise<void> {
+  const holder = new pg.Client({ connectionString: app.url });
+  await holder.connect();
+  try {
+    await holder.query("BEGIN");
+    await holder.query(`SELECT id FROM "${schema}".jobs WHERE id = $1 FOR UPDATE`, [id]);
+    await holder.query("ROLLBACK");
+  } finally {
+    await holder.end();
+  }
+}
+
 /** Resolves when `predicate` holds, polling every 20 ms; rejects after `timeoutMs`. */
 export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = "condition"): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -7,7 +7,7 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { defineJob } from "../../src/index.ts";
-import { useTestApp, waitFor } from "../helpers/app.ts";
+import { abandonAsCrashed, useTestApp, waitFor } from "../helpers/app.ts";
 
 const Noop = defineJob<{ n: number }>("noop");
 const Work = defineJob<{ n: number }>("work");
@@ -125,12 +125,7 @@ describe("stopping a busy pool", () => {
     });
     // A job whose previous holder died: its claim counts a crash and emits "crashed".
     const [crashed] = await queue.enqueue([Work({ n: 1 })], { maxAttempts: 3 });
-    const holder = new pg.Client({ connectionString: app.url });
-    await holder.connect();
-    await holder.query("BEGIN");
-    await holder.query(`SELECT id FROM arrower.jobs WHERE id = $1 FOR UPDATE`, [crashed]);
-    await holder.query("ROLLBACK");
-    await holder.end();
+    await abandonAsCrashed(app, crashed!);
     const others = await queue.enqueue([...Array.from({ length: 20 }, (_, n) => Work({ n })), Work({ n: -1 })], { maxAttempts: 2 });
     await queue.start();
     const all = [crashed!, ...others];
