@@ -1,5 +1,7 @@
+import { existsSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { defineConfig, handle } from "arrower-jobs";
-import { prisma, Greet } from "./db.ts";
+import { prisma, Greet, Hold } from "./db.ts";
 
 export default defineConfig({
   prisma,
@@ -10,6 +12,11 @@ export default defineConfig({
       handlers: [
         handle(Greet, async (job, { tx }) => {
           await tx.account.update({ where: { id: job.accountId }, data: { greetedAt: job.at } });
+        }),
+        handle(Hold, async (job, { tx }) => {
+          console.log(`hold job started for account ${job.accountId}`);
+          while (!existsSync(job.release)) await sleep(50);
+          await tx.account.update({ where: { id: job.accountId }, data: { greetedAt: new Date() } });
         }),
       ],
     },

@@ -14,8 +14,9 @@ import { statusCommand } from "./status.ts";
 import { pruneCommand } from "./prune.ts";
 import { uiCommand } from "./ui.ts";
 import { workerCommand } from "./worker.ts";
+import { devCommand } from "./dev.ts";
 
-const COMMANDS: readonly Command[] = [workerCommand, migrateCommand, statusCommand, pruneCommand, uiCommand];
+const COMMANDS: readonly Command[] = [workerCommand, migrateCommand, statusCommand, pruneCommand, uiCommand, devCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

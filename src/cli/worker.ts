@@ -4,6 +4,10 @@
  * Shutdown follows graphile-worker: the first signal stops claiming and waits for running jobs
  * (each queue's `shutdownDeadline`, 30 s by default, after which their signals are aborted and
  * they roll back without counting an attempt); a second signal forces it and exits 1.
+ *
+ * Under npm (`npx arrower-jobs worker`, `npm run …`) the worker also shuts down when its parent
+ * exits: npm passes SIGTERM only to the shell it started the bin in, which dies without passing
+ * it on, and the worker would go on claiming jobs as an orphan.
  */
 import { engineOf, type JobsClient } from "../client.ts";
 import { closest } from "../config.ts";
@@ -25,6 +29,12 @@ const FLAGS = {
  */
 const FORCE_EXIT_MS = 3_000;
 
+/**
+ * How often a worker started by npm checks that its parent is still there (one getppid call):
+ * the delay between npm's exit and the worker's graceful shutdown.
+ */
+const PARENT_CHECK_MS = 1_000;
+
 /** The `worker` command. */
 export const workerCommand: Command = {
   name: "worker",
@@ -34,6 +44,11 @@ export const workerCommand: Command = {
 Runs a worker pool for each queue of the config file, each job in a transaction of its own.
 The first SIGINT/SIGTERM (Ctrl-C) stops claiming jobs and waits for the running ones (up to
 each queue's shutdownDeadline, 30 s by default); a second one aborts them and exits 1.
+
+Under a process manager (Docker, systemd, Kubernetes), start the bin itself so that it receives
+the manager's SIGTERM: node_modules/.bin/arrower-jobs worker (exec form in a Dockerfile CMD,
+\`exec\` in a shell script). npm does not pass SIGTERM on to it; a worker started through npx or
+npm run shuts down gracefully within a second of npm exiting instead.
 
 Flags:
 ${formatFlags(FLAGS)}
@@ -54,6 +69,7 @@ async function run(argv: readonly string[]): Promise<number> {
   const shutdown = new Shutdown();
   process.on("SIGINT", shutdown.onSignal);
   process.on("SIGTERM", shutdown.onSignal);
+  if (underNpm()) watchParent(shutdown.onParentExit);
   const loaded = await loadConfig(flags.config);
   const selected = selectQueues(loaded, flags.queue);
   const prisma = loaded.config.prisma as { $jobs: JobsClient<unknown>; $disconnect?: () => Promise<void> };
@@ -124,6 +140,30 @@ function selectQueues(loaded: LoadedConfig, flag: string | undefined): LoadedQue
   return loaded.queues.filter((q) => names.includes(q.name));
 }
 
+/**
+ * Whether npm (or pnpm, yarn: they set the same variable) started this process, through npx,
+ * `npm exec` or a package.json script.
+ */
+function underNpm(): boolean {
+  return process.env.npm_lifecycle_event !== undefined;
+}
+
+/**
+ * Calls `onExit` with the parent's pid once the parent process has exited (this process then has
+ * another parent: init, or a subreaper). Polls, as Node has no event for it; the timer does not
+ * keep the process alive. Only under npm: otherwise a worker may outlive its parent on purpose
+ * (`nohup`, a script that starts it in the background and exits).
+ */
+function watchParent(onExit: (parent: number) => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onExit(parent);
+  }, PARENT_CHECK_MS);
+  timer.unref();
+}
+
 /** Graceful on the first signal, forced on the second, immediate on the third. */
 class Shutdown {
   private signals = 0;
@@ -169,6 +209,13 @@ class Shutdown {
     } else {
       process.exit(EXIT.failure);
     }
+  };
+
+  /** The parent process (npm) exited without passing its signal on: as the first SIGTERM. */
+  readonly onParentExit = (parent: number): void => {
+    if (this.signals > 0) return; // already shutting down
+    this.logger?.warn("the parent process exited (npm does not pass SIGTERM on): shutting down", { parent });
+    this.onSignal("SIGTERM");
   };
 
   /** Starts a graceful shutdown without a signal (a queue failed to start). */

@@ -82,6 +82,8 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
   let dir: string;
   let config: string;
   const children: ChildProcess[] = [];
+  /** Workers whose parent (a shell) is gone: killed after each test if still there. */
+  const orphans: number[] = [];
 
   /** The child's environment: this file's database, and no test-runner markers (they silence the logger). */
   function env(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -114,6 +116,13 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
   });
   afterEach(() => {
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    for (const pid of orphans.splice(0)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
   });
   afterAll(async () => {
     await app?.close();
@@ -350,6 +359,35 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
           "(e.g. DATABASE_URL=postgresql://user:password@localhost:5432/app), or give new PrismaPg({ connectionString }) or jobs({ connectionString }) one",
       );
     }
+  });
+
+  it("under npm, a worker whose parent shell dies of SIGTERM (npx's, which does not pass it on) shuts down gracefully", async () => {
+    // npm runs a bin as `sh -c …` and sends SIGTERM to that shell only, which dies of it.
+    const shell = spawn("sh", ["-c", '"$0" --import "$1" "$2" worker --queue mail; exit $?', process.execPath, tsx, join(repo, "src/cli/main.ts")], {
+      cwd: dir,
+      env: env({ npm_lifecycle_event: "npx" }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(shell);
+    const output = { stdout: "", stderr: "" };
+    shell.stdout!.on("data", (chunk: Buffer) => (output.stdout += chunk.toString()));
+    shell.stderr!.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
+    // The pipes close when the last process holding them, the worker, has exited.
+    const closed = new Promise<void>((resolve) => shell.on("close", () => resolve()));
+    await waitFor(() => output.stdout.includes("worker running") || shell.exitCode !== null, 60_000, "the worker to start");
+    const pid = Number(/worker running.* pid=(\d+)/.exec(output.stdout)?.[1]);
+    expect(pid, output.stdout + output.stderr).toBeGreaterThan(0);
+    orphans.push(pid);
+
+    shell.kill("SIGTERM");
+    // The worker checks for its parent once a second.
+    await waitFor(() => output.stdout.includes("worker stopped"), 10_000, "the orphaned worker to stop");
+    await closed; // the worker has exited: it held the pipes' last ends (kill -0 would see its zombie)
+    expect(shell.signalCode).toBe("SIGTERM"); // the shell died of it, as under npm
+    expect(output.stderr).toContain(`the parent process exited (npm does not pass SIGTERM on): shutting down parent=${shell.pid}`);
+    expect(output.stdout).toContain("pool stopped queue=mail");
+    expect(output.stdout).toContain("worker stopped");
+    expect(await app.count("pools")).toBe(0);
   });
 
   it("worker that cannot start (schema not migrated): exit 1 with the reason", async () => {
