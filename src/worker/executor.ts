@@ -18,7 +18,7 @@
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import type { ControlConnection } from "./control.ts";
-import type { Handler, JobEvent } from "../queue.ts";
+import type { Handler, JobEvent } from "../handler.ts";
 import { deserializePayload } from "../payload.ts";
 import { MAX_TIMER_MS, TIMEOUT_RANGE } from "../config.ts";
 import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
