@@ -1,8 +1,12 @@
 /**
- * Handlers and their outcomes: what a handler receives and the events a queue reports. Core
+ * Handlers and their outcomes: what a handler receives, the events a queue reports, and the
+ * check of a `register` call (the same for the worker pool and the testing queue). Core
  * vocabulary, beside job.ts: the worker pool, the testing queue and the public `Queue`
  * interface (./queue.ts) all stand on it.
  */
+import { describeValue, objectOrEmpty, rejectUnknownKeys } from "./config.ts";
+import { InvalidJobError, InvalidOptionsError } from "./errors.ts";
+import { isJobType } from "./job.ts";
 import type { JobSnooze } from "./outcomes.ts";
 
 /** What happened to an attempt; the payload of a queue's job events. */
@@ -81,3 +85,31 @@ export interface QueueEvents {
   snoozed: (event: JobEvent) => void;
 }
 
+/**
+ * Checks a `register(type, handler, options)` call against the handlers a queue (real or
+ * testing) already has, before anything changes: one handler per job type, unless `replace`.
+ * @throws InvalidJobError, InvalidOptionsError
+ */
+export function checkRegistration(
+  queue: string,
+  registered: ReadonlyMap<string, unknown>,
+  type: unknown,
+  handler: unknown,
+  input: unknown,
+): void {
+  if (!isJobType(type)) throw new InvalidJobError(`register expects a job type from defineJob(), got ${typeof type}`);
+  if (typeof handler !== "function") throw new InvalidJobError(`register("${type.name}") expects a handler function, got ${typeof handler}`);
+  const what = "register options";
+  const options = objectOrEmpty(input, what);
+  rejectUnknownKeys(options, ["replace"], what);
+  if (options.replace !== undefined && typeof options.replace !== "boolean") {
+    throw new InvalidOptionsError("replace", `${what}: replace must be true or false, got ${describeValue(options.replace)}`);
+  }
+  const existing = registered.get(type.name);
+  if (existing !== undefined && existing !== handler && options.replace !== true) {
+    throw new InvalidJobError(
+      `queue "${queue}" already has a handler for job type "${type.name}": registering another would replace it. ` +
+        "Register each job type once per queue, or pass { replace: true } to replace the handler on purpose",
+    );
+  }
+}

@@ -40,7 +40,8 @@ export {
 } from "./errors.ts";
 export type { Queue, HandlerFor } from "./queue.ts";
 export type { Handler, HandlerContext, RegisterOptions, QueueEvents, JobEvent } from "./handler.ts";
-export type { QueueOptions, BackoffOptions, Strategy } from "./worker/options.ts";
+export type { QueueOptions, Strategy } from "./worker/options.ts";
+export type { BackoffOptions } from "./backoff.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";
 export { UnrecoverableError, snooze, JobSnooze } from "./outcomes.ts";
 export type { JobInfo, JobDetails, AttemptInfo, JobFilter, JobPage, QueueStats, PruneOptions, RequeueResult } from "./admin/api.ts";

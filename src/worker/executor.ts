@@ -28,7 +28,7 @@ import { JobSnooze, UnrecoverableError } from "../outcomes.ts";
 import { HANDLER_SAVEPOINT } from "../postgres/queries.ts";
 import { corked, settleInOrder } from "../postgres/pipeline.ts";
 import { oneOrEach } from "../postgres/arrays.ts";
-import type { BackoffOptions } from "./options.ts";
+import type { BackoffOptions } from "../backoff.ts";
 import { RunningJob } from "./running-job.ts";
 
 /**
