@@ -8,6 +8,8 @@
  * on, so extensions applied after `jobs()` are still on `tx`, and `tx.$transaction()` stays a
  * savepoint of the same transaction.
  */
+import { Prisma, type PrismaClientExtends } from "@prisma/client/extension";
+import type { Types } from "@prisma/client/runtime/client";
 import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
 import { JobsClient } from "../client.ts";
 import type { Queryable } from "../backend.ts";
@@ -27,13 +29,16 @@ interface PrismaLike {
   $queryRawUnsafe(sql: string, ...values: unknown[]): Promise<unknown>;
 }
 
+/** What `jobs()` adds, in Prisma's own terms (its `InternalArgs`): the client member `$jobs`. */
+type JobsArgs = Types.Extensions.InternalArgs<{}, {}, {}, { $jobs: JobsClient<RegisteredTransaction> }>;
+
 /**
- * The shape of `jobs()` that Prisma's `$extends` understands: it adds `$jobs` to the client
- * and, through `$transaction`'s typing, to every transaction client.
+ * What `jobs()` returns: an extension made by Prisma's `defineExtension`, which `$extends`
+ * understands. It adds `$jobs` to the client and, through `$transaction`'s typing, to every
+ * transaction client. Typed by Prisma's own extension types, so a Prisma version that changes
+ * them changes this with them.
  */
-export type JobsExtension = (client: unknown) => {
-  $extends: { extArgs: { result: {}; model: {}; query: {}; client: { $jobs: () => JobsClient<RegisteredTransaction> } } };
-};
+export type JobsExtension = (client: unknown) => PrismaClientExtends<JobsArgs>;
 
 /** Adapts a Prisma client or transaction client to the engine's {@link Queryable}. */
 export function prismaQueryable(client: PrismaLike): Queryable {
@@ -183,5 +188,9 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
     outermost = extended;
     return extended;
   };
-  return extension as unknown as JobsExtension;
+  // The extension also overrides $transaction, $disconnect and $extends (binding tx.$jobs,
+  // closing the engine, following later extensions). Inferred from `client.$extends({...})`,
+  // those overrides would replace Prisma's typed signatures on the app's client (`tx` untyped,
+  // `$extends` returning unknown), so the type names only what it adds: `$jobs`.
+  return Prisma.defineExtension(extension as unknown as (client: PrismaClientExtends) => { $extends: { extArgs: JobsArgs } });
 }
