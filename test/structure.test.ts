@@ -94,8 +94,10 @@ describe("the import graph of src/", () => {
     expect(cycles(graph)).toEqual([]);
   });
 
-  test("the worker runs on the core: it imports nothing of the app-facing surface, the admin, Prisma or the CLI", () => {
-    expect(importsInto(graph, "worker/", ["client.ts", "queue.ts", "admin/", "prisma/", "cli/"])).toEqual([]);
+  test("the runtime (worker, cron) stands on the core: it imports nothing of the app-facing surface, the admin, Prisma or the CLI", () => {
+    const surface = ["client.ts", "queue.ts", "admin/", "prisma/", "cli/"];
+    expect(importsInto(graph, "worker/", surface)).toEqual([]);
+    expect(importsInto(graph, "cron/", surface)).toEqual([]);
   });
 
   test("job values know nothing of the runtime", () => {
