@@ -9,6 +9,7 @@ import type { Engine } from "./engine.ts";
 import { insertJobs, prepareJobs, type Atomically } from "./enqueue.ts";
 import { latestVersion, type MigrateResult } from "./postgres/migrations.ts";
 import type { Queue } from "./queue.ts";
+import type { Enqueuer, Scheduler } from "./enqueuer.ts";
 import { resolveQueueOptions, type QueueOptions } from "./worker/options.ts";
 import { WorkerPool } from "./worker/pool.ts";
 import type { HandlerTransactions } from "./worker/executor.ts";
@@ -16,50 +17,6 @@ import { IntegrationError } from "./errors.ts";
 import * as admin from "./admin/api.ts";
 import type { JobDetails, JobFilter, JobPage, PruneOptions, QueueStats, RequeueResult } from "./admin/api.ts";
 import { listSchedulesOf, scheduleJob, unscheduleJob, type ScheduleInfo, type ScheduleOptions } from "./cron/schedules.ts";
-
-/**
- * Enqueues jobs. `prisma.$jobs`, `tx.$jobs`, a `Queue` and the testing queue all satisfy it:
- * let application code depend on this, not on Prisma.
- *
- * @example
- * ```ts
- * async function signUp(jobs: Enqueuer, userId: number) {
- *   await jobs.enqueue(SendWelcome({ userId, at: new Date() }));
- * }
- * ```
- */
-export interface Enqueuer {
-  /**
-   * Enqueues one job and returns its id. On `tx.$jobs` the job exists only if `tx` commits.
-   * @throws InvalidJobError, InvalidPayloadError, InvalidOptionsError, MigrationsPendingError
-   */
-  enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
-  /** Enqueues a batch (of one type or mixed) with one statement; returns the ids in order. */
-  enqueue(jobs: readonly Job[], options?: EnqueueOptions): Promise<string[]>;
-}
-
-/**
- * Makes jobs repeat. `prisma.$jobs` and `tx.$jobs` satisfy it: let application code depend on
- * this, not on Prisma.
- *
- * @example
- * ```ts
- * async function declareSchedules(scheduler: Scheduler) {
- *   await scheduler.schedule("0 4 * * *", Cleanup({ olderThanDays: 30 }), { name: "nightly-cleanup" });
- * }
- * ```
- */
-export interface Scheduler {
-  /**
-   * Makes `job` repeat on `spec` and returns the schedule's id. Declaring the same schedule
-   * again (same `name`; without a name, same job type, spec, time zone and payload) returns the
-   * same id; with a name it replaces the schedule's spec, time zone, job and options.
-   * @throws InvalidCronError, InvalidJobError, InvalidPayloadError, InvalidOptionsError, MigrationsPendingError
-   */
-  schedule<P>(spec: string, job: Job<P>, options?: ScheduleOptions): Promise<string>;
-  /** Removes a schedule by id or name; resolves to whether it existed. */
-  unschedule(idOrName: string): Promise<boolean>;
-}
 
 /**
  * The `$jobs` member of an extended Prisma client or transaction client.

@@ -17,9 +17,9 @@
  */
 import type { JobsClient } from "./client.ts";
 import type { JobType } from "./job.ts";
-import type { Handler } from "./queue.ts";
+import type { Handler } from "./handler.ts";
 import type { QueueOptions } from "./worker/options.ts";
-import type { RegisteredTransaction } from "./prisma/extension.ts";
+import type { RegisteredTransaction } from "./prisma/register.ts";
 
 /** A job type and its handler, made by {@link handle}. */
 export interface HandlerEntry<TX = RegisteredTransaction> {

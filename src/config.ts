@@ -2,8 +2,7 @@
  * Validation of names and options. Configuration mistakes fail at the call site with a typed
  * error that says what is wrong and how to fix it; nothing is written before validation passes.
  */
-import { InvalidJobError, InvalidNameError, InvalidOptionsError } from "./errors.ts";
-import { isJobType, type JobDefaults } from "./job.ts";
+import { InvalidNameError, InvalidOptionsError } from "./errors.ts";
 
 /** Longest job-type name; names are stored with every job, so keep them short. */
 export const MAX_JOB_NAME_LENGTH = 128;
@@ -172,6 +171,18 @@ export const MAX_TIMER_MS = 2_147_483_647;
 export const TIMEOUT_RANGE = [1, 24 * 86_400_000] as const;
 const TIMEOUT_NOTE = "24 days";
 
+/** Options a job type can set as defaults for its jobs; enqueue options override them. */
+export interface JobDefaults {
+  /** Queue the job goes to. Default `"default"`. */
+  queue?: string;
+  /** Lower runs first. Default `0`. */
+  priority?: number;
+  /** Attempts before the job is kept as failed. Default `25`. */
+  maxAttempts?: number;
+  /** Milliseconds an attempt may run before its `signal` aborts. Default `30_000`. */
+  timeout?: number;
+}
+
 /** Validates job defaults (also the shared part of enqueue options). */
 export function validateJobDefaults(input: unknown, what: string): JobDefaults {
   const options = objectOrEmpty(input, what);
@@ -229,33 +240,4 @@ export function validateEnqueueOptions(input: unknown): EnqueueOptions {
     out.dedupKey = key;
   }
   return out;
-}
-
-/**
- * Checks a `register(type, handler, options)` call against the handlers a queue (real or
- * testing) already has, before anything changes: one handler per job type, unless `replace`.
- * @throws InvalidJobError, InvalidOptionsError
- */
-export function checkRegistration(
-  queue: string,
-  registered: ReadonlyMap<string, unknown>,
-  type: unknown,
-  handler: unknown,
-  input: unknown,
-): void {
-  if (!isJobType(type)) throw new InvalidJobError(`register expects a job type from defineJob(), got ${typeof type}`);
-  if (typeof handler !== "function") throw new InvalidJobError(`register("${type.name}") expects a handler function, got ${typeof handler}`);
-  const what = "register options";
-  const options = objectOrEmpty(input, what);
-  rejectUnknownKeys(options, ["replace"], what);
-  if (options.replace !== undefined && typeof options.replace !== "boolean") {
-    throw new InvalidOptionsError("replace", `${what}: replace must be true or false, got ${describeValue(options.replace)}`);
-  }
-  const existing = registered.get(type.name);
-  if (existing !== undefined && existing !== handler && options.replace !== true) {
-    throw new InvalidJobError(
-      `queue "${queue}" already has a handler for job type "${type.name}": registering another would replace it. ` +
-        "Register each job type once per queue, or pass { replace: true } to replace the handler on purpose",
-    );
-  }
 }

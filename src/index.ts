@@ -2,9 +2,11 @@
  * arrower-jobs: background jobs for Prisma and PostgreSQL, enqueued in your transaction and
  * run in one of their own.
  */
-export { jobs, type JobsExtension, type Register, type TransactionClient, type RegisteredTransaction, type RegisterYourPrismaClient_SeeReadmeInstall } from "./prisma/extension.ts";
+export { jobs, type JobsExtension } from "./prisma/extension.ts";
+export type { Register, TransactionClient, RegisteredTransaction, RegisterYourPrismaClient_SeeReadmeInstall } from "./prisma/register.ts";
 export type { JobsOptions } from "./engine.ts";
-export { JobsClient, type Enqueuer, type Scheduler, type SchemaStatus } from "./client.ts";
+export { JobsClient, type SchemaStatus } from "./client.ts";
+export type { Enqueuer, Scheduler } from "./enqueuer.ts";
 export type { ScheduleOptions, ScheduleInfo } from "./cron/schedules.ts";
 export {
   defineJob,
@@ -36,8 +38,10 @@ export {
   DuplicateJobError,
   type ArrowerJobsErrorCode,
 } from "./errors.ts";
-export type { Queue, Handler, HandlerFor, HandlerContext, RegisterOptions, QueueEvents, JobEvent } from "./queue.ts";
-export type { QueueOptions, BackoffOptions, Strategy } from "./worker/options.ts";
+export type { Queue, HandlerFor } from "./queue.ts";
+export type { Handler, HandlerContext, RegisterOptions, QueueEvents, JobEvent } from "./handler.ts";
+export type { QueueOptions, Strategy } from "./worker/options.ts";
+export type { BackoffOptions } from "./backoff.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";
 export { UnrecoverableError, snooze, JobSnooze } from "./outcomes.ts";
 export type { JobInfo, JobDetails, AttemptInfo, JobFilter, JobPage, QueueStats, PruneOptions, RequeueResult } from "./admin/api.ts";

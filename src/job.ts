@@ -3,20 +3,10 @@
  * scheduler and the testing queue.
  */
 import { InvalidJobError } from "./errors.ts";
-import { validateJobName, validateJobDefaults } from "./config.ts";
-import { resolveBackoff, type BackoffOptions } from "./worker/options.ts";
+import { validateJobName, validateJobDefaults, type JobDefaults } from "./config.ts";
+import { resolveBackoff, type BackoffOptions } from "./backoff.ts";
 
-/** Options a job type can set as defaults for its jobs; enqueue options override them. */
-export interface JobDefaults {
-  /** Queue the job goes to. Default `"default"`. */
-  queue?: string;
-  /** Lower runs first. Default `0`. */
-  priority?: number;
-  /** Attempts before the job is kept as failed. Default `25`. */
-  maxAttempts?: number;
-  /** Milliseconds an attempt may run before its `signal` aborts. Default `30_000`. */
-  timeout?: number;
-}
+export type { JobDefaults } from "./config.ts";
 
 /** Defaults of a job type: {@link JobDefaults}, plus retry delays of its own. */
 export interface JobTypeDefaults extends JobDefaults {

@@ -1,64 +1,12 @@
 /**
  * The public face of a worker pool: `prisma.$jobs.queue(name, options)` returns a {@link Queue}.
  */
-import type { Enqueuer, Scheduler } from "./client.ts";
+import type { Enqueuer, Scheduler } from "./enqueuer.ts";
 import type { Job, JobType } from "./job.ts";
-import type { JobSnooze } from "./outcomes.ts";
-import type { RegisteredTransaction } from "./prisma/extension.ts";
+import type { Handler, QueueEvents, RegisterOptions } from "./handler.ts";
+import type { RegisteredTransaction } from "./prisma/register.ts";
 
-/** What happened to an attempt; the payload of a queue's job events. */
-export interface JobEvent {
-  /** `succeeded`; `retrying` (failed, will run again); `failed` (final); `crashed` (its worker died); `snoozed`. */
-  kind: "succeeded" | "retrying" | "failed" | "crashed" | "snoozed";
-  jobId: string;
-  type: string;
-  queue: string;
-  attempt: number;
-  /** The error text as stored in history (failures and crashes). */
-  error?: string;
-  /** How long the handler ran (succeeded). */
-  durationMs?: number;
-}
-
-/** What a handler receives besides its payload. */
-export interface HandlerContext<TX> {
-  /**
-   * The job's transaction client: the handler's writes commit exactly when the job succeeds,
-   * and roll back (to a savepoint) when it throws. Enqueue follow-up jobs with `tx.$jobs`.
-   *
-   * It opens on first use: until then `tx` records what the handler does and replays it on the
-   * real transaction client when the result is awaited. Everything Prisma returns as a promise
-   * (model queries, `$queryRaw`, `$executeRaw`, `$transaction`, `$jobs.enqueue`, async methods
-   * of your client extensions) works as usual, and a model's `fields` is read at once. The one
-   * difference: a client extension's *synchronous* member returns a promise-like value on `tx`,
-   * not the value its type says — `await` it (`const tenant = await tx.$tenant()`), or read it
-   * from your root client.
-   */
-  tx: TX;
-  /** The job's id. */
-  jobId: string;
-  /** This attempt's number, from 1. */
-  attempt: number;
-  /** Attempts allowed before the job is kept as failed. */
-  maxAttempts: number;
-  /** Aborted when the job's timeout runs out or the pool shuts down past its deadline. */
-  signal: AbortSignal;
-  /** The queue the job is in. */
-  queue: string;
-  /** When the job was due (for a cron job, its tick time). */
-  runAt: Date;
-  /** When the job was enqueued. */
-  createdAt: Date;
-}
-
-/**
- * Handles one job type. Return (or resolve) to succeed; throw to fail the attempt, which rolls
- * back the handler's writes and retries the job later with growing backoff.
- */
-export type Handler<P, TX = unknown> = (
-  payload: P,
-  context: HandlerContext<TX>,
-) => Promise<void | JobSnooze> | void | JobSnooze;
+export type { Handler, HandlerContext, JobEvent, QueueEvents, RegisterOptions } from "./handler.ts";
 
 /**
  * The handler of a job type, for a handler written in a file of its own: the payload comes from
@@ -75,28 +23,6 @@ export type Handler<P, TX = unknown> = (
  * @typeParam TX what `tx` is; default your registered client's transaction client
  */
 export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P> ? Handler<P, TX> : never;
-
-/** Options of {@link Queue.register}. */
-export interface RegisterOptions {
-  /** Replace the handler already registered for this job type. Default `false`: that is refused. */
-  replace?: boolean;
-}
-
-/** Events a queue emits. */
-export interface QueueEvents {
-  /** A pool error that is not a job's: a failed automatic start, a lost connection. */
-  error: (error: Error) => void;
-  /** A job succeeded. */
-  succeeded: (event: JobEvent) => void;
-  /** An attempt failed; the job will run again after its backoff. */
-  retrying: (event: JobEvent) => void;
-  /** A job failed for good (last attempt, or UnrecoverableError): alert on this one. */
-  failed: (event: JobEvent) => void;
-  /** A worker died while running the job; found and counted by the next claimer. */
-  crashed: (event: JobEvent) => void;
-  /** A handler snoozed its job. */
-  snoozed: (event: JobEvent) => void;
-}
 
 /**
  * A queue and its worker pool. Enqueue into it, register handlers for the job types it runs;

@@ -12,6 +12,9 @@ import { deserializePayload } from "../payload.ts";
 import { JobState } from "../job.ts";
 import { describeValue, integerOption, objectOrEmpty, rejectUnknownKeys, validateJobName, validateQueueName } from "../config.ts";
 
+// Retention is the runtime's (every worker prunes); the admin API exposes it as it is.
+export { prune, resolvePruneOptions, DEFAULT_RETENTION, type PruneOptions, type ResolvedPrune } from "../worker/retention.ts";
+
 /**
  * One attempt that did not finish its job (failed and retried, crashed, timed out), or the last
  * attempt of an earlier run of a job that was retried from history.
@@ -98,24 +101,6 @@ export interface QueueStats {
   paused: boolean;
 }
 
-/**
- * Retention of {@link prune}, in milliseconds. An age not given is each queue's own: the
- * `retention` its pools declared (stored in the database when a pool starts), else the default.
- */
-export interface PruneOptions {
-  /** Prune succeeded (and cancelled) jobs finished longer ago than this. Default: the queue's retention, else 7 days. */
-  succeeded?: number;
-  /** Prune failed jobs finished longer ago than this. Default: the queue's retention, else 30 days. */
-  failed?: number;
-  /** Only this queue. */
-  queue?: string;
-  /** Leave these queues alone. */
-  exceptQueues?: string[];
-  /** Rows per statement. Default 1,000. */
-  batchSize?: number;
-}
-
-const DAY = 86_400_000;
 const LIVE_STATES = new Set<string>([JobState.available, JobState.scheduled]);
 const LISTABLE = [JobState.available, JobState.scheduled, JobState.succeeded, JobState.failed, JobState.cancelled] as const;
 
@@ -499,76 +484,4 @@ export async function stats(engine: Engine): Promise<QueueStats[]> {
     }
   }
   return rows.sort((a, b) => a.queue.localeCompare(b.queue));
-}
-
-/** Resolved retention: `null` ages are each queue's own. */
-export interface ResolvedPrune {
-  succeeded: number | null;
-  failed: number | null;
-  queue: string | null;
-  exceptQueues: string[];
-  batchSize: number;
-}
-
-/** Validates prune options. */
-export function resolvePruneOptions(input: unknown): ResolvedPrune {
-  const what = "prune options";
-  const o = objectOrEmpty(input, what);
-  rejectUnknownKeys(o, ["succeeded", "failed", "queue", "exceptQueues", "batchSize"], what);
-  if (o.queue !== undefined) validateQueueName(o.queue);
-  const except = (o.exceptQueues as unknown[] | undefined) ?? [];
-  if (!Array.isArray(except)) throw new InvalidOptionsError("exceptQueues", `${what}: exceptQueues must be an array of queue names`);
-  except.forEach((name) => validateQueueName(name));
-  return {
-    succeeded: o.succeeded === undefined ? null : integerOption(o.succeeded, "succeeded", 0, 100 * 365 * DAY, what),
-    failed: o.failed === undefined ? null : integerOption(o.failed, "failed", 0, 100 * 365 * DAY, what),
-    queue: (o.queue as string | undefined) ?? null,
-    exceptQueues: except as string[],
-    batchSize: o.batchSize === undefined ? 1_000 : integerOption(o.batchSize, "batchSize", 1, 100_000, what),
-  };
-}
-
-/** Default retention of a queue whose pools declared none. */
-export const DEFAULT_RETENTION = { succeeded: 7 * DAY, failed: 30 * DAY } as const;
-
-/**
- * Deletes history older than the retention, in small batches (each its own short statement, so
- * workers are never blocked). Returns how many jobs were pruned per state. An age not given is
- * each queue's own (see {@link PruneOptions}): what a worker's round does is `prune(engine)`.
- *
- * Safe alongside other prunes (a worker's round, a manual prune elsewhere): each batch skips the
- * rows that another has locked (that one deletes them) and counts only its own. The loop ends at
- * a batch that finds nothing rather than at a short one: one more index probe per state, which
- * also picks up rows whose other deleter rolled back meanwhile.
- */
-export async function prune(engine: Engine, options: PruneOptions = {}): Promise<{ succeeded: number; failed: number; cancelled: number }> {
-  const o = resolvePruneOptions(options);
-  // Queues with a retention of their own, pruned one by one; then all the others at once.
-  let own: { queue: string; succeeded: number | null; failed: number | null }[] = [];
-  if (o.succeeded === null || o.failed === null) {
-    const { rows } = await engine.pool().query<{ queue: string; succeeded: number | null; failed: number | null }>(engine.queries.pruneRetentions);
-    own = rows.filter((r) => (o.queue === null || r.queue === o.queue) && !o.exceptQueues.includes(r.queue));
-  }
-  const runs = own.map((r) => ({
-    queue: r.queue as string | null,
-    except: [] as string[],
-    succeeded: o.succeeded ?? r.succeeded ?? DEFAULT_RETENTION.succeeded,
-    failed: o.failed ?? r.failed ?? DEFAULT_RETENTION.failed,
-  }));
-  if (o.queue === null || own.length === 0) {
-    runs.push({ queue: o.queue, except: [...o.exceptQueues, ...own.map((r) => r.queue)], succeeded: o.succeeded ?? DEFAULT_RETENTION.succeeded, failed: o.failed ?? DEFAULT_RETENTION.failed });
-  }
-  const result = { succeeded: 0, failed: 0, cancelled: 0 };
-  for (const run of runs) {
-    for (const state of ["succeeded", "cancelled", "failed"] as const) {
-      const age = state === "failed" ? run.failed : run.succeeded;
-      for (;;) {
-        const { rows } = await engine.pool().query<{ n: number }>(engine.queries.prune, [state, age, run.queue, run.except, o.batchSize]);
-        const n = rows[0]?.n ?? 0;
-        result[state] += n;
-        if (n === 0) break;
-      }
-    }
-  }
-  return result;
 }

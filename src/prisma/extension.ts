@@ -8,6 +8,8 @@
  * on, so extensions applied after `jobs()` are still on `tx`, and `tx.$transaction()` stays a
  * savepoint of the same transaction.
  */
+import { Prisma, type PrismaClientExtends } from "@prisma/client/extension";
+import type { Types } from "@prisma/client/runtime/client";
 import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
 import { JobsClient } from "../client.ts";
 import type { Queryable } from "../backend.ts";
@@ -16,6 +18,7 @@ import { adapterNameOf, hookAdapter, runOnJobConnection, unsupportedAdapterError
 import { withLazyTransaction } from "./lazy-transaction.ts";
 import { PROBE } from "../postgres/queries.ts";
 import type { HandlerTransactions } from "../worker/executor.ts";
+import type { RegisteredTransaction } from "./register.ts";
 
 type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
@@ -26,54 +29,16 @@ interface PrismaLike {
   $queryRawUnsafe(sql: string, ...values: unknown[]): Promise<unknown>;
 }
 
-/**
- * The shape of `jobs()` that Prisma's `$extends` understands: it adds `$jobs` to the client
- * and, through `$transaction`'s typing, to every transaction client.
- */
-export type JobsExtension = (client: unknown) => {
-  $extends: { extArgs: { result: {}; model: {}; query: {}; client: { $jobs: () => JobsClient<RegisteredTransaction> } } };
-};
+/** What `jobs()` adds, in Prisma's own terms (its `InternalArgs`): the client member `$jobs`. */
+type JobsArgs = Types.Extensions.InternalArgs<{}, {}, {}, { $jobs: JobsClient<RegisteredTransaction> }>;
 
 /**
- * Register your extended client's type to type handlers' `tx` (Prisma's `$extends` gives an
- * extension no way to learn the client's type, so handlers would otherwise get `unknown`):
- *
- * @example
- * ```ts
- * export const prisma = new PrismaClient({ adapter }).$extends(jobs());
- * declare module "arrower-jobs" {
- *   interface Register { client: typeof prisma }
- * }
- * ```
+ * What `jobs()` returns: an extension made by Prisma's `defineExtension`, which `$extends`
+ * understands. It adds `$jobs` to the client and, through `$transaction`'s typing, to every
+ * transaction client. Typed by Prisma's own extension types, so a Prisma version that changes
+ * them changes this with them.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface Register {}
-
-/** Client members a Prisma transaction client does not have. */
-type TransactionDenyList = "$connect" | "$disconnect" | "$on" | "$use" | "$extends" | "$transaction";
-
-/** The transaction client of a client type `C` (what handlers receive as `tx`). */
-export type TransactionClient<C> = Omit<C, TransactionDenyList> & {
-  /** Nested: a savepoint of the same transaction. */
-  $transaction<R>(fn: (tx: TransactionClient<C>) => Promise<R>): Promise<R>;
-};
-
-/**
- * What handlers' `tx` is while no client type is registered: a type with nothing on it, so that
- * using `tx` fails to compile with a message that names the fix ("Property 'user' does not
- * exist on type 'RegisterYourPrismaClient_SeeReadmeInstall'"), and hovering `tx` shows the
- * declaration to add. Nothing real is assignable to it (its one member is `never`).
- */
-export interface RegisterYourPrismaClient_SeeReadmeInstall {
-  /** Add this next to your client: `declare module "arrower-jobs" { interface Register { client: typeof prisma } }`. */
-  readonly 'tx is untyped: add declare module "arrower-jobs" { interface Register { client: typeof prisma } }': never;
-}
-
-/**
- * Handlers' `tx` type: the registered client's transaction client, else
- * {@link RegisterYourPrismaClient_SeeReadmeInstall} (see {@link Register}).
- */
-export type RegisteredTransaction = Register extends { client: infer C } ? TransactionClient<C> : RegisterYourPrismaClient_SeeReadmeInstall;
+export type JobsExtension = (client: unknown) => PrismaClientExtends<JobsArgs>;
 
 /** Adapts a Prisma client or transaction client to the engine's {@link Queryable}. */
 export function prismaQueryable(client: PrismaLike): Queryable {
@@ -223,5 +188,9 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
     outermost = extended;
     return extended;
   };
-  return extension as unknown as JobsExtension;
+  // The extension also overrides $transaction, $disconnect and $extends (binding tx.$jobs,
+  // closing the engine, following later extensions). Inferred from `client.$extends({...})`,
+  // those overrides would replace Prisma's typed signatures on the app's client (`tx` untyped,
+  // `$extends` returning unknown), so the type names only what it adds: `$jobs`.
+  return Prisma.defineExtension(extension as unknown as (client: PrismaClientExtends) => { $extends: { extArgs: JobsArgs } });
 }

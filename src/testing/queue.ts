@@ -8,12 +8,13 @@ import { prepareSchedule, type PreparedSchedule, type ScheduleOptions } from "..
 import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import type { EnqueueOptions } from "../config.ts";
-import { checkRegistration, integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
+import { integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
 import { prepareJobs } from "../enqueue.ts";
 import { InvalidJobError, InvalidOptionsError } from "../errors.ts";
 import { isJobType, JOB_DEFAULTS, type Job, type JobType } from "../job.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES_LIMIT } from "../payload.ts";
-import type { Handler, HandlerContext, Queue, QueueEvents, RegisterOptions } from "../queue.ts";
+import { checkRegistration, type Handler, type HandlerContext, type QueueEvents, type RegisterOptions } from "../handler.ts";
+import type { Queue } from "../queue.ts";
 import { describeError } from "../worker/errors.ts";
 import { backoffDelay, resolveQueueOptions, resolveShutdownDeadline } from "../worker/options.ts";
 import { createAssertions, type JobAssertions } from "./assertions.ts";

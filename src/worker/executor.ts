@@ -18,7 +18,7 @@
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import type { ControlConnection } from "./control.ts";
-import type { Handler, JobEvent } from "../queue.ts";
+import type { Handler, JobEvent } from "../handler.ts";
 import { deserializePayload } from "../payload.ts";
 import { MAX_TIMER_MS, TIMEOUT_RANGE } from "../config.ts";
 import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
@@ -28,7 +28,7 @@ import { JobSnooze, UnrecoverableError } from "../outcomes.ts";
 import { HANDLER_SAVEPOINT } from "../postgres/queries.ts";
 import { corked, settleInOrder } from "../postgres/pipeline.ts";
 import { oneOrEach } from "../postgres/arrays.ts";
-import type { BackoffOptions } from "./options.ts";
+import type { BackoffOptions } from "../backoff.ts";
 import { RunningJob } from "./running-job.ts";
 
 /**

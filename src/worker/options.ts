@@ -4,19 +4,10 @@
 import { hostname } from "node:os";
 import { closest, describeValue, integerOption, objectOrEmpty, rejectLoneSurrogate, rejectUnknownKeys, validateQueueName } from "../config.ts";
 import { InvalidOptionsError } from "../errors.ts";
+import { resolveBackoff, type BackoffOptions } from "../backoff.ts";
 
 /** Claim order of a pool. */
 export type Strategy = "priority" | "time";
-
-/** Retry delays: `min(maxDelay, baseDelay · 2^(attempt-1))`, then ±`jitter` of it at random. */
-export interface BackoffOptions {
-  /** Delay after the first failed attempt, ms. Default 1,000. */
-  baseDelay?: number;
-  /** Longest delay, ms. Default 3,600,000 (1 hour). */
-  maxDelay?: number;
-  /** Random spread as a fraction of the delay, so retries of a burst do not land together. Default 0.2. */
-  jitter?: number;
-}
 
 /**
  * Options of `prisma.$jobs.queue(name, options)`.
@@ -74,7 +65,6 @@ export interface ResolvedQueueOptions {
 }
 
 const KEYS = ["poolSize", "batchSize", "pollInterval", "poolName", "strategy", "backoff", "shutdownDeadline", "autoStartDelay", "retention"] as const;
-const BACKOFF_KEYS = ["baseDelay", "maxDelay", "jitter"] as const;
 
 /** Validates queue options. */
 export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueueOptions {
@@ -136,22 +126,6 @@ function poolNameOption(value: unknown, what: string): string {
     return value;
   }
   throw new InvalidOptionsError("poolName", `${what}: poolName must be a non-empty string of at most 200 characters, got ${describeValue(value)}`);
-}
-
-/** Validates backoff options (of a queue, or of a job type in defineJob) and applies defaults. */
-export function resolveBackoff(input: unknown, what: string): Required<BackoffOptions> {
-  const backoff = objectOrEmpty(input, `${what}: backoff`);
-  rejectUnknownKeys(backoff, BACKOFF_KEYS, `${what}: backoff`);
-  const jitter = backoff.jitter ?? 0.2;
-  if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
-    throw new InvalidOptionsError("jitter", `${what}: backoff.jitter must be a number from 0 to 1, got ${String(jitter)}`);
-  }
-  const baseDelay = backoff.baseDelay === undefined ? 1000 : integerOption(backoff.baseDelay, "baseDelay", 0, 2_147_483_647, what);
-  const maxDelay = backoff.maxDelay === undefined ? 3_600_000 : integerOption(backoff.maxDelay, "maxDelay", 0, 2_147_483_647, what);
-  if (maxDelay < baseDelay) {
-    throw new InvalidOptionsError("maxDelay", `${what}: backoff.maxDelay (${maxDelay}) must not be below baseDelay (${baseDelay})`);
-  }
-  return { baseDelay, maxDelay, jitter };
 }
 
 /** The delay before attempt `attempt + 1`, after `attempt` failed. */

@@ -14,18 +14,15 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
-import type { Enqueuer, Scheduler } from "../client.ts";
 import type { ScheduleOptions } from "../cron/schedules.ts";
 import type { EnqueueOptions } from "../config.ts";
 import type { Job, JobType } from "../job.ts";
-import type { Handler, Queue, QueueEvents, RegisterOptions } from "../queue.ts";
-import { checkRegistration } from "../config.ts";
+import { checkRegistration, type Handler, type JobEvent, type QueueEvents, type RegisterOptions } from "../handler.ts";
 import { InvalidOptionsError, NotEnoughConnectionsError, IntegrationError } from "../errors.ts";
 import { assertVersion } from "../postgres/migrations.ts";
 import { controlFor, type ControlConnection } from "./control.ts";
 import { Slot, type HandlerTransactions, type SlotHost } from "./executor.ts";
-import type { JobEvent } from "../queue.ts";
-import type { BackoffOptions } from "./options.ts";
+import type { BackoffOptions } from "../backoff.ts";
 import { acquirePruner, releasePruner } from "./pruner.ts";
 import { acquireScheduler, releaseScheduler } from "../cron/scheduler.ts";
 import { JobAbortedError } from "./errors.ts";
@@ -35,8 +32,21 @@ const HEARTBEAT_MS = 10_000;
 
 type State = "stopped" | "starting" | "running" | "stopping";
 
-/** The PostgreSQL implementation of {@link Queue}. */
-export class WorkerPool<TX> implements Queue<TX>, SlotHost {
+/**
+ * Where a pool sends its `enqueue`, `schedule` and `unschedule` calls, with the queue option set
+ * to its own: the client that made the queue (`prisma.$jobs`), which satisfies this.
+ */
+export interface PoolDelegate {
+  enqueue(jobs: readonly Job[], options: EnqueueOptions): Promise<string[]>;
+  schedule(spec: string, job: Job, options: ScheduleOptions): Promise<string>;
+  unschedule(idOrName: string): Promise<boolean>;
+}
+
+/**
+ * The PostgreSQL implementation of the public `Queue` interface (../queue.ts; `JobsClient.queue`
+ * checks that it satisfies it). The worker stands on the core and knows nothing of the client.
+ */
+export class WorkerPool<TX> implements SlotHost {
   readonly control: ControlConnection;
   readonly handlers = new Map<string, Handler<unknown, unknown>>();
   private readonly typeBackoffs = new Map<string, Required<BackoffOptions>>();
@@ -63,7 +73,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     readonly engine: Engine,
     readonly name: string,
     readonly options: ResolvedQueueOptions,
-    private readonly enqueuer: Enqueuer & Scheduler,
+    private readonly delegate: PoolDelegate,
     readonly transactions: HandlerTransactions,
   ) {
     this.control = controlFor(engine);
@@ -79,7 +89,7 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     if (options?.queue !== undefined && options.queue !== this.name) {
       throw new InvalidOptionsError("queue", `queue("${this.name}").enqueue() puts jobs in "${this.name}", got queue "${options.queue}": use prisma.$jobs.enqueue for another queue`);
     }
-    return this.enqueuer.enqueue(input as Job[], { ...options, queue: this.name });
+    return this.delegate.enqueue(input as Job[], { ...options, queue: this.name });
   }
 
   /** Makes a job repeat in this queue (see `prisma.$jobs.schedule`). */
@@ -87,12 +97,12 @@ export class WorkerPool<TX> implements Queue<TX>, SlotHost {
     if (options?.queue !== undefined && options.queue !== this.name) {
       throw new InvalidOptionsError("queue", `queue("${this.name}").schedule() puts jobs in "${this.name}", got queue "${options.queue}": use prisma.$jobs.schedule for another queue`);
     }
-    return this.enqueuer.schedule(spec, job, { ...options, queue: this.name });
+    return this.delegate.schedule(spec, job, { ...options, queue: this.name });
   }
 
   /** Removes a schedule by id or name. */
   unschedule(idOrName: string): Promise<boolean> {
-    return this.enqueuer.unschedule(idOrName);
+    return this.delegate.unschedule(idOrName);
   }
 
   async register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void> {

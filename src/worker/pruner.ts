@@ -9,7 +9,7 @@
  * pool (another deployment on the same database) no longer prunes it by the defaults.
  */
 import type { Engine } from "../engine.ts";
-import { prune, type PruneOptions } from "../admin/api.ts";
+import { prune, type PruneOptions } from "./retention.ts";
 
 /** How often a process tries to prune. */
 const INTERVAL_MS = 60_000;

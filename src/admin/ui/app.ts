@@ -5,7 +5,7 @@
  * client or `$jobs` and calls it.
  */
 import { randomBytes } from "node:crypto";
-import { Hono, type Context } from "hono";
+import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Engine } from "../../engine.ts";
@@ -21,6 +21,7 @@ import { registerActions } from "./routes/actions.ts";
 import { registerApi } from "./routes/api.ts";
 import { registerPages } from "./routes/pages.ts";
 import { describeError } from "./errors.ts";
+import { cookieOptions, type UiDeps, type UiEnv } from "./context.ts";
 
 /**
  * Options of `createAdminApp`.
@@ -66,19 +67,6 @@ export interface AdminAppOptions {
 
 /** A standard fetch handler: mount it in any server that speaks `Request`/`Response`. */
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
-
-/** Everything the routes need. */
-export interface UiDeps {
-  engine: Engine;
-  base: string;
-  secret: Buffer;
-  token: string | undefined;
-  /** The signed-in sessions, when there is a token. */
-  sessions: Sessions | undefined;
-}
-
-/** Per-request state the middleware hands to the routes. */
-export type UiEnv = { Variables: { view: ViewContext } };
 
 const BASE_PATH = /^(\/[A-Za-z0-9._~-]+)*$/;
 
@@ -258,16 +246,4 @@ export function createAdminHandler(engine: Engine, options?: AdminAppOptions, im
 
 function fallbackView(base: string): ViewContext {
   return { base, csrf: "", flash: null, signedIn: false, now: new Date() };
-}
-
-/** Cookies of the UI: HttpOnly, SameSite=Strict, scoped to the mount path; Secure over https. */
-export function cookieOptions(c: Context, base: string, maxAge?: number) {
-  const secure = new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
-  return {
-    path: base === "" ? "/" : base,
-    httpOnly: true,
-    sameSite: "Strict" as const,
-    secure,
-    ...(maxAge === undefined ? {} : { maxAge }),
-  };
 }

@@ -9,7 +9,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as admin from "../../api.ts";
 import { validateJobName, validateQueueName } from "../../../config.ts";
 import { InvalidOptionsError, JobNotFoundError } from "../../../errors.ts";
-import { cookieOptions, type UiDeps, type UiEnv } from "../app.ts";
+import { cookieOptions, type UiDeps, type UiEnv } from "../context.ts";
 import { digestEqual, SESSION_COOKIE } from "../auth.ts";
 import { readJobState } from "../data.ts";
 import { errorCode, errorText } from "../errors.ts";

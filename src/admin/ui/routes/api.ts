@@ -3,7 +3,7 @@
  */
 import type { Hono } from "hono";
 import { parseJobId } from "../../api.ts";
-import type { UiDeps, UiEnv } from "../app.ts";
+import type { UiDeps, UiEnv } from "../context.ts";
 import { readJobState, readOverview, type QueueOverview } from "../data.ts";
 
 /** What `/api/stats` answers: the overview's counts per queue, with its number of live pools. */

@@ -6,7 +6,7 @@ import type { Hono } from "hono";
 import * as admin from "../../api.ts";
 import { validateJobName, validateQueueName } from "../../../config.ts";
 import { InvalidOptionsError } from "../../../errors.ts";
-import type { UiDeps, UiEnv } from "../app.ts";
+import type { UiDeps, UiEnv } from "../context.ts";
 import { APP_CSS, APP_JS } from "../assets.ts";
 import { readFailedGroups, readKeepsSucceeded, readOverview, readQueueTypes, readSchedules } from "../data.ts";
 import { listPools } from "../../api.ts";

@@ -1,0 +1,115 @@
+/**
+ * Handlers and their outcomes: what a handler receives, the events a queue reports, and the
+ * check of a `register` call (the same for the worker pool and the testing queue). Core
+ * vocabulary, beside job.ts: the worker pool, the testing queue and the public `Queue`
+ * interface (./queue.ts) all stand on it.
+ */
+import { describeValue, objectOrEmpty, rejectUnknownKeys } from "./config.ts";
+import { InvalidJobError, InvalidOptionsError } from "./errors.ts";
+import { isJobType } from "./job.ts";
+import type { JobSnooze } from "./outcomes.ts";
+
+/** What happened to an attempt; the payload of a queue's job events. */
+export interface JobEvent {
+  /** `succeeded`; `retrying` (failed, will run again); `failed` (final); `crashed` (its worker died); `snoozed`. */
+  kind: "succeeded" | "retrying" | "failed" | "crashed" | "snoozed";
+  jobId: string;
+  type: string;
+  queue: string;
+  attempt: number;
+  /** The error text as stored in history (failures and crashes). */
+  error?: string;
+  /** How long the handler ran (succeeded). */
+  durationMs?: number;
+}
+
+/** What a handler receives besides its payload. */
+export interface HandlerContext<TX> {
+  /**
+   * The job's transaction client: the handler's writes commit exactly when the job succeeds,
+   * and roll back (to a savepoint) when it throws. Enqueue follow-up jobs with `tx.$jobs`.
+   *
+   * It opens on first use: until then `tx` records what the handler does and replays it on the
+   * real transaction client when the result is awaited. Everything Prisma returns as a promise
+   * (model queries, `$queryRaw`, `$executeRaw`, `$transaction`, `$jobs.enqueue`, async methods
+   * of your client extensions) works as usual, and a model's `fields` is read at once. The one
+   * difference: a client extension's *synchronous* member returns a promise-like value on `tx`,
+   * not the value its type says — `await` it (`const tenant = await tx.$tenant()`), or read it
+   * from your root client.
+   */
+  tx: TX;
+  /** The job's id. */
+  jobId: string;
+  /** This attempt's number, from 1. */
+  attempt: number;
+  /** Attempts allowed before the job is kept as failed. */
+  maxAttempts: number;
+  /** Aborted when the job's timeout runs out or the pool shuts down past its deadline. */
+  signal: AbortSignal;
+  /** The queue the job is in. */
+  queue: string;
+  /** When the job was due (for a cron job, its tick time). */
+  runAt: Date;
+  /** When the job was enqueued. */
+  createdAt: Date;
+}
+
+/**
+ * Handles one job type. Return (or resolve) to succeed; throw to fail the attempt, which rolls
+ * back the handler's writes and retries the job later with growing backoff.
+ */
+export type Handler<P, TX = unknown> = (
+  payload: P,
+  context: HandlerContext<TX>,
+) => Promise<void | JobSnooze> | void | JobSnooze;
+
+/** Options of `Queue.register`. */
+export interface RegisterOptions {
+  /** Replace the handler already registered for this job type. Default `false`: that is refused. */
+  replace?: boolean;
+}
+
+/** Events a queue emits. */
+export interface QueueEvents {
+  /** A pool error that is not a job's: a failed automatic start, a lost connection. */
+  error: (error: Error) => void;
+  /** A job succeeded. */
+  succeeded: (event: JobEvent) => void;
+  /** An attempt failed; the job will run again after its backoff. */
+  retrying: (event: JobEvent) => void;
+  /** A job failed for good (last attempt, or UnrecoverableError): alert on this one. */
+  failed: (event: JobEvent) => void;
+  /** A worker died while running the job; found and counted by the next claimer. */
+  crashed: (event: JobEvent) => void;
+  /** A handler snoozed its job. */
+  snoozed: (event: JobEvent) => void;
+}
+
+/**
+ * Checks a `register(type, handler, options)` call against the handlers a queue (real or
+ * testing) already has, before anything changes: one handler per job type, unless `replace`.
+ * @throws InvalidJobError, InvalidOptionsError
+ */
+export function checkRegistration(
+  queue: string,
+  registered: ReadonlyMap<string, unknown>,
+  type: unknown,
+  handler: unknown,
+  input: unknown,
+): void {
+  if (!isJobType(type)) throw new InvalidJobError(`register expects a job type from defineJob(), got ${typeof type}`);
+  if (typeof handler !== "function") throw new InvalidJobError(`register("${type.name}") expects a handler function, got ${typeof handler}`);
+  const what = "register options";
+  const options = objectOrEmpty(input, what);
+  rejectUnknownKeys(options, ["replace"], what);
+  if (options.replace !== undefined && typeof options.replace !== "boolean") {
+    throw new InvalidOptionsError("replace", `${what}: replace must be true or false, got ${describeValue(options.replace)}`);
+  }
+  const existing = registered.get(type.name);
+  if (existing !== undefined && existing !== handler && options.replace !== true) {
+    throw new InvalidJobError(
+      `queue "${queue}" already has a handler for job type "${type.name}": registering another would replace it. ` +
+        "Register each job type once per queue, or pass { replace: true } to replace the handler on purpose",
+    );
+  }
+}
