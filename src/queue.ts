@@ -54,11 +54,16 @@ export interface HandlerContext<TX> {
 /**
  * Handles one job type. Return (or resolve) to succeed; throw to fail the attempt, which rolls
  * back the handler's writes and retries the job later with growing backoff.
+ *
+ * A job type defined with a result type (`defineJob<P, R>`) has a handler that returns R: the
+ * value is stored with the finished job in the job's transaction (it commits exactly when the
+ * handler's writes do). `undefined` stores nothing.
+ * @typeParam R the job type's result type; default `void`
  */
-export type Handler<P, TX = unknown> = (
+export type Handler<P, TX = unknown, R = void> = (
   payload: P,
   context: HandlerContext<TX>,
-) => Promise<void | JobSnooze> | void | JobSnooze;
+) => Promise<R | JobSnooze> | R | JobSnooze;
 
 /**
  * The handler of a job type, for a handler written in a file of its own: the payload comes from
@@ -74,7 +79,7 @@ export type Handler<P, TX = unknown> = (
  * @typeParam T the job type: `typeof SendWelcome`
  * @typeParam TX what `tx` is; default your registered client's transaction client
  */
-export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P> ? Handler<P, TX> : never;
+export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P, infer R> ? Handler<P, TX, R> : never;
 
 /** Options of {@link Queue.register}. */
 export interface RegisterOptions {
@@ -123,9 +128,11 @@ export interface Queue<TX = unknown> extends Enqueuer, Scheduler {
    * One handler per job type: registering a different handler for a type that has one rejects
    * with an `InvalidJobError` (two modules handling one type is almost surely a mistake), unless
    * `options.replace` is true. Registering the same handler function again changes nothing.
+   * The handler returns what the job type's result type says (`defineJob<P, R>`), stored with
+   * the finished job; a handler of a job type without one returns nothing.
    * @throws InvalidJobError, InvalidOptionsError
    */
-  register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void>;
+  register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
   /** Starts the pool now. Rejects when it cannot start (e.g. not enough connections). Idempotent. */
   start(): Promise<void>;
   /**
