@@ -177,7 +177,7 @@ describe("job results", () => {
       await Promise.all(ids.map((id) => finished(queue, id)));
       return ids;
     }
-    async function register(queue: Queue): Promise<void> {
+    async function register(queue: ReturnType<typeof queueOf>): Promise<void> {
       await queue.register(Plain, async () => undefined);
       await queue.register(Tagged, async (job) => ({ n: job.n, at: new Date(job.n) }));
       await queue.register(Probe, async (_job, { tx }) =>
