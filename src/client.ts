@@ -3,7 +3,7 @@
  * transaction client, all sharing their installation's {@link Engine}.
  */
 import type { EnqueueOptions } from "./config.ts";
-import type { Job } from "./job.ts";
+import type { Job, JobType } from "./job.ts";
 import type { Queryable } from "./backend.ts";
 import type { Engine } from "./engine.ts";
 import { insertJobs, prepareJobs, type Atomically } from "./enqueue.ts";
@@ -148,6 +148,25 @@ export class JobsClient<TX = unknown> implements Enqueuer {
    */
   getJob(id: string): Promise<JobDetails | null> {
     return admin.getJob(this.engine, id);
+  }
+
+  /**
+   * What the handler of job `id` returned, typed by its job type (`defineJob<P, R>`): stored
+   * with the finished job, in the job's transaction. Undefined while the job is queued or
+   * running, when it failed or was cancelled, when the handler returned nothing, for an unknown
+   * id, and once history is pruned: results live in history, so a queue with
+   * `retention: { succeeded: 0 }` keeps none. `getJob(id).result` has it untyped.
+   * @throws InvalidJobError when the job is of another type; InvalidOptionsError when `id` is
+   *   not a string of digits
+   *
+   * @example
+   * ```ts
+   * const Resize = defineJob<{ imageId: string }, { width: number; height: number }>("resize");
+   * const size = await prisma.$jobs.getResult(Resize, id); // { width: number; height: number } | undefined
+   * ```
+   */
+  getResult<P, R>(type: JobType<P, R>, id: string): Promise<R | undefined> {
+    return admin.getResult(this.engine, type, id);
   }
 
   /**

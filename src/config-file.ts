@@ -23,13 +23,13 @@ import type { RegisteredTransaction } from "./prisma/register.ts";
 
 /** A job type and its handler, made by {@link handle}. */
 export interface HandlerEntry<TX = RegisteredTransaction> {
-  readonly type: JobType<never>;
-  readonly handler: Handler<never, TX>;
+  readonly type: JobType<never, unknown>;
+  readonly handler: Handler<never, TX, unknown>;
 }
 
-/** Pairs a job type with its handler, keeping the payload type. */
-export function handle<P, TX = RegisteredTransaction>(type: JobType<P>, handler: Handler<P, TX>): HandlerEntry<TX> {
-  return { type: type as unknown as JobType<never>, handler: handler as Handler<never, TX> };
+/** Pairs a job type with its handler, keeping the payload and result types. */
+export function handle<P, TX = RegisteredTransaction, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>): HandlerEntry<TX> {
+  return { type: type as unknown as JobType<never, unknown>, handler: handler as Handler<never, TX, unknown> };
 }
 
 /** One queue the worker runs. */

@@ -30,7 +30,10 @@ export interface JobsOptions {
    * Default: the settings of the client's `@prisma/adapter-pg`. Enqueueing never opens one.
    */
   connectionString?: string;
-  /** Largest serialised payload in bytes. Default 1 MiB, at most 32 MiB (one payload must fit one statement). */
+  /**
+   * Largest serialised payload in bytes, and handler result (`defineJob<P, R>`). Default 1 MiB,
+   * at most 32 MiB (one payload must fit one statement).
+   */
   maxPayloadBytes?: number;
   /** Where the worker's own lines go. Default: the console (silent under test runners). */
   logger?: Logger;

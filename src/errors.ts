@@ -18,6 +18,7 @@
 export type ArrowerJobsErrorCode =
   | "INVALID_JOB"
   | "INVALID_PAYLOAD"
+  | "INVALID_RESULT"
   | "INVALID_OPTIONS"
   | "INVALID_NAME"
   | "INVALID_CRON"
@@ -59,11 +60,36 @@ export class InvalidPayloadError extends ArrowerJobsError {
   readonly jobType: string;
   /** Where in the payload the problem is, as a path like `user.tags[2]`. */
   readonly path: string;
+  /** What is wrong there, e.g. `a function cannot be stored`. */
+  readonly problem: string;
 
   constructor(jobType: string, path: string, problem: string, options?: { cause?: unknown }) {
     super(
       "INVALID_PAYLOAD",
       `payload of job "${jobType}" cannot be stored: ${problem} at ${path || "(root)"}`,
+      options,
+    );
+    this.jobType = jobType;
+    this.path = path;
+    this.problem = problem;
+  }
+}
+
+/**
+ * What a handler returned cannot be stored as the job's result: the same checks as payloads
+ * (functions, unknown classes, `\u0000`, too large…). The attempt fails with this error, its
+ * writes roll back, and the job is retried like after any failure.
+ */
+export class InvalidResultError extends ArrowerJobsError {
+  /** The job type whose handler returned the value. */
+  readonly jobType: string;
+  /** Where in the result the problem is, as a path like `rows[2].at`. */
+  readonly path: string;
+
+  constructor(jobType: string, path: string, problem: string, options?: { cause?: unknown }) {
+    super(
+      "INVALID_RESULT",
+      `the handler of job "${jobType}" returned a result that cannot be stored: ${problem} at ${path || "(root)"}`,
       options,
     );
     this.jobType = jobType;

@@ -57,11 +57,16 @@ export interface HandlerContext<TX> {
 /**
  * Handles one job type. Return (or resolve) to succeed; throw to fail the attempt, which rolls
  * back the handler's writes and retries the job later with growing backoff.
+ *
+ * A job type defined with a result type (`defineJob<P, R>`) has a handler that returns R: the
+ * value is stored with the finished job in the job's transaction (it commits exactly when the
+ * handler's writes do). `undefined` stores nothing.
+ * @typeParam R the job type's result type; default `void`
  */
-export type Handler<P, TX = unknown> = (
+export type Handler<P, TX = unknown, R = void> = (
   payload: P,
   context: HandlerContext<TX>,
-) => Promise<void | JobSnooze> | void | JobSnooze;
+) => Promise<R | JobSnooze> | R | JobSnooze;
 
 /** Options of `Queue.register`. */
 export interface RegisterOptions {

@@ -17,6 +17,7 @@ export {
   type JobType,
   type JobDefaults,
   type PayloadOf,
+  type ResultOf,
 } from "./job.ts";
 export type { EnqueueOptions } from "./config.ts";
 export type { MigrateResult } from "./postgres/migrations.ts";
@@ -26,6 +27,7 @@ export {
   ArrowerJobsError,
   InvalidJobError,
   InvalidPayloadError,
+  InvalidResultError,
   InvalidOptionsError,
   InvalidNameError,
   InvalidCronError,

@@ -23,6 +23,8 @@ export const JOB_DEFAULTS = {
 } as const satisfies Required<JobDefaults>;
 
 const JOB_BRAND: unique symbol = Symbol.for("arrower-jobs.job");
+/** Type-only key that carries a job type's result type (never set at run time). */
+declare const RESULT_TYPE: unique symbol;
 
 /**
  * A job value: a job type's name and a payload, made by calling a {@link JobType}.
@@ -45,9 +47,17 @@ export interface Job<P = unknown> {
  * export const SendWelcome = defineJob<{ userId: number; at: Date }>("send-welcome");
  * await prisma.$jobs.enqueue(SendWelcome({ userId: 1, at: new Date() }));
  * ```
+ * @typeParam P the payload
+ * @typeParam R what its handler returns, stored with the finished job (default `void`: nothing)
  */
-export interface JobType<P = unknown> extends JobTypeInfo {
+export interface JobType<P = unknown, R = void> extends JobTypeInfo {
   (payload: P): Job<P>;
+  /**
+   * Type-only: the handler's result type. A function returning R, so that a job type with a
+   * result still fits where any job type of its payload is taken (`JobType<P>`), as a function
+   * returning a value fits where one returning void is expected.
+   */
+  readonly [RESULT_TYPE]?: () => R;
 }
 
 /** A job type's name and defaults (what a job value carries; not callable, so `Job<P>` stays covariant). */
@@ -63,9 +73,15 @@ export interface JobTypeInfo {
 /** The payload type of a job type: `PayloadOf<typeof SendWelcome>`. */
 export type PayloadOf<T> = T extends JobType<infer P> ? P : never;
 
+/** The result type of a job type: `ResultOf<typeof Resize>`; `void` when it declares none. */
+export type ResultOf<T> = T extends JobType<infer _P, infer R> ? R : never;
+
 /**
- * Defines a job type with a typed payload.
+ * Defines a job type with a typed payload and, optionally, a typed result: what its handler
+ * returns is stored with the finished job (`getResult`, `getJob(id).result`, the admin UI).
  *
+ * @typeParam P the payload
+ * @typeParam R what the handler returns (default `void`: nothing is stored)
  * @param name stable, non-empty, at most 128 characters of letters, digits and `_ - . : /`
  * @param defaults queue, priority, maxAttempts and timeout for jobs of this type
  * @throws InvalidNameError, InvalidOptionsError
@@ -79,16 +95,18 @@ export type PayloadOf<T> = T extends JobType<infer P> ? P : never;
  * export const Cleanup = defineJob<{ olderThanDays: number }>("cleanup", {
  *   queue: "maintenance", priority: 0, maxAttempts: 10, timeout: 60_000,
  * });
+ * // With a result: the handler must return { width, height } (or a promise of it).
+ * export const Resize = defineJob<{ imageId: string }, { width: number; height: number }>("resize");
  * ```
  */
-export function defineJob<P>(name: string, defaults: JobTypeDefaults = {}): JobType<P> {
+export function defineJob<P, R = void>(name: string, defaults: JobTypeDefaults = {}): JobType<P, R> {
   validateJobName(name);
   const what = `defineJob("${name}") defaults`;
   // `backoff` belongs to the job type only (enqueue options cannot set it): checked on its own.
   const isObject = typeof defaults === "object" && defaults !== null;
   const { backoff, ...shared } = isObject ? defaults : ({} as JobTypeDefaults);
   const frozen = Object.freeze(validateJobDefaults(isObject ? shared : defaults, what));
-  const type = ((payload: P): Job<P> => Object.freeze({ [JOB_BRAND]: true as const, type, payload })) as JobType<P>;
+  const type = ((payload: P): Job<P> => Object.freeze({ [JOB_BRAND]: true as const, type, payload })) as JobType<P, R>;
   // A function's own `name` is read-only; define ours so `SendWelcome.name` is the job name.
   Object.defineProperty(type, "name", { value: name, enumerable: true });
   Object.defineProperty(type, "defaults", { value: frozen, enumerable: true });

@@ -5,7 +5,7 @@
  * loses part of its payload is worse than an error at the call site, so we check first.
  */
 import superjson from "superjson";
-import { InvalidPayloadError } from "./errors.ts";
+import { ArrowerJobsError, InvalidJobError, InvalidPayloadError, InvalidResultError } from "./errors.ts";
 import { LONE_SURROGATE } from "./config.ts";
 
 /** Default cap on a payload's serialised size: 1 MiB. */
@@ -95,6 +95,44 @@ export function serializePayload(payload: unknown, jobType: string, maxBytes = D
     throw new InvalidPayloadError(jobType, "", `it is ${bytes} bytes serialised, over the limit of ${maxBytes} (store large data in your own table and pass its id)`);
   }
   return { json: text, meta: meta === undefined ? null : JSON.stringify(meta) };
+}
+
+/**
+ * Serialises a handler's return value for the job's `result` columns, with the checks and the
+ * size cap of payloads, or throws {@link InvalidResultError}. `undefined`: nothing to store.
+ * @param jobType name used in error messages
+ */
+export function serializeResult(value: unknown, jobType: string, maxBytes = DEFAULT_MAX_PAYLOAD_BYTES): StoredPayload | undefined {
+  if (value === undefined) return undefined;
+  let stored: StoredPayload;
+  try {
+    stored = serializePayload(value, jobType, Infinity);
+  } catch (error) {
+    const { path, problem } = error as InvalidPayloadError;
+    throw new InvalidResultError(jobType, path, problem, { cause: (error as Error).cause });
+  }
+  const bytes = Buffer.byteLength(stored.json, "utf8");
+  if (bytes > maxBytes) {
+    throw new InvalidResultError(jobType, "", `it is ${bytes} bytes serialised, over the limit of ${maxBytes} (maxPayloadBytes; store large data in your own table and return its id)`);
+  }
+  return stored;
+}
+
+/**
+ * `getResult`'s answer for job `id`, stored as type `actual`, asked for as job type `expected`:
+ * shared by the PostgreSQL queue and the testing queue, so both answer alike.
+ * @throws InvalidJobError when the types differ; ArrowerJobsError (INVALID_RESULT) when the
+ *   stored result does not decode
+ */
+export function resultOf<R>(actual: string, expected: string, id: string, decode: () => unknown): R | undefined {
+  if (actual !== expected) {
+    throw new InvalidJobError(`getResult: job ${id} is of type "${actual}", not "${expected}": pass the job type it was enqueued with`);
+  }
+  try {
+    return decode() as R | undefined;
+  } catch (error) {
+    throw new ArrowerJobsError("INVALID_RESULT", `getResult: the stored result of job ${id} cannot be decoded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
 }
 
 /** The inverse of {@link serializePayload} for values read back from the database. */

@@ -22,7 +22,7 @@ export type { Handler, HandlerContext, JobEvent, QueueEvents, RegisterOptions } 
  * @typeParam T the job type: `typeof SendWelcome`
  * @typeParam TX what `tx` is; default your registered client's transaction client
  */
-export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P> ? Handler<P, TX> : never;
+export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P, infer R> ? Handler<P, TX, R> : never;
 
 /**
  * A queue and its worker pool. Enqueue into it, register handlers for the job types it runs;
@@ -49,9 +49,11 @@ export interface Queue<TX = unknown> extends Enqueuer, Scheduler {
    * One handler per job type: registering a different handler for a type that has one rejects
    * with an `InvalidJobError` (two modules handling one type is almost surely a mistake), unless
    * `options.replace` is true. Registering the same handler function again changes nothing.
+   * The handler returns what the job type's result type says (`defineJob<P, R>`), stored with
+   * the finished job; a handler of a job type without one returns nothing.
    * @throws InvalidJobError, InvalidOptionsError
    */
-  register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void>;
+  register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
   /** Starts the pool now. Rejects when it cannot start (e.g. not enough connections). Idempotent. */
   start(): Promise<void>;
   /**

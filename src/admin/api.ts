@@ -7,9 +7,9 @@
  */
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
-import { JobNotFoundError, JobRunningError, InvalidOptionsError, ArrowerJobsError, DuplicateJobError } from "../errors.ts";
-import { deserializePayload } from "../payload.ts";
-import { JobState } from "../job.ts";
+import { JobNotFoundError, JobRunningError, InvalidJobError, InvalidOptionsError, ArrowerJobsError, DuplicateJobError } from "../errors.ts";
+import { deserializePayload, resultOf } from "../payload.ts";
+import { isJobType, JobState, type JobType } from "../job.ts";
 import { describeValue, integerOption, objectOrEmpty, rejectUnknownKeys, validateJobName, validateQueueName } from "../config.ts";
 
 // Retention is the runtime's (every worker prunes); the admin API exposes it as it is.
@@ -63,6 +63,12 @@ export interface JobInfo {
 export interface JobDetails extends JobInfo {
   /** Which run of the job this is: 1, or more once it was retried from history (see {@link AttemptInfo.run}). */
   run: number;
+  /**
+   * What the handler of a succeeded job returned (`defineJob<P, R>`), decoded (the raw JSON when
+   * it cannot be decoded); undefined when it returned nothing, and for live, failed and
+   * cancelled jobs. For a typed value use `getResult(JobType, id)`.
+   */
+  result: unknown;
   attemptHistory: AttemptInfo[];
 }
 
@@ -127,6 +133,15 @@ interface JobRow {
   trace_id?: string | null;
   /** A live job locked by a transaction in progress: a worker is running it. */
   running?: boolean | null;
+  /** getJob only: the handler's result (has_result tells a stored JSON null from none). */
+  result?: unknown;
+  result_meta?: unknown;
+  has_result?: boolean;
+}
+
+/** A stored result, decoded; undefined when none is stored. */
+function decodeResult(json: unknown, meta: unknown, hasResult: boolean | undefined): unknown {
+  return hasResult ? deserializePayload(json, meta) : undefined;
 }
 
 function toInfo(row: JobRow): JobInfo {
@@ -213,9 +228,16 @@ export async function getJob(engine: Engine, jobId: string): Promise<JobDetails 
     }>(q.adminAttempts, [id]);
     // Stored, the latest run is 0 and earlier ones count from 1 (migrations/000004.sql).
     const run = Math.max(0, ...attempts.rows.map((a) => a.run)) + 1;
+    let result: unknown;
+    try {
+      result = decodeResult(row.result, row.result_meta, row.has_result);
+    } catch {
+      result = row.result;
+    }
     return {
       ...toInfo(row),
       run,
+      result,
       attemptHistory: attempts.rows.map((a) => ({
         run: a.run === 0 ? run : a.run,
         attempt: a.attempt,
@@ -228,6 +250,23 @@ export async function getJob(engine: Engine, jobId: string): Promise<JobDetails 
       })),
     };
   });
+}
+
+/**
+ * The result a job's handler returned, typed by its job type: undefined while the job is live,
+ * when it failed or was cancelled, when its handler returned nothing, and when no job has this
+ * id (or it was pruned, or discarded by `retention: { succeeded: 0 }`).
+ * @throws InvalidJobError when the job is of another type; ArrowerJobsError (INVALID_RESULT)
+ *   when the stored result cannot be decoded
+ */
+export async function getResult<P, R>(engine: Engine, type: JobType<P, R>, jobId: string): Promise<R | undefined> {
+  if (!isJobType(type)) throw new InvalidJobError(`getResult expects a job type from defineJob(), got ${typeof type}`);
+  const id = parseJobId(jobId);
+  if (id === null) return undefined;
+  const { rows } = await engine.pool().query<{ type: string; result: unknown; result_meta: unknown; has_result: boolean }>(engine.queries.adminGetResult, [id]);
+  const row = rows[0];
+  if (!row) return undefined;
+  return resultOf<R>(row.type, type.name, id, () => decodeResult(row.result, row.result_meta, row.has_result));
 }
 
 /** Jobs of one state, newest first, with keyset pagination (fast at any depth). */

@@ -135,6 +135,21 @@ export class Queries {
              input.error, done.schedule_id, done.tick_at, done.trace_context, ${fromMs("input.started_at")},
              clock_timestamp(), input.pool, input.trace_id
       FROM done JOIN input ON input.id = done.id`;
+    // `finish` and `finishMany` for jobs whose handler returned a value: the same, plus the
+    // result (superjson's JSON text and meta, $8 and $9; arrays of one per job in the batch
+    // form). Separate statements, so that a job without a result, the common case, sends exactly
+    // the statement it sent before results existed.
+    this.finishWithResult = rewrite(this.finish, [
+      ["pool, trace_id)", "pool, trace_id, result, result_meta)"],
+      ["clock_timestamp(), $6, $7", "clock_timestamp(), $6, $7, $8::jsonb, $9::jsonb"],
+    ]);
+    this.finishManyWithResult = rewrite(this.finishMany, [
+      ["SELECT t.id, ", "SELECT t.id, t.result, t.result_meta, "],
+      ["$6::text[], $7::text[])", "$6::text[], $7::text[], $8::text[], $9::text[])"],
+      ["AS t(id, state, attempts, error, started_at, pool, trace_id))", "AS t(id, state, attempts, error, started_at, pool, trace_id, result, result_meta))"],
+      ["pool, trace_id)", "pool, trace_id, result, result_meta)"],
+      ["input.pool, input.trace_id", "input.pool, input.trace_id, input.result::jsonb, input.result_meta::jsonb"],
+    ]);
     // A succeeded job of a queue that keeps none in history (retention.succeeded = 0): its row
     // is deleted in the job's transaction, as graphile-worker does and BullMQ's removeOnComplete.
     this.discard = `DELETE FROM ${s}.jobs WHERE id = $1`;
@@ -267,11 +282,17 @@ export class Queries {
     this.adminGetJob = `
       SELECT ${jobColumns}, CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
              NULL::timestamptz AS started_at, NULL::timestamptz AS finished_at, NULL::text AS pool, NULL::text AS trace_id,
-             ${runningNow("j")} AS running
+             ${runningNow("j")} AS running, NULL::jsonb AS result, NULL::jsonb AS result_meta, false AS has_result
       FROM ${s}.jobs j WHERE id = $1::bigint
       UNION ALL
-      SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS running
+      SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS running,
+             result, result_meta, result IS NOT NULL AS has_result
       FROM ${s}.job_history WHERE id = $1::bigint`;
+    // A job's type and result, for the typed getResult (a live job has none yet).
+    this.adminGetResult = `
+      SELECT type, result, result_meta, result IS NOT NULL AS has_result FROM ${s}.job_history WHERE id = $1::bigint
+      UNION ALL
+      SELECT type, NULL::jsonb, NULL::jsonb, false FROM ${s}.jobs WHERE id = $1::bigint`;
     // Earlier runs first; the latest run's rows are stored as run 0 (migrations/000004.sql).
     this.adminAttempts = `
       SELECT run, attempt, outcome, error, started_at, finished_at, pool, trace_id
@@ -537,6 +558,9 @@ export class Queries {
   readonly uiKeepsSucceeded: string;
   readonly recordCrash: string;
   readonly finish: string;
+  readonly finishWithResult: string;
+  readonly adminGetResult: string;
+  readonly finishManyWithResult: string;
   readonly retry: string;
   readonly finishDetached: string;
   readonly retryDetached: string;

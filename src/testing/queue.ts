@@ -12,14 +12,15 @@ import { integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } fr
 import { prepareJobs } from "../enqueue.ts";
 import { InvalidJobError, InvalidOptionsError } from "../errors.ts";
 import { isJobType, JOB_DEFAULTS, type Job, type JobType } from "../job.ts";
-import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES_LIMIT } from "../payload.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES_LIMIT, resultOf, serializeResult, type StoredPayload } from "../payload.ts";
+import { JobSnooze } from "../outcomes.ts";
 import { checkRegistration, type Handler, type HandlerContext, type QueueEvents, type RegisterOptions } from "../handler.ts";
 import type { Queue } from "../queue.ts";
 import { describeError } from "../worker/errors.ts";
 import { backoffDelay, resolveQueueOptions, resolveShutdownDeadline } from "../worker/options.ts";
 import { createAssertions, type JobAssertions } from "./assertions.ts";
 import { DrainLimitError, NoHandlerError, type QueuedCount } from "./errors.ts";
-import { decodePayload, MemoryStore, runOrder, toQueued, type FinishedJob, type MemoryTransaction, type QueuedJob, type StoredJob } from "./store.ts";
+import { decodePayload, decodeResult, MemoryStore, runOrder, toQueued, type FinishedJob, type MemoryTransaction, type QueuedJob, type StoredJob } from "./store.ts";
 
 /**
  * Options of {@link createTestingJobs}.
@@ -131,7 +132,7 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   /** The queue's name (the `queue` option). */
   readonly name: string;
   readonly #store = new MemoryStore();
-  readonly #handlers = new Map<string, Handler<unknown, TX>>();
+  readonly #handlers = new Map<string, Handler<unknown, TX, unknown>>();
   readonly #events = new EventEmitter();
   /** The attempt (and its transaction) a handler's enqueue belongs to, across its awaits. */
   readonly #attempt = new AsyncLocalStorage<MemoryTransaction>();
@@ -184,9 +185,9 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
    * @throws InvalidJobError when `type` is not a job type, `handler` not a function, or the type
    *   has another handler; InvalidOptionsError for bad options
    */
-  async register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void> {
+  async register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void> {
     checkRegistration(this.name, this.#handlers, type, handler, options);
-    this.#handlers.set(type.name, handler as Handler<unknown, TX>);
+    this.#handlers.set(type.name, handler as Handler<unknown, TX, unknown>);
   }
 
   /**
@@ -336,6 +337,26 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   }
 
   /**
+   * What the handler of job `id` returned, typed by its job type, as `prisma.$jobs.getResult`:
+   * undefined while the job is queued, when it failed, when the handler returned nothing, and
+   * for an unknown id.
+   * @throws InvalidJobError when the job is of another type
+   *
+   * @example
+   * ```ts
+   * const id = await jobs.enqueue(Resize({ imageId: "a" }));
+   * await jobs.drain();
+   * expect(await jobs.getResult(Resize, id)).toEqual({ width: 640, height: 480 });
+   * ```
+   */
+  async getResult<P, R>(type: JobType<P, R>, id: string): Promise<R | undefined> {
+    if (!isJobType(type)) throw new InvalidJobError(`getResult expects a job type from defineJob(), got ${typeof type}`);
+    const job = this.#store.finishedJob(id) ?? this.#store.liveJob(id);
+    if (job === undefined) return undefined;
+    return resultOf<R>(job.type, type.name, id, () => decodeResult(job));
+  }
+
+  /**
    * Every queued job (running ones included), in enqueue order.
    *
    * @example
@@ -467,6 +488,7 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
     summary.attempts++;
     const tx = this.#store.begin();
     let failure: { error: unknown } | undefined;
+    let result: StoredPayload | undefined;
     try {
       const payload = decodePayload(job);
       const context: HandlerContext<TX> = {
@@ -480,14 +502,16 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
         runAt: new Date(job.runAt),
         createdAt: new Date(job.createdAt),
       };
-      await this.#attempt.run(tx, () => handler(payload, context));
+      const returned = await this.#attempt.run(tx, () => handler(payload, context));
+      // As in the real worker: a value that cannot be stored fails the attempt.
+      if (!(returned instanceof JobSnooze)) result = serializeResult(returned, job.type, this.#maxPayloadBytes);
     } catch (error) {
       failure = { error };
     }
     const now = new Date(Date.now());
     if (failure === undefined) {
       this.#store.commit(tx);
-      this.#store.succeed(job, attempt, now);
+      this.#store.succeed(job, attempt, now, result);
       summary.succeeded++;
       this.#emit({ kind: "succeeded", jobId: job.id, type: job.type, queue: job.queue, attempt });
       return;

@@ -10,7 +10,7 @@
  * when it throws, like `tx.$jobs.enqueue` in the real queue.
  */
 import type { PreparedJob } from "../enqueue.ts";
-import { deserializePayload } from "../payload.ts";
+import { deserializePayload, type StoredPayload } from "../payload.ts";
 
 /**
  * A queued job as `all()` returns it. The payload is decoded the way a handler would receive it
@@ -67,6 +67,11 @@ export interface FinishedJob<P = unknown> extends QueuedJob<P> {
   errors: readonly string[];
   /** What the last failed attempt threw (undefined if no attempt failed). */
   thrown: unknown;
+  /**
+   * What the handler of a succeeded job returned (`defineJob<P, R>`), round-tripped through the
+   * same serialisation as the database; undefined when it returned nothing. Typed: `getResult`.
+   */
+  result: unknown;
 }
 
 /** A live job's row. Mutable only through {@link MemoryStore}. */
@@ -90,6 +95,8 @@ export interface StoredJob {
   thrown: unknown;
   /** Held by a run in progress (the real queue's row lock). */
   running: boolean;
+  /** The succeeded handler's result as the jsonb columns would return it; undefined: none. */
+  result?: StoredPayload;
 }
 
 interface FinishedRecord {
@@ -187,7 +194,19 @@ export class MemoryStore {
 
   /** Finished jobs in the order they finished. */
   finishedJobs(state: "succeeded" | "failed"): FinishedJob[] {
-    return this.finished.filter((r) => r.state === state).map((r) => ({ ...toQueued(r.job), state: r.state, finishedAt: r.finishedAt, errors: [...r.job.errors], thrown: r.job.thrown }));
+    return this.finished
+      .filter((r) => r.state === state)
+      .map((r) => ({ ...toQueued(r.job), state: r.state, finishedAt: r.finishedAt, errors: [...r.job.errors], thrown: r.job.thrown, result: decodeResult(r.job) }));
+  }
+
+  /** A finished job by id (undefined while live, or unknown). */
+  finishedJob(id: string): StoredJob | undefined {
+    return this.finished.find((r) => r.job.id === id)?.job;
+  }
+
+  /** A live job by id. */
+  liveJob(id: string): StoredJob | undefined {
+    return this.live.get(id);
   }
 
   /** Takes a live, idle job for an attempt; false if it is gone or already running. */
@@ -197,10 +216,11 @@ export class MemoryStore {
     return true;
   }
 
-  /** Records a successful attempt: the job leaves the live set for history. */
-  succeed(job: StoredJob, attempt: number, now: Date): void {
+  /** Records a successful attempt and the handler's result: the job leaves the live set for history. */
+  succeed(job: StoredJob, attempt: number, now: Date, result?: StoredPayload): void {
     if (this.live.get(job.id) !== job) return; // reset() while it ran
     job.attempts = attempt;
+    if (result !== undefined) job.result = { json: asJsonb(result.json)!, meta: asJsonb(result.meta) };
     job.running = false;
     this.live.delete(job.id);
     this.finished.push({ job, state: "succeeded", finishedAt: now });
@@ -243,6 +263,12 @@ export class MemoryStore {
 /** Decodes a stored payload, as the worker does with the columns it claims. */
 export function decodePayload<P>(job: StoredJob): P {
   return deserializePayload<P>(JSON.parse(job.payload), job.payloadMeta === null ? null : JSON.parse(job.payloadMeta));
+}
+
+/** Decodes a finished job's stored result (undefined: none), as getJob does with its columns. */
+export function decodeResult(job: StoredJob): unknown {
+  const stored = job.result;
+  return stored === undefined ? undefined : deserializePayload(JSON.parse(stored.json), stored.meta === null ? null : JSON.parse(stored.meta));
 }
 
 /** The public view of a stored job. */

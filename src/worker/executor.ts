@@ -19,7 +19,7 @@ import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import type { ControlConnection } from "./control.ts";
 import type { Handler, JobEvent } from "../handler.ts";
-import { deserializePayload } from "../payload.ts";
+import { deserializePayload, serializeResult, type StoredPayload } from "../payload.ts";
 import { MAX_TIMER_MS, TIMEOUT_RANGE } from "../config.ts";
 import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
 import { ConnectionLostError, describeError, JobAbortedError, JobTimeoutError } from "./errors.ts";
@@ -72,7 +72,7 @@ export interface SlotHost {
   readonly queue: string;
   readonly options: ResolvedQueueOptions;
   readonly transactions: HandlerTransactions;
-  readonly handlers: ReadonlyMap<string, Handler<unknown, unknown>>;
+  readonly handlers: ReadonlyMap<string, Handler<unknown, unknown, unknown>>;
   readonly jobTypes: string[];
   /** Another slot may find work too (we just claimed one). */
   wakeAnother(): void;
@@ -98,6 +98,8 @@ interface Finish {
   startedAt: number | null;
   pool: string | null;
   traceId: string | null;
+  /** What the handler returned, serialised; undefined when it returned nothing (or failed). */
+  result: StoredPayload | undefined;
 }
 
 /** What a batch's transaction records when it commits, and reports once it has. */
@@ -139,7 +141,8 @@ const ABORT_GRACE_MS = 2_000;
 // The handler's transaction times out after the job's timeout plus two graces: a Node timer.
 if (TIMEOUT_RANGE[1] + ABORT_GRACE_MS * 2 > MAX_TIMER_MS) throw new Error("internal: the longest job timeout does not fit Node's timers");
 
-type Outcome = { ok: true } | { ok: false; error: unknown; hung: boolean };
+type Outcome = { ok: true; result?: StoredPayload } | { ok: false; error: unknown; hung: boolean };
+const SUCCEEDED: Outcome = { ok: true };
 
 export class Slot {
   private connection: pg.Client | undefined;
@@ -286,7 +289,7 @@ export class Slot {
     await control.query(engine.queries.recordCrash, [job.id, crashedAttempt, error, null, null]);
     this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error });
     if (crashedAttempt < job.max_attempts) return crashedAttempt + 1;
-    batch.finishes.push({ id: job.id, state: "failed", attempts: crashedAttempt, error, startedAt: null, pool: null, traceId: null });
+    batch.finishes.push({ id: job.id, state: "failed", attempts: crashedAttempt, error, startedAt: null, pool: null, traceId: null, result: undefined });
     batch.settled.push({
       trace: undefined,
       report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error }),
@@ -308,7 +311,7 @@ export class Slot {
     } catch (error) {
       // Retrying cannot help a payload that does not decode: fail it now, visibly.
       const text = `payload cannot be decoded: ${describeError(error)}`;
-      batch.finishes.push({ id: job.id, state: "failed", attempts: attempt, error: text, startedAt: job.started_at, pool, traceId: trace.traceId });
+      batch.finishes.push({ id: job.id, state: "failed", attempts: attempt, error: text, startedAt: job.started_at, pool, traceId: trace.traceId, result: undefined });
       batch.settled.push({
         trace,
         report: () => {
@@ -342,7 +345,7 @@ export class Slot {
       }
       if (outcome.ok) {
         const durationMs = performance.now() - startedAt;
-        batch.finishes.push({ id: job.id, state: "succeeded", attempts: attempt, error: null, startedAt: job.started_at, pool, traceId: trace.traceId });
+        batch.finishes.push({ id: job.id, state: "succeeded", attempts: attempt, error: null, startedAt: job.started_at, pool, traceId: trace.traceId, result: outcome.result });
         batch.settled.push({
           trace,
           report: () => {
@@ -383,12 +386,12 @@ export class Slot {
   private runHandler(
     connection: pg.Client,
     job: ClaimedRow,
-    handler: Handler<unknown, unknown>,
+    handler: Handler<unknown, unknown, unknown>,
     payload: unknown,
     attempt: number,
     running: RunningJob,
   ): Promise<Outcome> {
-    const { queue } = this.host;
+    const { queue, engine } = this.host;
     const run = this.host.transactions.run(connection, job.timeout_ms + ABORT_GRACE_MS * 2, this.savepoint, async (tx) => {
       const result = await handler(payload, {
         tx,
@@ -404,10 +407,13 @@ export class Slot {
       });
       // A snooze is not a success: thrown, it rolls the handler's writes back like a failure.
       if (result instanceof JobSnooze) throw result;
+      // Serialised here, inside the handler's transaction: a value that cannot be stored fails
+      // the attempt (InvalidResultError) and rolls its writes back like any throw.
+      return serializeResult(result, job.type, engine.options.maxPayloadBytes);
     });
     return new Promise<Outcome>((resolve) => {
       run.then(
-        () => resolve(running.aborted ? { ok: false, error: running.reason, hung: false } : { ok: true }),
+        (stored) => resolve(running.aborted ? { ok: false, error: running.reason, hung: false } : stored === undefined ? SUCCEEDED : { ok: true, result: stored }),
         (error: unknown) => resolve({ ok: false, error: running.aborted ? running.reason : explainAborted(error), hung: false }),
       );
       // A handler that ignores its aborted signal is given a grace period, then abandoned.
@@ -433,7 +439,7 @@ export class Slot {
       trace.end(final ? "failed" : "retried", error);
       this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
     };
-    const finish: Finish = { id: job.id, state: "failed", attempts: attempt, error: text, startedAt: job.started_at, pool: options.poolName, traceId: trace.traceId };
+    const finish: Finish = { id: job.id, state: "failed", attempts: attempt, error: text, startedAt: job.started_at, pool: options.poolName, traceId: trace.traceId, result: undefined };
     const retry = [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, outcome, job.started_at, options.poolName, trace.traceId];
     if (hung || this.lost !== undefined) {
       // The handler still uses the connection, or the connection is gone: make sure its backend
@@ -575,23 +581,24 @@ export class Slot {
       else if (succeeded.length > 1) statements.push(prepared("discard_many", q.discardMany, [succeeded]));
       if (afterFailures.length > 0) statements.push(prepared("discard_with_attempts", q.discardWithAttempts, [afterFailures]));
     }
+    // Jobs whose handler returned nothing (the common case) take the statements they took
+    // before results existed; those with a result take their `…WithResult` twin.
+    const withResult = kept.some((f) => f.result !== undefined) ? kept.filter((f) => f.result !== undefined) : [];
+    if (withResult.length > 0) kept = kept.filter((f) => f.result === undefined);
     // One job (every job, unbatched) takes the statement without arrays: unnesting seven
     // one-element arrays and joining them cost ~10 % of a no-op job's server time.
     const [only] = kept;
     if (kept.length === 1 && only) {
       statements.push(prepared("finish", q.finish, finishValues(only)));
     } else if (kept.length > 1) {
-      statements.push(
-        prepared("finish_many", q.finishMany, [
-          kept.map((f) => f.id),
-          oneOrEach(kept, (f) => f.state),
-          oneOrEach(kept, (f) => f.attempts),
-          oneOrEach(kept, (f) => f.error),
-          oneOrEach(kept, (f) => f.startedAt),
-          oneOrEach(kept, (f) => f.pool),
-          oneOrEach(kept, (f) => f.traceId),
-        ]),
-      );
+      statements.push(prepared("finish_many", q.finishMany, finishArrays(kept)));
+    }
+    const [onlyResult] = withResult;
+    if (withResult.length === 1 && onlyResult) {
+      statements.push(prepared("finish_result", q.finishWithResult, [...finishValues(onlyResult), onlyResult.result!.json, onlyResult.result!.meta]));
+    } else if (withResult.length > 1) {
+      const results = withResult.map((f) => f.result!);
+      statements.push(prepared("finish_many_result", q.finishManyWithResult, [...finishArrays(withResult), results.map((r) => r.json), results.map((r) => r.meta)]));
     }
     return statements;
   }
@@ -608,6 +615,19 @@ export class Slot {
 function explainAborted(error: unknown): unknown {
   if ((error as { code?: string } | null)?.code !== "25P02" && !/current transaction is aborted/.test(String((error as Error | null)?.message))) return error;
   return new Error(`the handler's transaction was aborted by an earlier failed statement that the handler caught: ${(error as Error).message}`, { cause: error });
+}
+
+/** The parameters of `finishMany` for a batch's jobs. */
+function finishArrays(finishes: Finish[]): unknown[] {
+  return [
+    finishes.map((f) => f.id),
+    oneOrEach(finishes, (f) => f.state),
+    oneOrEach(finishes, (f) => f.attempts),
+    oneOrEach(finishes, (f) => f.error),
+    oneOrEach(finishes, (f) => f.startedAt),
+    oneOrEach(finishes, (f) => f.pool),
+    oneOrEach(finishes, (f) => f.traceId),
+  ];
 }
 
 /** The parameters of `finish` (and `finishDetached`) for one job. */

@@ -48,7 +48,7 @@ export interface PoolDelegate {
  */
 export class WorkerPool<TX> implements SlotHost {
   readonly control: ControlConnection;
-  readonly handlers = new Map<string, Handler<unknown, unknown>>();
+  readonly handlers = new Map<string, Handler<unknown, unknown, unknown>>();
   private readonly typeBackoffs = new Map<string, Required<BackoffOptions>>();
   jobTypes: string[] = [];
   private readonly events = new EventEmitter();
@@ -105,9 +105,9 @@ export class WorkerPool<TX> implements SlotHost {
     return this.delegate.unschedule(idOrName);
   }
 
-  async register<P>(type: JobType<P>, handler: Handler<P, TX>, options?: RegisterOptions): Promise<void> {
+  async register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void> {
     checkRegistration(this.name, this.handlers, type, handler, options);
-    this.handlers.set(type.name, handler as Handler<unknown, unknown>);
+    this.handlers.set(type.name, handler as Handler<unknown, unknown, unknown>);
     if (type.backoff) this.typeBackoffs.set(type.name, type.backoff);
     else this.typeBackoffs.delete(type.name);
     if (this.state === "running" || this.state === "starting") {

@@ -157,6 +157,28 @@ describe("admin UI (handler)", () => {
     }
   });
 
+  it("a succeeded job's page shows its result, escaped like payloads; a job without one shows no Result section", async () => {
+    const Render = defineJob<{ n: number }, { html: string; at: Date; counts: Map<string, number> } | undefined>("render");
+    const queue = app.prisma.$jobs.queue("results-ui", { poolSize: 1, pollInterval: 100, autoStartDelay: 0 });
+    queues.push(queue);
+    const evil = `<script>window.__xss = 1</script><img src=x onerror="alert(1)">`;
+    await queue.register(Render, async (job) => (job.n === 0 ? undefined : { html: evil, at: new Date("2031-02-03T04:05:06Z"), counts: new Map([["a<b", 2]]) }));
+    const [withResult, without] = await app.prisma.$jobs.enqueue([Render({ n: 1 }), Render({ n: 0 })], { queue: "results-ui" });
+    await queue.start();
+    await waitFor(async () => (await app.count("job_history", "queue = 'results-ui'")) === 2, 10_000, "both jobs to finish");
+
+    const client = new Client(ui);
+    const page = await client.page(`/jobs/${withResult}`);
+    expect(page).toContain("<h2>Result</h2>");
+    expect(page).not.toContain("<script>window.__xss");
+    expect(page).not.toContain("<img src=x");
+    expect(page).toContain(escapeHtml(JSON.stringify(evil).slice(1, -1)));
+    expect(page).toContain("2031-02-03T04:05:06.000Z"); // a Date, readable
+    expect(page).toContain(escapeHtml(`"a<b": 2`)); // a Map, as an object
+    expect(page.match(/<script/g)).toEqual(["<script"]);
+    expect(await client.page(`/jobs/${without}`)).not.toContain("<h2>Result</h2>");
+  });
+
   it("security headers on pages, errors, JSON and refusals; the script and stylesheet are files", async () => {
     const client = new Client(ui);
     const responses = [

@@ -73,7 +73,7 @@ describe("upgrading a schema with jobs in it", () => {
                     VALUES (nextval('arrower.job_id_seq'), 'Upgrade', 'ping', '{"n": 0}', 0, now(), now(), 'failed', 3, 3, 30000, 'before the upgrade')`);
     await app.rows(`INSERT INTO arrower.queues (name, paused) VALUES ('upgrade', true)`);
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3, 4], version: 4 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3, 4, 5], version: 5 });
 
     const collated = await app.rows<{ column: string }>(
       `SELECT table_name || '.' || column_name AS column FROM information_schema.columns
@@ -125,7 +125,7 @@ describe("upgrading a schema with jobs in it", () => {
     )) as [{ id: string }];
     await app.rows(`INSERT INTO arrower.attempts (job_id, attempt, outcome, error) VALUES ($1, 1, 'failed', 'first failure')`, [id]);
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [4], version: 4 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [4, 5], version: 5 });
     expect(await app.rows(`SELECT run, attempt, outcome FROM arrower.attempts`)).toEqual([{ run: 0, attempt: 1, outcome: "failed" }]);
 
     await app.prisma.$jobs.retry(id);
@@ -140,5 +140,34 @@ describe("upgrading a schema with jobs in it", () => {
       [1, 1, "failed", "first failure"],
       [1, 2, "failed", "second failure"],
     ]);
+  });
+
+  it("version 4 → 5 adds results: history kept (no result), a worker stores the results of new jobs", async () => {
+    await app.rows(`DROP SCHEMA arrower CASCADE`);
+    const queries = new Queries("arrower");
+    await app.rows(queries.createSchema);
+    await app.rows(queries.migrationsTable);
+    for (const m of loadMigrations().filter((m) => m.version <= 4)) {
+      await app.rows(m.sql.replaceAll(":ARROWER_SCHEMA", `"arrower"`));
+    }
+    await app.rows(`INSERT INTO arrower.migrations (version) VALUES (1), (2), (3), (4)`);
+    const [{ id: old }] = (await app.rows<{ id: string }>(
+      `INSERT INTO arrower.job_history (id, queue, type, payload, priority, run_at, created_at, state, attempts, max_attempts, timeout_ms, finished_at)
+       VALUES (nextval('arrower.job_id_seq'), 'v4', 'v4-count', '{"n": 1}', 0, now(), now(), 'succeeded', 1, 25, 30000, now())
+       RETURNING id::text AS id`,
+    )) as [{ id: string }];
+
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [5], version: 5 });
+    const Count = defineJob<{ n: number }, { doubled: number }>("v4-count");
+    expect(await app.prisma.$jobs.getJob(old)).toMatchObject({ state: "succeeded", payload: { n: 1 }, result: undefined });
+    expect(await app.prisma.$jobs.getResult(Count, old)).toBeUndefined();
+
+    const queue = app.prisma.$jobs.queue("v4", { poolSize: 1, pollInterval: 100, autoStartDelay: 0 });
+    queues.push(queue);
+    await queue.register(Count, async (job) => ({ doubled: job.n * 2 }));
+    const id = await app.prisma.$jobs.enqueue(Count({ n: 21 }), { queue: "v4" });
+    await queue.start();
+    await waitFor(async () => (await app.count("job_history", "id = $1", [id])) === 1);
+    expect(await app.prisma.$jobs.getResult(Count, id)).toEqual({ doubled: 42 });
   });
 });

@@ -11,7 +11,10 @@ import {
   type Enqueuer,
   type Handler,
   type HandlerFor,
+  type JobType,
+  type PayloadOf,
   type RegisterYourPrismaClient_SeeReadmeInstall,
+  type ResultOf,
   type TransactionClient,
 } from "../../src/index.ts";
 
@@ -25,6 +28,8 @@ const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: "" }
 
 // Handlers' `tx` comes from the Register augmentation in test/helpers/app.ts (the test app's client).
 import type { TestClient } from "../helpers/app.ts";
+import { createTestingJobs } from "../../src/testing.ts";
+import { snooze } from "../../src/index.ts";
 
 export async function typeTests(): Promise<void> {
   // $jobs on the client and on tx, no casts; other extensions stay on tx.
@@ -76,6 +81,46 @@ export async function typeTests(): Promise<void> {
   type NotAJobType = HandlerFor<{ userId: number }>;
   // @ts-expect-error a handler of another job type does not fit
   await queue.register(defineJob<{ other: string }>("other"), sendWelcome);
+
+  // Results: defineJob<P, R> makes the handler return R, and getResult read it back typed.
+  const Resize = defineJob<{ imageId: string }, { width: number; height: number }>("resize");
+  await queue.register(Resize, async (job, { tx }) => {
+    await tx.user.findMany();
+    return { width: job.imageId.length, height: 1 };
+  });
+  await queue.register(Resize, () => ({ width: 1, height: 2 }), { replace: true }); // sync is fine too
+  await queue.register(Resize, async () => snooze(1_000), { replace: true }); // and so is a snooze
+  // @ts-expect-error a handler of a job type with a result must return it
+  await queue.register(Resize, async () => {}, { replace: true });
+  // @ts-expect-error ...of the declared type
+  await queue.register(Resize, async () => ({ width: "wide", height: 2 }), { replace: true });
+  // @ts-expect-error ...with every field
+  await queue.register(Resize, () => ({ width: 1 }), { replace: true });
+  const size: { width: number; height: number } | undefined = await prisma.$jobs.getResult(Resize, "1");
+  // @ts-expect-error possibly undefined (not finished, or no result)
+  const sizeNotUndefined: { width: number } = await prisma.$jobs.getResult(Resize, "1");
+  const untyped: unknown = (await prisma.$jobs.getJob("1"))?.result;
+  const resizeHandler: HandlerFor<typeof Resize> = async (job) => ({ width: job.imageId.length, height: 0 });
+  // @ts-expect-error HandlerFor carries the result type too
+  const wrongResizeHandler: HandlerFor<typeof Resize> = async () => "done";
+  handle(Resize, resizeHandler);
+  // @ts-expect-error handle() checks the result type like register
+  handle(Resize, async () => undefined);
+  const resultOf: ResultOf<typeof Resize> = { width: 1, height: 2 };
+  const payloadOf: PayloadOf<typeof Resize> = { imageId: "a" };
+  const noResult: ResultOf<typeof SendWelcome> = undefined;
+  // A job type with a result fits where any job type of its payload goes (JobType<P>)...
+  const anyResize: JobType<{ imageId: string }> = Resize;
+  // ...but one without a result is not a job type with one.
+  // @ts-expect-error no result declared
+  const notResize: JobType<{ userId: number; at: Date }, { width: number }> = SendWelcome;
+  // The testing queue: same types.
+  const testing = createTestingJobs();
+  await testing.register(Resize, async () => ({ width: 1, height: 1 }));
+  // @ts-expect-error the testing queue checks the result type too
+  await testing.register(Resize, async () => 1, { replace: true });
+  const testingSize: { width: number; height: number } | undefined = await testing.getResult(Resize, "1");
+  void size, sizeNotUndefined, untyped, wrongResizeHandler, resultOf, payloadOf, noResult, anyResize, notResize, testingSize;
 
   // Without Register, tx is a type with nothing on it whose name says the fix (see
   // test/types/unregistered.test.ts for the message an app without the augmentation gets).

@@ -246,6 +246,8 @@ export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
 <div>
 <h2>Payload</h2>
 <pre class="payload">${prettyJson(job.payload)}</pre>
+${job.result !== undefined ? html`<h2>Result</h2>
+<pre class="payload result">${prettyJson(job.result)}</pre>` : ""}
 </div>
 </div>
 ${job.lastError && job.state !== "failed" && live ? html`<h2>Last error</h2><pre>${job.lastError}</pre>` : ""}
