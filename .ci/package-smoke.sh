@@ -2,7 +2,9 @@
 # Installs the tarball `npm pack` makes into a scratch app (Prisma 7, its own schema) and runs
 # it there: types, transactional enqueue, `npx arrower-jobs migrate`, `worker` until SIGTERM
 # (started as a process manager starts it, and through npx), and a CommonJS consumer
-# (require() and a TypeScript `module: nodenext` CommonJS project).
+# (require() and a TypeScript `module: nodenext` CommonJS project). Then again, briefly, on the
+# oldest and the newest Prisma 7 the package supports: its types, an enqueue, and a worker whose
+# handler writes in its job's transaction (the worker hooks @prisma/adapter-pg's internals).
 # A file missing from "files", a source-only import or a broken bin fails here, not for a user.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -54,9 +56,15 @@ cat > package.json <<JSON
 JSON
 npm install --no-audit --no-fund --loglevel=error "$work/$tarball" "@prisma/client@$(version_of @prisma/client)" \
   "@prisma/adapter-pg@$(version_of @prisma/adapter-pg)" "prisma@$(version_of prisma)" pg tsx typescript@5.9.3 @types/node@20 @types/pg >/dev/null
-PRISMA_SCHEMA_ENGINE_BINARY="$(command -v node)" PRISMA_HIDE_UPDATE_MESSAGE=1 CHECKPOINT_DISABLE=1 node_modules/.bin/prisma generate >/dev/null
+generate() {
+  PRISMA_SCHEMA_ENGINE_BINARY="$(command -v node)" PRISMA_HIDE_UPDATE_MESSAGE=1 CHECKPOINT_DISABLE=1 node_modules/.bin/prisma generate > generate.log 2>&1 ||
+    { cat generate.log >&2; return 1; }
+}
+installed() { node -p "require('./node_modules/$1/package.json').version"; }
+prisma_versions() { echo "@prisma/client $(installed @prisma/client), @prisma/adapter-pg $(installed @prisma/adapter-pg), prisma $(installed prisma)"; }
+generate
 node_modules/.bin/tsc -p tsconfig.json
-echo "types: ok"
+echo "types: ok ($(prisma_versions))"
 
 # CommonJS consumers (Node >= 20.19 require()s the ES modules): a .cjs script, and a TypeScript
 # CommonJS project compiled by tsc with module nodenext, then with the older commonjs + node10.
@@ -122,4 +130,44 @@ grep -q "worker stopped" npx-worker.log || { echo "the worker under npx did not 
 workers=()
 cat npx-worker.log
 node_modules/.bin/tsx app.ts check 2
+
+# The supported Prisma range (the peer dependencies): its oldest and its newest 7.x, each package
+# at its own newest (they are released together, @prisma/client sometimes skips a patch).
+# Only the Prisma packages are reinstalled; the app and its schema stay.
+oldest="$(node -p "require('$root/package.json').peerDependencies['@prisma/client'].match(/^>=(\\S+) <8$/)[1]")"
+newest_of() { npm view "$1" versions --json | node -e 'const v=JSON.parse(require("fs").readFileSync(0,"utf8")).filter((x)=>/^7\.\d+\.\d+$/.test(x));console.log(v.sort((a,b)=>a.localeCompare(b,undefined,{numeric:true})).at(-1))'; }
+ran=("$(prisma_versions)")
+matrix_start=$SECONDS
+for label in oldest newest; do
+  if [ "$label" = oldest ]; then
+    wanted=("@prisma/client@$oldest" "@prisma/adapter-pg@$oldest" "prisma@$oldest")
+  else
+    wanted=("@prisma/client@$(newest_of @prisma/client)" "@prisma/adapter-pg@$(newest_of @prisma/adapter-pg)" "prisma@$(newest_of prisma)")
+  fi
+  versions="$(printf '%s, ' "${wanted[@]}" | sed 's/@\([0-9][^,]*\)/ \1/g; s/, $//')"
+  if printf '%s\n' "${ran[@]}" | grep -qxF "$versions"; then
+    echo "$label supported Prisma: $versions, ran above"
+    continue
+  fi
+  npm install --no-audit --no-fund --loglevel=error "${wanted[@]}" >/dev/null
+  rm -rf generated cjs/generated
+  generate
+  node_modules/.bin/tsc -p tsconfig.json
+  : > "worker-$label.log"
+  node_modules/.bin/arrower-jobs worker --config arrower-jobs.config.ts > "worker-$label.log" 2>&1 &
+  worker=$!
+  workers+=("$worker")
+  wait_for 60 "the worker to start on $label Prisma" grep -q "worker running" "worker-$label.log" || { cat "worker-$label.log" >&2; exit 1; }
+  node_modules/.bin/tsx app.ts setup
+  wait_for 60 "the worker on $label Prisma to greet the account" quiet node_modules/.bin/tsx app.ts check 2 || { cat "worker-$label.log" >&2; exit 1; }
+  kill -TERM "$worker"
+  code=0
+  wait "$worker" || code=$?
+  [ "$code" = 0 ] || { echo "worker on $label Prisma exited $code:" >&2; cat "worker-$label.log" >&2; exit 1; }
+  workers=()
+  echo "$label supported Prisma: $(prisma_versions): types, enqueue and a handler's transaction ok"
+  ran+=("$(prisma_versions)")
+done
+printf 'Prisma versions run: %s\n' "${ran[@]}"
+echo "(the supported range's versions took $((SECONDS - matrix_start)) s)"
 echo "package smoke test: ok"

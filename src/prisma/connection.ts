@@ -13,8 +13,15 @@
  * it), and `release()` does nothing: the worker commits, once, after recording the outcome.
  * Any other transaction, even one the handler opens on the root client, takes a pool
  * connection as usual.
+ *
+ * None of this is Prisma's public API: every access to Prisma's or adapter-pg's internals is in
+ * {@link probePrisma}, which `jobs()` calls, so a Prisma whose internals changed fails there
+ * with the versions it found, not in a handler.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import type pg from "pg";
 import { IntegrationError } from "../errors.ts";
 import { HANDLER_SAVEPOINT } from "../postgres/queries.ts";
@@ -36,13 +43,28 @@ const scope = new AsyncLocalStorage<Slot>();
  */
 let opening = 0;
 const PATCHED = Symbol.for("arrower-jobs.patched-pool");
+const POOL = Symbol.for("arrower-jobs.adapter-pool");
 
-/** The part of `@prisma/adapter-pg`'s factory (`PrismaPg`) we rely on. */
-interface PrismaPgFactoryLike {
-  adapterName?: string;
-  connect(): Promise<{ underlyingDriver?: () => unknown }>;
-  externalPool?: unknown;
-  config?: unknown;
+/**
+ * The Prisma versions whose internals {@link probePrisma} knows, the same range as the package's
+ * peer dependencies (a test keeps them equal). CI runs a handler's transaction on the oldest
+ * and the newest (.ci/package-smoke.sh).
+ */
+export const SUPPORTED_PRISMA = ">=7.5.0 <8";
+
+/**
+ * The part of `@prisma/adapter-pg`'s factory (`PrismaPg`) we rely on: none of it is public API
+ * except `connect`, so {@link probePrisma} checks each member before anything uses it.
+ */
+interface PrismaPgFactory {
+  readonly adapterName: "@prisma/adapter-pg";
+  connect(): Promise<unknown>;
+  /** The `pg.Pool` the app passed to `new PrismaPg(pool)`, else null. */
+  readonly externalPool: pg.Pool | null;
+  /** The pool settings (or connection string) the adapter creates its `pg.Pool` from. */
+  readonly config: pg.PoolConfig | string | undefined;
+  [PATCHED]?: boolean;
+  [POOL]?: pg.Pool;
 }
 
 /** What we learnt from the client's driver adapter. */
@@ -55,12 +77,119 @@ export interface AdapterHook {
   readonly pool: () => pg.Pool | undefined;
 }
 
-const POOL = Symbol.for("arrower-jobs.adapter-pool");
+/** What `jobs()` needs to know about the Prisma client it extends. */
+export interface PrismaProbe {
+  /** The name of the client's driver adapter (`"@prisma/adapter-pg"`, …), if it has one. */
+  readonly adapterName: string | undefined;
+  /** The hooked `@prisma/adapter-pg`, or undefined when the client uses another adapter (workers refuse to start). */
+  readonly hook: AdapterHook | undefined;
+}
 
-/** The name of the Prisma client's driver adapter (`"@prisma/adapter-pg"`, …), if it has one. */
-export function adapterNameOf(client: unknown): string | undefined {
-  const name = (client as { _engineConfig?: { adapter?: PrismaPgFactoryLike } })._engineConfig?.adapter?.adapterName;
-  return typeof name === "string" ? name : undefined;
+/**
+ * Reads the Prisma client's driver adapter and, when it is `@prisma/adapter-pg`, hooks it (see
+ * the module comment). This is the one place that touches Prisma's and adapter-pg's private
+ * members (`_engineConfig.adapter`, `adapterName`, `externalPool`, `config`, and the adapter's
+ * `underlyingDriver()` once it has connected). Called by `jobs()`, before the client's first
+ * query (when Prisma connects the adapter).
+ *
+ * @throws {IntegrationError} when a member is missing or of another type: a Prisma version
+ * whose internals changed. The message names the installed versions and the supported range.
+ */
+export function probePrisma(client: unknown): PrismaProbe {
+  const engineConfig = member(client, "_engineConfig");
+  if (typeof engineConfig !== "object" || engineConfig === null) throw shapeChanged("the Prisma client has no `_engineConfig` object", engineConfig);
+  const factory = member(engineConfig, "adapter");
+  // A client without a driver adapter (Accelerate): enqueueing works, workers refuse to start.
+  if (factory === undefined) return { adapterName: undefined, hook: undefined };
+  const adapterName = member(factory, "adapterName");
+  if (typeof adapterName !== "string") throw shapeChanged("the client's driver adapter has no string `adapterName`", adapterName);
+  if (adapterName !== "@prisma/adapter-pg") return { adapterName, hook: undefined };
+  const pgFactory = factory as PrismaPgFactory;
+  if (typeof pgFactory.connect !== "function") throw shapeChanged("`PrismaPg` has no `connect()` method", pgFactory.connect);
+  if (!("externalPool" in pgFactory)) throw shapeChanged("`PrismaPg` has no `externalPool` field", undefined);
+  const external: unknown = pgFactory.externalPool;
+  if (external !== null && !isPool(external)) throw shapeChanged("`PrismaPg.externalPool` is neither null nor a pg.Pool", external);
+  const config: unknown = external ? external.options : pgFactory.config;
+  if (config !== undefined && typeof config !== "string" && (typeof config !== "object" || config === null)) {
+    throw shapeChanged("`PrismaPg.config` is not pg.Pool settings", config);
+  }
+  return { adapterName, hook: hookAdapter(pgFactory, external, config) };
+}
+
+/**
+ * Hooks adapter-pg's factory: its pool (the app's, or the one `connect()` creates) hands the
+ * job's connection to a handler's transaction (see {@link runOnJobConnection}).
+ */
+function hookAdapter(factory: PrismaPgFactory, external: pg.Pool | null, config: pg.PoolConfig | string | undefined): AdapterHook {
+  let patched = false;
+  const patch = (pool: pg.Pool) => {
+    patchPool(pool);
+    factory[POOL] = pool;
+    patched = true;
+  };
+  if (external) patch(external);
+  if (!factory[PATCHED]) {
+    const connect = factory.connect;
+    factory.connect = async function (this: PrismaPgFactory) {
+      const adapter = await connect.call(this);
+      // Prisma's first query connects the adapter: a changed adapter fails it, loudly, rather
+      // than every job at run time.
+      const underlyingDriver = member(adapter, "underlyingDriver");
+      if (typeof underlyingDriver !== "function") throw shapeChanged("the adapter `PrismaPg.connect()` returns has no `underlyingDriver()` method", underlyingDriver);
+      const pool: unknown = underlyingDriver.call(adapter);
+      if (!isPool(pool)) throw shapeChanged("the adapter's `underlyingDriver()` did not return a pg.Pool", pool);
+      patch(pool);
+      return adapter;
+    };
+    factory[PATCHED] = true;
+  }
+  return {
+    poolConfig: typeof config === "string" ? { connectionString: config } : config,
+    patched: () => patched,
+    pool: () => factory[POOL],
+  };
+}
+
+function member(value: unknown, key: string): unknown {
+  return (typeof value === "object" || typeof value === "function") && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+function isPool(value: unknown): value is pg.Pool {
+  return typeof member(value, "connect") === "function" && typeof member(value, "options") === "object";
+}
+
+/** The error of a Prisma whose internals are not the ones {@link probePrisma} knows. */
+function shapeChanged(what: string, found: unknown): IntegrationError {
+  const seen = found === null ? "null" : typeof found === "object" ? "an object" : typeof found === "function" ? "a function" : String(found);
+  return new IntegrationError(
+    `arrower-jobs cannot hook this Prisma client: ${what} (found ${seen}). ` +
+      `Installed: @prisma/client ${installedVersion("@prisma/client")}, @prisma/adapter-pg ${installedVersion("@prisma/adapter-pg")}; ` +
+      `arrower-jobs supports both ${SUPPORTED_PRISMA}. Install versions in that range (npm install @prisma/client@7 @prisma/adapter-pg@7 prisma@7), ` +
+      "or an arrower-jobs release that supports yours",
+  );
+}
+
+/**
+ * The version of an installed package, as the app resolves it (`"not installed"`, `"unknown"`
+ * when its package.json cannot be read): for messages only, so never throws.
+ */
+export function installedVersion(name: string): string {
+  let entry: string;
+  try {
+    entry = createRequire(import.meta.url).resolve(name);
+  } catch {
+    return "not installed";
+  }
+  // Not `require.resolve(name + "/package.json")`: adapter-pg's "exports" does not list it.
+  for (let dir = dirname(entry); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
+      if (manifest.name === name) return typeof manifest.version === "string" ? manifest.version : "unknown";
+    } catch {
+      // no package.json here (or unreadable): look further up
+    }
+  }
+  return "unknown";
 }
 
 /**
@@ -73,41 +202,6 @@ export function unsupportedAdapterError(adapterName: string | undefined): Integr
     `workers need @prisma/adapter-pg: this Prisma client uses ${uses}, on which a handler's transaction cannot join its job's. ` +
       "Build the client that runs workers with `new PrismaClient({ adapter: new PrismaPg(...) })` (enqueueing works with any adapter)",
   );
-}
-
-/**
- * Hooks the Prisma client's driver adapter factory. Must happen before the client's first
- * query (when Prisma connects the adapter); `jobs()` is applied at construction, so it does.
- * Returns undefined when the client does not use `@prisma/adapter-pg`.
- */
-export function hookAdapter(client: unknown): AdapterHook | undefined {
-  const factory = (client as { _engineConfig?: { adapter?: PrismaPgFactoryLike } })._engineConfig?.adapter;
-  if (!factory || typeof factory.connect !== "function" || factory.adapterName !== "@prisma/adapter-pg") return undefined;
-  let patched = false;
-  const patch = (pool: unknown) => {
-    if (pool && typeof (pool as pg.Pool).connect === "function") {
-      patchPool(pool as pg.Pool);
-      (factory as { [POOL]?: pg.Pool })[POOL] = pool as pg.Pool;
-      patched = true;
-    }
-  };
-  if (factory.externalPool) patch(factory.externalPool);
-  if (!(factory as { [PATCHED]?: boolean })[PATCHED]) {
-    const connect = factory.connect;
-    factory.connect = async function (this: PrismaPgFactoryLike) {
-      const adapter = await connect.call(this);
-      patch(adapter.underlyingDriver?.());
-      return adapter;
-    };
-    (factory as { [PATCHED]?: boolean })[PATCHED] = true;
-  }
-  const external = factory.externalPool as pg.Pool | undefined | null;
-  const poolConfig = (external ? external.options : factory.config) as pg.PoolConfig | string | undefined;
-  return {
-    poolConfig: typeof poolConfig === "string" ? { connectionString: poolConfig } : poolConfig,
-    patched: () => patched,
-    pool: () => (factory as { [POOL]?: pg.Pool })[POOL],
-  };
 }
 
 function patchPool(pool: pg.Pool & { [PATCHED]?: boolean }): void {

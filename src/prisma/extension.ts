@@ -14,7 +14,7 @@ import { Engine, resolveJobsOptions, type JobsOptions } from "../engine.ts";
 import { JobsClient } from "../client.ts";
 import type { Queryable } from "../backend.ts";
 import { createHash } from "node:crypto";
-import { adapterNameOf, hookAdapter, runOnJobConnection, unsupportedAdapterError, type AdapterHook } from "./connection.ts";
+import { probePrisma, runOnJobConnection, unsupportedAdapterError, type AdapterHook } from "./connection.ts";
 import { withLazyTransaction } from "./lazy-transaction.ts";
 import { PROBE } from "../postgres/queries.ts";
 import type { HandlerTransactions } from "../worker/executor.ts";
@@ -112,7 +112,8 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
   const resolved = resolveJobsOptions(options);
   const extension = (input: unknown) => {
     const client = input as PrismaLike;
-    const hook = hookAdapter(client);
+    // Throws when Prisma's internals are not the ones we know: at jobs(), not in a handler.
+    const { adapterName, hook } = probePrisma(client);
     const engine = new Engine(resolved, hook?.poolConfig);
     const baseTransaction = client.$transaction;
     const baseExtends = client.$extends;
@@ -143,7 +144,7 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
           await (tx as PrismaLike).$queryRawUnsafe(PROBE);
         }),
       assertSupported: () => {
-        if (!hook) throw unsupportedAdapterError(adapterNameOf(client));
+        if (!hook) throw unsupportedAdapterError(adapterName);
       },
     };
     const bound = new WeakMap<object, object>();
