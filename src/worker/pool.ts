@@ -237,7 +237,16 @@ export class WorkerPool<TX> implements SlotHost {
       await this.control.acquire();
       try {
         await this.openSlots();
-        await this.probeTransactions(this.slots[0]!);
+        await this.probeTransactions(this.slots[0]!).catch(async () => {
+          // Once more, on a new connection. A client's first handler transaction is slow (Prisma
+          // prepares it): with a short idle_in_transaction_session_timeout, or on a loaded
+          // machine, the server may have ended the probe's session meanwhile. A probe that
+          // cannot work fails the same way again, and that error is the one reported.
+          const slot = this.slots[0]!;
+          await slot.close();
+          await slot.open();
+          await this.probeTransactions(slot);
+        });
       } catch (error) {
         await Promise.all(this.slots.map((slot) => slot.close()));
         this.slots = [];
