@@ -426,7 +426,7 @@ describe("bad input at enqueue (issue 16): a typed error, nothing written, the c
     const calls = enqueueCases.length * 3 + configCases.length;
     recordResult(context, {
       order: 11,
-      scenario: "Bad input at enqueue (issue 16)",
+      scenario: "Bad input at enqueue (payloads, options, names)",
       jobs: calls,
       lost: 0,
       duplicated: 0,
