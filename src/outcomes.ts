@@ -11,6 +11,7 @@
  * });
  * ```
  */
+import { InvalidOptionsError } from "./errors.ts";
 
 /**
  * Throw it from a handler to fail the job now: no further attempts, kept in history as failed
@@ -32,11 +33,12 @@ export class JobSnooze {
 /**
  * Return `snooze(ms)` from a handler to run the job again after `ms`, without counting this
  * attempt. The handler's writes roll back: the job has not done its work.
- * @param delayMs 0 to 24 days
+ * @param delayMs 0 to 2147483647 (24.8 days)
+ * @throws InvalidOptionsError for any other value (the attempt then fails with it)
  */
 export function snooze(delayMs: number): JobSnooze {
   if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 2_147_483_647) {
-    throw new RangeError(`snooze(delayMs) takes a whole number of milliseconds from 0 to 2147483647, got ${delayMs}`);
+    throw new InvalidOptionsError("delayMs", `snooze(delayMs) takes a whole number of milliseconds from 0 to 2147483647 (24.8 days), got ${delayMs}`);
   }
   return new JobSnooze(delayMs);
 }

@@ -9,6 +9,7 @@ import {
   InvalidOptionsError,
   InvalidPayloadError,
   jobs,
+  snooze,
   type ArrowerJobsErrorCode,
   type EnqueueOptions,
   type Job,
@@ -83,6 +84,13 @@ describe("bad input raises a typed error and changes nothing", () => {
 
   it("a registered superjson class is accepted", async () => {
     await expect(app.prisma.$jobs.enqueue(Any({ r: new Registered(2) }))).resolves.toMatch(/^\d+$/);
+  });
+});
+
+describe("snooze(delayMs) out of range", () => {
+  it.each([-1, 1.5, Number.NaN, 2 ** 31, Infinity])("snooze(%s) is an InvalidOptionsError that says the range", (delayMs) => {
+    expect(() => snooze(delayMs)).toThrow(InvalidOptionsError);
+    expect(() => snooze(delayMs)).toThrow(`snooze(delayMs) takes a whole number of milliseconds from 0 to 2147483647 (24.8 days), got ${delayMs}`);
   });
 });
 
