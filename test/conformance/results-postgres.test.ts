@@ -8,7 +8,8 @@ resultsConformance("postgres", async () => {
   let queues = 0;
   return {
     async run<P, R>(type: JobType<P, R>, handler: Handler<P, unknown, R>, payload: P, options: { maxAttempts?: number } = {}) {
-      const queue = app.prisma.$jobs.queue(`conf-results-${++queues}`, { poolSize: 1, pollInterval: 100, autoStartDelay: 0 });
+      // Started by start() below, after the listener is attached: never on its own before.
+      const queue = app.prisma.$jobs.queue(`conf-results-${++queues}`, { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000 });
       try {
         await queue.register(type, handler);
         const id = await queue.enqueue(type(payload), { queue: queue.name, ...options });

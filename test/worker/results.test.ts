@@ -20,24 +20,34 @@ class Money {
   constructor(readonly cents: number) {}
 }
 
-/** Resolves with the job's final event (succeeded or failed), emitted once its commit is done. */
-function finished(queue: Queue, jobId: string): Promise<JobEvent> {
-  return new Promise((resolve) => {
-    const listener = (event: JobEvent) => {
-      if (event.jobId !== jobId) return;
-      queue.off("succeeded", listener).off("failed", listener);
-      resolve(event);
-    };
-    queue.on("succeeded", listener).on("failed", listener);
-  });
-}
-
 describe("job results", () => {
   const { app, queues } = useTestApp();
   const q = new Queries("arrower");
 
+  /**
+   * Resolves with the job's final outcome: its event (emitted once its commit is done), or, when
+   * the job finished before we looked (a running pool may finish it before `enqueue`'s caller
+   * resumes), its state in history.
+   */
+  function finished(queue: Queue, jobId: string): Promise<Pick<JobEvent, "kind">> {
+    return new Promise((resolve) => {
+      const done = (event: Pick<JobEvent, "kind">) => {
+        queue.off("succeeded", listener).off("failed", listener);
+        resolve(event);
+      };
+      const listener = (event: JobEvent) => {
+        if (event.jobId === jobId) done(event);
+      };
+      queue.on("succeeded", listener).on("failed", listener);
+      void app.rows<{ state: string }>(`SELECT state FROM arrower.job_history WHERE id = $1`, [jobId]).then(([row]) => {
+        if (row) done({ kind: row.state === "succeeded" ? "succeeded" : "failed" });
+      });
+    });
+  }
+
+  // Pools start at start(), never on their own: a test attaches its listeners first.
   function queueOf(name: string, options: Parameters<typeof app.prisma.$jobs.queue>[1] = {}) {
-    const queue = app.prisma.$jobs.queue(name, { poolSize: 1, pollInterval: 100, autoStartDelay: 0, backoff: { baseDelay: 1, maxDelay: 1 }, ...options });
+    const queue = app.prisma.$jobs.queue(name, { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000, backoff: { baseDelay: 1, maxDelay: 1 }, ...options });
     queues.push(queue);
     return queue;
   }
