@@ -97,16 +97,26 @@ describe("shutdown under load", () => {
     // batch) must go back uncounted; maxAttempts 1 turns one miscounted attempt into a failed
     // job. Every listener throws: the app's bug must not reach job accounting.
     const STOPS = 12;
-    const SHORT_JOBS = 8_000;
+    const PER_STOP = 650;
+    const SHORT_JOBS = (STOPS + 1) * PER_STOP;
     await app.rows(`TRUNCATE fault_effect`);
-    const ids = await app.prisma.$jobs.enqueue(
-      Array.from({ length: SHORT_JOBS }, () => Fx({})),
-      { queue: "stops", maxAttempts: 1 },
-    );
+    const ids: string[] = [];
     const errors: string[] = [];
+    // Each stop comes from the handlers' count, not the clock: it begins once 150 jobs of a fresh
+    // backlog have run, so the pools are busy (hundreds still due) however fast the machine is.
+    let ran = 0;
+    let target = Infinity;
+    let reached: () => void = () => undefined;
     const handler = async (_: { ms?: number }, { tx, jobId, attempt }: { tx: RegisteredTransaction; jobId: string; attempt: number }) => {
       await tx.$executeRaw`INSERT INTO fault_effect (job_id, pid, attempt) VALUES (${BigInt(jobId)}, ${process.pid}, ${attempt})`;
+      if (++ran === target) reached();
     };
+    async function enqueueBacklog(): Promise<void> {
+      ids.push(...(await app.prisma.$jobs.enqueue(
+        Array.from({ length: PER_STOP }, () => Fx({})),
+        { queue: "stops", maxAttempts: 1 },
+      )));
+    }
     const pools: Queue<RegisteredTransaction>[] = [1, 25].map((batchSize) => {
       const queue = app.prisma.$jobs.queue("stops", { poolSize: 3, pollInterval: 200, autoStartDelay: 0, batchSize, poolName: `stops-${batchSize}` });
       queue.on("error", (error) => errors.push(error.message));
@@ -120,13 +130,16 @@ describe("shutdown under load", () => {
     for (const queue of pools) await queue.register(Fx, handler);
     const done = () => app.count("job_history", "queue = 'stops'");
     for (let stop = 0; stop < STOPS; stop++) {
+      await enqueueBacklog();
+      const busy = new Promise<void>((resolve) => (reached = resolve));
+      target = ran + 150;
       await Promise.all(pools.map((queue) => queue.start()));
-      const before = await done();
-      await waitUntil(async () => (await done()) >= before + 150, 60_000, "the pools to be busy");
+      await busy;
       // Alternately a shutdown and a register restart (deploys do both).
       if (stop % 2 === 0) await Promise.all(pools.map((queue) => queue.shutdown()));
       else await Promise.all(pools.map((queue) => queue.register(Fx, handler)));
     }
+    await enqueueBacklog();
     await Promise.all(pools.map((queue) => queue.start()));
     await waitUntil(async () => (await done()) === SHORT_JOBS, 120_000, "every job to finish");
     await Promise.all(pools.map((queue) => queue.shutdown()));

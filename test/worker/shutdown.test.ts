@@ -25,33 +25,43 @@ describe("stopping a busy pool", () => {
   }
 
   it.each([
-    { batchSize: 1, jobs: 3_000 },
-    { batchSize: 20, jobs: 6_000 },
-  ])("five shutdowns and five register restarts mid-run count no attempt for a job that did not run (batchSize $batchSize)", async ({ batchSize, jobs }) => {
+    { batchSize: 1, perStop: 600 },
+    { batchSize: 20, perStop: 1_200 },
+  ])("five shutdowns and five register restarts mid-run count no attempt for a job that did not run (batchSize $batchSize)", async ({ batchSize, perStop }) => {
     const name = `busy-${batchSize}`;
-    // maxAttempts 1: one miscounted attempt ends a job failed.
-    await app.prisma.$jobs.enqueue(
-      Array.from({ length: jobs }, (_, n) => Noop({ n })),
-      { queue: name, maxAttempts: 1 },
-    );
     const queue = app.prisma.$jobs.queue(name, { poolSize: 4, pollInterval: 200, autoStartDelay: 0, batchSize });
     queues.push(queue);
-    const done = () => app.count("job_history", "queue = $1", [name]);
-    const noop = async () => undefined;
-    await queue.register(Noop, noop);
-    for (let round = 0; round < 5; round++) {
+    // Each stop comes from the handler's count, not the clock: it begins once 200 jobs of a fresh
+    // backlog have run, so the pool is busy (hundreds still due) however fast the machine is.
+    let ran = 0;
+    let target = Infinity;
+    let reached: () => void = () => undefined;
+    const handler = async () => {
+      if (++ran === target) reached();
+    };
+    async function busyFor200(): Promise<void> {
+      // maxAttempts 1: one miscounted attempt ends a job failed.
+      await app.prisma.$jobs.enqueue(
+        Array.from({ length: perStop }, (_, n) => Noop({ n })),
+        { queue: name, maxAttempts: 1 },
+      );
+      const busy = new Promise<void>((resolve) => (reached = resolve));
+      target = ran + 200;
       await queue.start();
-      const before = await done();
-      await waitFor(async () => (await done()) >= before + 200, 20_000, "the pool to be busy");
+      await busy;
+    }
+    await queue.register(Noop, handler);
+    for (let round = 0; round < 5; round++) {
+      await busyFor200();
       await queue.shutdown();
       // A register on a running pool restarts it: the same stop, then a start.
-      await queue.start();
-      const again = await done();
-      await waitFor(async () => (await done()) >= again + 200, 20_000, "the pool to be busy again");
-      await queue.register(Noop, noop);
+      await busyFor200();
+      await queue.register(Noop, handler);
     }
-    await waitFor(async () => (await done()) === jobs, 60_000, "every job to finish");
+    const jobs = 10 * perStop;
+    await waitFor(async () => (await app.count("job_history", "queue = $1", [name])) === jobs, 60_000, "every job to finish");
     expect(await miscounted(name)).toEqual({ failed: [], attempts: [], ranMoreThanOnce: [] });
+    expect(ran).toBe(jobs);
   }, 120_000);
 
   it("shutdown waits for a job that has started", async () => {
