@@ -29,6 +29,8 @@ export type ArrowerJobsErrorCode =
   | "JOB_RUNNING"
   | "JOB_NOT_FOUND"
   | "DUPLICATE_JOB"
+  | "INVALID_PROGRESS"
+  | "LEASE_LOST"
   | "TESTING_ASSERTION"
   | "DRAIN_LIMIT";
 
@@ -227,5 +229,38 @@ export class DuplicateJobError extends ArrowerJobsError {
     this.queue = queue;
     this.dedupKey = dedupKey;
     this.liveJobId = liveJobId;
+  }
+}
+
+/** A value given to `ctx.progress()` that is not JSON, or larger than 16 KiB as JSON text. */
+export class InvalidProgressError extends ArrowerJobsError {
+  readonly jobId: string;
+
+  constructor(jobId: string, problem: string, options?: { cause?: unknown }) {
+    super("INVALID_PROGRESS", `progress of job ${jobId} cannot be stored: ${problem}. Report JSON: a number, a string, or an object such as { done: 40, of: 100 }`, options);
+    this.jobId = jobId;
+  }
+}
+
+/**
+ * A lease-mode job's worker no longer holds it: it was cancelled (or deleted), or its lease
+ * expired (the worker was paused or cut off from the database for longer than `leaseTimeout`)
+ * and another worker took it over. Thrown by `ctx.complete(tx)` (your transaction then rolls
+ * back) and the reason the handler's `signal` aborts.
+ */
+export class LeaseLostError extends ArrowerJobsError {
+  readonly jobId: string;
+  /** Why: `cancelled` (or deleted), `taken over` (expired, another worker holds it), `expired` (not renewed in time). */
+  readonly reason: "cancelled" | "taken over" | "expired";
+
+  constructor(jobId: string, attempt: number, reason: "cancelled" | "taken over" | "expired") {
+    const why = {
+      cancelled: "it was cancelled or deleted",
+      "taken over": "its lease expired and another worker took it over",
+      expired: "its lease could not be renewed in time (is the database reachable?), so another worker may take it over",
+    }[reason];
+    super("LEASE_LOST", `job ${jobId}: this worker no longer holds attempt ${attempt}: ${why}; its completion is refused`);
+    this.jobId = jobId;
+    this.reason = reason;
   }
 }

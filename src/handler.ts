@@ -23,8 +23,44 @@ export interface JobEvent {
   durationMs?: number;
 }
 
-/** What a handler receives besides its payload. */
-export interface HandlerContext<TX> {
+/**
+ * A value `ctx.progress()` takes: JSON (a number, a string, `{ done: 40, of: 100 }`…), at most
+ * 16 KiB as JSON text.
+ */
+export type ProgressValue = string | number | boolean | null | ProgressValue[] | { [key: string]: ProgressValue };
+
+/** What every handler receives besides its payload, in either mode. */
+export interface JobContext {
+  /** The job's id. */
+  jobId: string;
+  /** This attempt's number, from 1. */
+  attempt: number;
+  /** Attempts allowed before the job is kept as failed. */
+  maxAttempts: number;
+  /**
+   * Aborted when the job's timeout runs out or the pool shuts down past its deadline; in lease
+   * mode also when the job is cancelled or its lease is lost.
+   */
+  signal: AbortSignal;
+  /** The queue the job is in. */
+  queue: string;
+  /** When the job was due (for a cron job, its tick time). */
+  runAt: Date;
+  /** When the job was enqueued. */
+  createdAt: Date;
+  /**
+   * Reports the job's progress while it runs: the admin API (`getJob(id).progress`), the UI
+   * and `arrower-jobs status` show the latest value. It is written at once, outside the job's
+   * transaction (inside it, nobody would see it until the job ended), so it stays even when the
+   * attempt's writes roll back; it is removed when the job finishes. Calls in quick succession
+   * are coalesced: the promise resolves once the value (or a later one) is stored.
+   * @throws InvalidPayloadError for a value that is not JSON or is larger than 16 KiB
+   */
+  progress(value: ProgressValue): Promise<void>;
+}
+
+/** What a transaction-mode handler receives besides its payload. */
+export interface HandlerContext<TX> extends JobContext {
   /**
    * The job's transaction client: the handler's writes commit exactly when the job succeeds,
    * and roll back (to a savepoint) when it throws. Enqueue follow-up jobs with `tx.$jobs`.
@@ -38,22 +74,27 @@ export interface HandlerContext<TX> {
    * from your root client.
    */
   tx: TX;
-  /** The job's id. */
-  jobId: string;
-  /** This attempt's number, from 1. */
-  attempt: number;
-  /** Attempts allowed before the job is kept as failed. */
-  maxAttempts: number;
-  /** Aborted when the job's timeout runs out or the pool shuts down past its deadline. */
-  signal: AbortSignal;
-  /** The queue the job is in. */
-  queue: string;
-  /** When the job was due (for a cron job, its tick time). */
-  runAt: Date;
-  /** When the job was enqueued. */
-  createdAt: Date;
 }
 
+/**
+ * What a lease-mode handler receives besides its payload (`defineJob(name, { mode: "lease" })`).
+ * There is no job transaction: the handler uses its own Prisma client and transactions, and
+ * can end the job in the last of them with {@link complete}.
+ */
+export interface LeaseHandlerContext<TX, R = void> extends JobContext {
+  /**
+   * Completes the job in `tx`, one of your Prisma interactive transactions (`prisma.$transaction(async (tx) => …)`):
+   * the job is done exactly when that transaction's writes commit, as in transaction mode. A
+   * job's result (`defineJob<P, R>`) goes here. It throws a `LeaseLostError` (and your
+   * transaction rolls back) when this worker no longer holds the job: it was cancelled, or its
+   * lease expired and another worker took it over. Once it has committed, what the handler
+   * returns is not stored again. A handler that never calls it is completed by the worker when
+   * it returns, as in transaction mode (the result then being its return value).
+   */
+  complete(tx: TX, ...result: [R] extends [void] ? [] : [result: R]): Promise<void>;
+  /** When the lease expires unless renewed (the pool renews it every third of `leaseTimeout`). */
+  readonly leaseExpiresAt: Date;
+}
 /**
  * Handles one job type. Return (or resolve) to succeed; throw to fail the attempt, which rolls
  * back the handler's writes and retries the job later with growing backoff.
@@ -66,6 +107,17 @@ export interface HandlerContext<TX> {
 export type Handler<P, TX = unknown, R = void> = (
   payload: P,
   context: HandlerContext<TX>,
+) => Promise<R | JobSnooze> | R | JobSnooze;
+
+/**
+ * Handles one lease-mode job type: runs outside any transaction, for as long as it needs; its
+ * lease is renewed meanwhile. Return to succeed (or complete the job in your own transaction
+ * with `ctx.complete(tx)`); throw to fail the attempt, which is retried with backoff.
+ * @typeParam R the job type's result type; default `void`
+ */
+export type LeaseHandler<P, TX = unknown, R = void> = (
+  payload: P,
+  context: LeaseHandlerContext<TX, R>,
 ) => Promise<R | JobSnooze> | R | JobSnooze;
 
 /** Options of `Queue.register`. */

@@ -2,8 +2,8 @@
  * Job types and job values: the typed vocabulary shared by enqueue, the workers, the cron
  * scheduler and the testing queue.
  */
-import { InvalidJobError } from "./errors.ts";
-import { validateJobName, validateJobDefaults, type JobDefaults } from "./config.ts";
+import { InvalidJobError, InvalidOptionsError } from "./errors.ts";
+import { describeValue, integerOption, TIMEOUT_RANGE, validateJobName, validateJobDefaults, type JobDefaults } from "./config.ts";
 import { resolveBackoff, type BackoffOptions } from "./backoff.ts";
 
 export type { JobDefaults } from "./config.ts";
@@ -12,7 +12,49 @@ export type { JobDefaults } from "./config.ts";
 export interface JobTypeDefaults extends JobDefaults {
   /** Retry delays for this job type; default: the queue's `backoff`. */
   backoff?: BackoffOptions;
+  /**
+   * How its jobs run. `"transaction"` (the default): in a transaction of their own that the
+   * handler shares, so the job is done exactly when the handler's writes commit. For long jobs,
+   * `"lease"` (see {@link LeaseJobTypeDefaults}).
+   */
+  mode?: "transaction";
 }
+
+/**
+ * Defaults of a lease-mode job type: for long work (minutes to hours), which would otherwise
+ * hold a transaction, a row lock, a connection and vacuum's horizon for its whole run.
+ *
+ * The claim commits at once and takes a lease (holder, expiry, the attempt it starts); the
+ * handler runs outside any transaction, and its pool renews the lease while it runs. A lease
+ * that is not renewed (the worker was killed, paused or cut off from the database) expires:
+ * another worker takes the job over and counts that attempt as crashed, and the old holder's
+ * late writes (finish, retry) change nothing. The handler writes through its own Prisma
+ * transactions; `ctx.complete(tx)` commits the job's completion with the last of them.
+ */
+export interface LeaseJobTypeDefaults extends JobDefaults {
+  /** Retry delays for this job type; default: the queue's `backoff`. */
+  backoff?: BackoffOptions;
+  mode: "lease";
+  /**
+   * Milliseconds a lease lasts without renewal: how long a dead worker's job waits before
+   * another takes it over. Renewed every third of it. Default `30_000`; 200 ms to 24 days.
+   */
+  leaseTimeout?: number;
+  /**
+   * Milliseconds an attempt may run before its `signal` aborts. Default for lease mode: 24
+   * days, i.e. none (a lease-mode job is meant to run long; its lease, not a timer, finds
+   * dead workers).
+   */
+  timeout?: number;
+}
+
+/** How a job type's jobs run: see {@link JobTypeDefaults.mode}. */
+export type JobMode = "transaction" | "lease";
+
+/** The default `leaseTimeout` of lease-mode job types. */
+export const DEFAULT_LEASE_TIMEOUT = 30_000;
+/** Range of `leaseTimeout` in ms (its timers must fit Node's, see MAX_TIMER_MS). */
+export const LEASE_TIMEOUT_RANGE = [200, 24 * 86_400_000] as const;
 
 /** The resolved defaults that apply when neither the job type nor enqueue sets an option. */
 export const JOB_DEFAULTS = {
@@ -68,6 +110,19 @@ export interface JobTypeInfo {
   readonly defaults: Readonly<JobDefaults>;
   /** Retry delays of this job type, when it sets its own. */
   readonly backoff?: Readonly<Required<BackoffOptions>>;
+  /** How its jobs run: in the job's transaction (default) or under a lease. */
+  readonly mode: JobMode;
+  /** Lease mode: milliseconds a lease lasts without renewal. */
+  readonly leaseTimeout?: number;
+}
+
+/**
+ * A lease-mode job type (`defineJob(name, { mode: "lease" })`): its handler gets a
+ * {@link LeaseHandlerContext}, with no job transaction but `complete(tx)`.
+ */
+export interface LeaseJobType<P = unknown, R = void> extends JobType<P, R> {
+  readonly mode: "lease";
+  readonly leaseTimeout: number;
 }
 
 /** The payload type of a job type: `PayloadOf<typeof SendWelcome>`. */
@@ -99,20 +154,48 @@ export type ResultOf<T> = T extends JobType<infer _P, infer R> ? R : never;
  * export const Resize = defineJob<{ imageId: string }, { width: number; height: number }>("resize");
  * ```
  */
-export function defineJob<P, R = void>(name: string, defaults: JobTypeDefaults = {}): JobType<P, R> {
+export function defineJob<P, R = void>(name: string, defaults: LeaseJobTypeDefaults): LeaseJobType<P, R>;
+export function defineJob<P, R = void>(name: string, defaults?: JobTypeDefaults): JobType<P, R>;
+export function defineJob<P, R = void>(name: string, defaults: JobTypeDefaults | LeaseJobTypeDefaults = {}): JobType<P, R> {
   validateJobName(name);
   const what = `defineJob("${name}") defaults`;
-  // `backoff` belongs to the job type only (enqueue options cannot set it): checked on its own.
+  // `backoff`, `mode` and `leaseTimeout` belong to the job type only (enqueue options cannot
+  // set them): checked on their own.
   const isObject = typeof defaults === "object" && defaults !== null;
-  const { backoff, ...shared } = isObject ? defaults : ({} as JobTypeDefaults);
-  const frozen = Object.freeze(validateJobDefaults(isObject ? shared : defaults, what));
+  const { backoff, mode, leaseTimeout, ...shared } = (isObject ? defaults : {}) as LeaseJobTypeDefaults | (JobTypeDefaults & { leaseTimeout?: unknown });
+  const resolvedMode = modeOption(mode, what);
+  if (leaseTimeout !== undefined && resolvedMode !== "lease") {
+    throw new InvalidOptionsError("leaseTimeout", `${what}: leaseTimeout applies to lease mode only: add mode: "lease", or remove leaseTimeout`);
+  }
+  const validated = validateJobDefaults(isObject ? shared : defaults, what);
+  // A lease-mode job is meant to run long: no timeout unless one is set.
+  if (resolvedMode === "lease" && validated.timeout === undefined) validated.timeout = TIMEOUT_RANGE[1];
+  const frozen = Object.freeze(validated);
   const type = ((payload: P): Job<P> => Object.freeze({ [JOB_BRAND]: true as const, type, payload })) as JobType<P, R>;
   // A function's own `name` is read-only; define ours so `SendWelcome.name` is the job name.
   Object.defineProperty(type, "name", { value: name, enumerable: true });
   Object.defineProperty(type, "defaults", { value: frozen, enumerable: true });
+  Object.defineProperty(type, "mode", { value: resolvedMode, enumerable: true });
   if (backoff !== undefined) Object.defineProperty(type, "backoff", { value: Object.freeze(resolveBackoff(backoff, what)), enumerable: true });
-  noteDefinition(name, JSON.stringify(backoff === undefined ? frozen : { ...frozen, backoff: type.backoff }));
+  if (resolvedMode === "lease") {
+    const ms = leaseTimeout === undefined ? DEFAULT_LEASE_TIMEOUT : integerOption(leaseTimeout, "leaseTimeout", ...LEASE_TIMEOUT_RANGE, what, "24 days");
+    Object.defineProperty(type, "leaseTimeout", { value: ms, enumerable: true });
+  }
+  const described: Record<string, unknown> = { ...frozen };
+  if (backoff !== undefined) described.backoff = type.backoff;
+  if (resolvedMode === "lease") Object.assign(described, { mode: resolvedMode, leaseTimeout: type.leaseTimeout });
+  noteDefinition(name, JSON.stringify(described));
   return type;
+}
+
+function modeOption(mode: unknown, what: string): JobMode {
+  if (mode === undefined || mode === "transaction" || mode === "lease") return mode ?? "transaction";
+  throw new InvalidOptionsError("mode", `${what}: mode must be "transaction" or "lease", got ${describeValue(mode)}`);
+}
+
+/** True for lease-mode job types. */
+export function isLeaseJobType(type: JobTypeInfo): type is LeaseJobType {
+  return type.mode === "lease";
 }
 
 /** The defaults each job name was last defined with (as JSON), and the names already warned about. */

@@ -2,11 +2,11 @@
  * The public face of a worker pool: `prisma.$jobs.queue(name, options)` returns a {@link Queue}.
  */
 import type { Enqueuer, Scheduler } from "./enqueuer.ts";
-import type { Job, JobType } from "./job.ts";
-import type { Handler, QueueEvents, RegisterOptions } from "./handler.ts";
+import type { Job, JobType, LeaseJobType } from "./job.ts";
+import type { Handler, LeaseHandler, QueueEvents, RegisterOptions } from "./handler.ts";
 import type { RegisteredTransaction } from "./prisma/register.ts";
 
-export type { Handler, HandlerContext, JobEvent, QueueEvents, RegisterOptions } from "./handler.ts";
+export type { Handler, HandlerContext, JobEvent, QueueEvents, RegisterOptions, LeaseHandler, LeaseHandlerContext } from "./handler.ts";
 
 /**
  * The handler of a job type, for a handler written in a file of its own: the payload comes from
@@ -22,7 +22,8 @@ export type { Handler, HandlerContext, JobEvent, QueueEvents, RegisterOptions } 
  * @typeParam T the job type: `typeof SendWelcome`
  * @typeParam TX what `tx` is; default your registered client's transaction client
  */
-export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> = T extends JobType<infer P, infer R> ? Handler<P, TX, R> : never;
+export type HandlerFor<T extends (payload: never) => Job<unknown>, TX = RegisteredTransaction> =
+  T extends LeaseJobType<infer P, infer R> ? LeaseHandler<P, TX, R> : T extends JobType<infer P, infer R> ? Handler<P, TX, R> : never;
 
 /**
  * A queue and its worker pool. Enqueue into it, register handlers for the job types it runs;
@@ -52,6 +53,11 @@ export interface Queue<TX = unknown> extends Enqueuer, Scheduler {
    * The handler returns what the job type's result type says (`defineJob<P, R>`), stored with
    * the finished job; a handler of a job type without one returns nothing.
    * @throws InvalidJobError, InvalidOptionsError
+   */
+  register<P, R = void>(type: LeaseJobType<P, R>, handler: LeaseHandler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
+  /**
+   * Registers the handler of a lease-mode job type (`defineJob(name, { mode: "lease" })`): it
+   * runs outside any transaction and gets `ctx.complete(tx)` instead of `ctx.tx`.
    */
   register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
   /** Starts the pool now. Rejects when it cannot start (e.g. not enough connections). Idempotent. */

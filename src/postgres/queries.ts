@@ -150,6 +150,81 @@ export class Queries {
       ["pool, trace_id)", "pool, trace_id, result, result_meta)"],
       ["input.pool, input.trace_id", "input.pool, input.trace_id, input.result::jsonb, input.result_meta::jsonb"],
     ]);
+    // --- lease mode (src/worker/executor.ts, src/worker/leases.ts; migrations/000006.sql) -----
+    // Every parameter is cast: `complete(tx)` sends leaseFinish through the app's Prisma
+    // transaction, whose parameters arrive untyped.
+    // Takes the lease of a claimed job, in the claim's transaction (it commits at once): the
+    // attempt it starts, its holder, and run_at moved to the lease's expiry. A job taken over
+    // after an expired lease keeps the run_at it had before its first lease.
+    this.leaseTake = `
+      UPDATE ${s}.jobs
+      SET lease_owner = $2::text, attempts = $3::int, leased_at = clock_timestamp(),
+          lease_run_at = CASE WHEN lease_owner IS NULL THEN run_at ELSE lease_run_at END,
+          run_at = clock_timestamp() + $4::int * interval '1 millisecond'
+      WHERE id = $1::bigint`;
+    // Renews a pool's leases, one statement for all of them. One no longer held was cancelled,
+    // or taken over after it expired: its holder stops the job.
+    // Each id comes back with whether it is still held and, if not, whether the job is live
+    // (taken over) or gone (cancelled or deleted).
+    this.leaseRenew = `
+      WITH renewed AS (
+             UPDATE ${s}.jobs j SET run_at = clock_timestamp() + u.ms * interval '1 millisecond'
+             FROM unnest($1::bigint[], $2::int[], $3::int[]) AS u(id, attempt, ms)
+             WHERE j.id = u.id AND j.lease_owner = $4::text AND j.attempts = u.attempt
+             RETURNING j.id)
+      SELECT u.id::text AS id, r.id IS NOT NULL AS held,
+             EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.id = u.id) AS live
+      FROM unnest($1::bigint[]) AS u(id) LEFT JOIN renewed r ON r.id = u.id`;
+    // Finishes a leased job, fenced by its holder and attempt: a holder whose lease was taken
+    // over (or whose job was cancelled) changes nothing, and learns so (no row comes back).
+    // Parameters as `finish`'s, then the holder ($8) and the result ($9, $10).
+    this.leaseFinish = `
+      WITH done AS (
+             DELETE FROM ${s}.jobs WHERE id = $1::bigint AND lease_owner = $8::text AND attempts = $3::int RETURNING *),
+           progress AS (DELETE FROM ${s}.progress p USING done WHERE p.job_id = done.id)
+      INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
+                                    attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
+                                    tick_at, trace_context, started_at, finished_at, pool, trace_id, result, result_meta)
+      SELECT id, queue, type, payload, payload_meta, priority, coalesce(lease_run_at, run_at), created_at, $2::text,
+             $3::int, max_attempts, timeout_ms, dedup_key, $4::text, schedule_id,
+             tick_at, trace_context, ${fromMs("$5::float8")}, clock_timestamp(), $6::text, $7::text, $9::jsonb, $10::jsonb
+      FROM done
+      RETURNING id::text AS id`;
+    // A failed attempt of a leased job that will be retried, fenced like leaseFinish: the lease
+    // ends and the job is due again after its backoff. `retry`'s parameters, then the holder ($9).
+    this.leaseRetry = `
+      WITH job AS (
+             UPDATE ${s}.jobs
+             SET attempts = $2::int, last_error = $4::text, run_at = clock_timestamp() + $3::float8 * interval '1 millisecond',
+                 lease_owner = NULL, leased_at = NULL, lease_run_at = NULL
+             WHERE id = $1::bigint AND lease_owner = $9::text AND attempts = $2::int RETURNING id),
+           recorded AS (
+             INSERT INTO ${s}.attempts (job_id, attempt, outcome, error, started_at, pool, trace_id)
+             SELECT id, $2::int, $5::text, $4::text, ${fromMs("$6::float8")}, $7::text, $8::text FROM job
+             ON CONFLICT (job_id, attempt) WHERE run = 0 DO NOTHING),
+           progress AS (DELETE FROM ${s}.progress p USING job WHERE p.job_id = job.id)
+      SELECT id::text AS id FROM job`;
+    // Gives a leased job back, its attempt not counted: due again after $4 ms (0: now; a snooze:
+    // its delay). Shutdown past the deadline, a claim not started, a snooze.
+    this.leaseRelease = `
+      WITH job AS (
+             UPDATE ${s}.jobs
+             SET attempts = $2::int - 1, run_at = clock_timestamp() + $4::float8 * interval '1 millisecond',
+                 lease_owner = NULL, leased_at = NULL, lease_run_at = NULL
+             WHERE id = $1::bigint AND lease_owner = $3::text AND attempts = $2::int RETURNING id),
+           progress AS (DELETE FROM ${s}.progress p USING job WHERE p.job_id = job.id)
+      SELECT id::text AS id FROM job`;
+    // --- end lease mode --------------------------------------------------------------------------
+    // Progress of a running job (ctx.progress), written on the control connection: visible at
+    // once, whatever the job's own transaction does.
+    this.progressWrite = `
+      INSERT INTO ${s}.progress (job_id, value) VALUES ($1::bigint, $2::jsonb)
+      ON CONFLICT (job_id) DO UPDATE SET value = excluded.value, updated_at = clock_timestamp()`;
+    // Progress of transaction-mode jobs that finished (in their transaction).
+    this.progressDelete = `DELETE FROM ${s}.progress WHERE job_id = ANY($1::bigint[])`;
+    // Progress of jobs that ended another way (their worker crashed, they were deleted).
+    this.pruneProgress = `
+      DELETE FROM ${s}.progress p WHERE NOT EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.id = p.job_id)`;
     // A succeeded job of a queue that keeps none in history (retention.succeeded = 0): its row
     // is deleted in the job's transaction, as graphile-worker does and BullMQ's removeOnComplete.
     this.discard = `DELETE FROM ${s}.jobs WHERE id = $1`;
@@ -532,6 +607,14 @@ export class Queries {
   readonly pruneDeclare: string;
   readonly pruneRetentions: string;
   readonly snooze: string;
+  readonly leaseTake: string;
+  readonly leaseRenew: string;
+  readonly leaseFinish: string;
+  readonly leaseRetry: string;
+  readonly leaseRelease: string;
+  readonly progressWrite: string;
+  readonly progressDelete: string;
+  readonly pruneProgress: string;
   readonly lockMigrate: string;
   readonly migrationsTableExists: string;
   readonly schemaVersion: string;
@@ -765,7 +848,7 @@ function claimStatement(s: string, order: string): string {
   return `
       WITH next AS (
         SELECT j.id, j.type, j.payload, j.payload_meta, j.priority, j.run_at, j.created_at,
-               j.attempts, j.max_attempts, j.timeout_ms, j.trace_context, j.xmax AS locker
+               j.attempts, j.max_attempts, j.timeout_ms, j.trace_context, j.lease_owner, j.xmax AS locker
         FROM ${s}.jobs j
         WHERE j.queue = $1 AND j.run_at <= clock_timestamp() AND j.type = ANY($2::text[])
           AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1 AND q.paused)
@@ -776,7 +859,7 @@ function claimStatement(s: string, order: string): string {
       SELECT next.id::text AS id, next.type, next.payload, next.payload_meta, next.priority,
              ${toMs("next.run_at")} AS run_at, ${toMs("next.created_at")} AS created_at, next.attempts,
              next.max_attempts, next.timeout_ms, next.trace_context,
-             coalesce(${lockerStatus("next.locker")} = 'aborted', false) AS crashed,
+             coalesce(${lockerStatus("next.locker")} = 'aborted', false) AS crashed, next.lease_owner AS leased_by,
              ${toMs("clock_timestamp()")} AS started_at
       FROM next`;
 }

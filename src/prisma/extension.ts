@@ -19,6 +19,7 @@ import { withLazyTransaction } from "./lazy-transaction.ts";
 import { PROBE } from "../postgres/queries.ts";
 import type { HandlerTransactions } from "../worker/executor.ts";
 import type { RegisteredTransaction } from "./register.ts";
+import { InvalidOptionsError } from "../errors.ts";
 
 type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 
@@ -145,6 +146,12 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
         }),
       assertSupported: () => {
         if (!hook) throw unsupportedAdapterError(adapterName);
+      },
+      queryIn: <R,>(tx: unknown, sql: string, values: readonly unknown[]) => {
+        if (typeof (tx as PrismaLike | null)?.$queryRawUnsafe !== "function") {
+          throw new InvalidOptionsError("tx", "complete(tx) expects the transaction client of a Prisma interactive transaction: prisma.$transaction(async (tx) => { …; await ctx.complete(tx); })");
+        }
+        return (tx as PrismaLike).$queryRawUnsafe(sql, ...values) as Promise<R[]>;
       },
     };
     const bound = new WeakMap<object, object>();

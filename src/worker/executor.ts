@@ -30,6 +30,9 @@ import { corked, settleInOrder } from "../postgres/pipeline.ts";
 import { oneOrEach } from "../postgres/arrays.ts";
 import type { BackoffOptions } from "../backoff.ts";
 import { RunningJob } from "./running-job.ts";
+import type { Lease, LeaseKeeper } from "./leases.ts";
+import { progressText, ProgressWriter } from "./progress.ts";
+import { LeaseLostError } from "../errors.ts";
 
 /**
  * The handler's savepoint (HANDLER_SAVEPOINT in src/postgres/queries.ts). Prisma's BEGIN,
@@ -63,6 +66,11 @@ export interface HandlerTransactions {
    * job's, e.g. on a driver adapter other than `@prisma/adapter-pg`: checked first at start.
    */
   assertSupported(): void;
+  /**
+   * Runs a statement in `tx`, a transaction client of the app's (lease mode's
+   * `ctx.complete(tx)`); throws an InvalidOptionsError when `tx` is not one.
+   */
+  queryIn<R>(tx: unknown, sql: string, values: readonly unknown[]): Promise<R[]>;
 }
 
 /** What the slot needs from its pool. */
@@ -82,6 +90,12 @@ export interface SlotHost {
   backoffFor(type: string): Required<BackoffOptions>;
   /** Reports a finished attempt. */
   emit(event: JobEvent): void;
+  /** Some registered job type runs in lease mode (else every claimed job runs in the batch's transaction). */
+  readonly hasLeaseTypes: boolean;
+  /** A lease-mode job type's leaseTimeout (undefined: transaction mode). */
+  leaseTimeoutOf(type: string): number | undefined;
+  /** The pool's leases. */
+  readonly leases: LeaseKeeper;
 }
 
 
@@ -111,6 +125,10 @@ interface Batch {
   runs: { job: ClaimedRow; attempt: number }[];
   /** Why the batch ended early: a job was given back at shutdown, or the connection was cut. */
   stop: "abandoned" | "cut" | undefined;
+  /** A lease-mode job whose lease the commit takes; it runs after the commit. */
+  lease: { job: ClaimedRow; attempt: number } | undefined;
+  /** Jobs that reported progress: their progress rows go with the commit. */
+  progressed: RunningJob[];
 }
 
 /** Claim orders, for a batch's rows (the claim's CTE returns them unordered). */
@@ -133,6 +151,8 @@ interface ClaimedRow {
   trace_context: unknown;
   /** The previous holder of the row died mid-attempt (its transaction aborted). */
   crashed: boolean;
+  /** Lease mode: the holder of the job's lease, which expired (null: not leased). */
+  leased_by: string | null;
   started_at: number;
 }
 
@@ -247,10 +267,25 @@ export class Slot {
     }
     // From here on every path ends the transaction through commit() or by dropping the connection.
     this.host.wakeAnother();
-    const batch: Batch = { finishes: [], settled: [], runs: [], stop: undefined };
-    for (const job of claim.rows) {
+    const batch: Batch = { finishes: [], settled: [], runs: [], stop: undefined, lease: undefined, progressed: [] };
+    let rows = claim.rows;
+    let leased: ClaimedRow | undefined;
+    if (this.host.hasLeaseTypes) {
+      // A lease-mode job runs after the commit, outside the transaction: one per claim. Others
+      // claimed with it go back untouched with the commit (their leases, if expired, are
+      // counted by their next claimer).
+      leased = rows.find((job) => this.host.leaseTimeoutOf(job.type) !== undefined);
+      if (leased) rows = rows.filter((job) => this.host.leaseTimeoutOf(job.type) === undefined);
+    }
+    for (const job of rows) {
       const attempt = job.crashed ? await this.countCrash(job, batch) : job.attempts + 1;
       if (attempt !== undefined) batch.runs.push({ job, attempt });
+    }
+    if (leased) {
+      // Its handler never ran in a transaction: an aborted one on its row was a claim's, not an
+      // attempt. A lease that expired is the attempt that crashed.
+      const attempt = leased.leased_by !== null ? await this.countLeaseCrash(leased, batch) : leased.attempts + 1;
+      if (attempt !== undefined) batch.lease = { job: leased, attempt };
     }
     for (const { job, attempt } of batch.runs) {
       // Once shutdown has begun no job starts: those claimed but not started (the rest of a
@@ -264,6 +299,9 @@ export class Slot {
       for (const { trace } of batch.settled) trace?.end("abandoned");
       return true;
     }
+    // Shutdown began, or the batch stopped early: the lease is not taken, the job goes back.
+    if (batch.lease && (batch.stop || !this.host.accepting())) batch.lease = undefined;
+    const takenAt = Date.now();
     try {
       await this.commit(connection, batch);
     } catch (error) {
@@ -271,7 +309,30 @@ export class Slot {
       throw error;
     }
     for (const { report } of batch.settled) report();
+    if (batch.lease) await this.runLeased(batch.lease.job, batch.lease.attempt, takenAt);
     return true;
+  }
+
+  /**
+   * The attempt a claimed lease-mode job whose lease expired runs as, after counting the
+   * holder's attempt as crashed (undefined when it was the last: the job ends failed).
+   */
+  private async countLeaseCrash(job: ClaimedRow, batch: Batch): Promise<number | undefined> {
+    const { engine, control, queue } = this.host;
+    // The claim that took the lease set attempts to the attempt it started.
+    const crashedAttempt = job.attempts;
+    const error =
+      `lease expired: the worker running attempt ${crashedAttempt} (pool ${job.leased_by}) stopped renewing it ` +
+      "(process killed or paused, or cut off from the database)";
+    await control.query(engine.queries.recordCrash, [job.id, crashedAttempt, error, null, job.leased_by]);
+    this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error });
+    if (crashedAttempt < job.max_attempts) return crashedAttempt + 1;
+    batch.finishes.push({ id: job.id, state: "failed", attempts: crashedAttempt, error, startedAt: null, pool: null, traceId: null, result: undefined });
+    batch.settled.push({
+      trace: undefined,
+      report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error }),
+    });
+    return undefined;
   }
 
   /**
@@ -379,8 +440,177 @@ export class Slot {
     } finally {
       this.timed = undefined;
       this.current = undefined;
+      if (running.progress) batch.progressed.push(running);
       if (!recorded) trace.end("crashed"); // otel: the connection failed mid-attempt
     }
+  }
+
+  /** `ctx.progress(value)`: validated now (a bad value throws at the call), written on the control connection. */
+  private reportProgress(running: RunningJob, value: unknown): Promise<void> {
+    const text = progressText(running.id, value);
+    const { engine, control, queue } = this.host;
+    running.progress ??= new ProgressWriter(async (json) => {
+      try {
+        await control.query(engine.queries.progressWrite, [running.id, json]);
+      } catch (error) {
+        engine.logger.warn("progress not stored", { queue, id: running.id, error });
+      }
+    });
+    return running.progress.report(text);
+  }
+
+  /**
+   * Runs a lease-mode job whose lease the last commit took: outside any transaction, its lease
+   * renewed by the pool meanwhile. Its outcome is written after, fenced by holder and attempt
+   * (src/postgres/queries.ts, leaseFinish): a lease lost meanwhile changes nothing.
+   */
+  private async runLeased(job: ClaimedRow, attempt: number, takenAt: number): Promise<void> {
+    const { engine, options, queue, leases } = this.host;
+    const q = engine.queries;
+    const pool = options.poolName;
+    const owner = leases.owner;
+    const trace = engine.otel.startAttempt({ id: job.id, type: job.type, queue, attempt, maxAttempts: job.max_attempts, priority: job.priority, runAtMs: job.run_at, startedAtMs: job.started_at, traceContext: job.trace_context, pool });
+    const running = new RunningJob(job.id);
+    const lease = leases.hold(running, attempt, this.host.leaseTimeoutOf(job.type)!, takenAt);
+    const finishValues = (state: "succeeded" | "failed", error: string | null, result: StoredPayload | undefined) =>
+      [job.id, state, attempt, error, job.started_at, pool, trace.traceId, owner, result?.json ?? null, result?.meta ?? null];
+    this.current = running;
+    let outcome: (Outcome & { completed?: boolean }) | undefined;
+    try {
+      let payload: unknown;
+      try {
+        payload = deserializePayload(job.payload, job.payload_meta);
+      } catch (error) {
+        outcome = { ok: false, error: new UnrecoverableError(`payload cannot be decoded: ${describeError(error)}`), hung: false };
+      }
+      if (job.timeout_ms > TIMEOUT_RANGE[1]) job.timeout_ms = TIMEOUT_RANGE[1];
+      const startedAt = performance.now();
+      outcome ??= await trace.run(() => this.runLeaseHandler(job, payload, attempt, running, lease, finishValues));
+      const durationMs = performance.now() - startedAt;
+      leases.release(lease);
+      await running.progress?.settled();
+      if (outcome.ok) {
+        const [done] = await this.leaseWrite(q.leaseFinish, finishValues("succeeded", null, outcome.result));
+        // None: completed by ctx.complete(tx) (fine), or the lease was lost (the job is someone else's).
+        if (done || outcome.completed) {
+          trace.end("succeeded");
+          this.host.emit({ kind: "succeeded", jobId: job.id, type: job.type, queue, attempt, durationMs });
+        } else {
+          this.leaseLost(trace, new LeaseLostError(job.id, attempt, "taken over"));
+        }
+        return;
+      }
+      const reason = running.aborted ? running.reason : outcome.error;
+      if (reason instanceof LeaseLostError && reason.reason !== "expired") {
+        this.leaseLost(trace, reason);
+        return;
+      }
+      if (reason instanceof JobAbortedError || (outcome.error instanceof JobSnooze && !outcome.hung)) {
+        // Shutdown past its deadline (the attempt does not count), or a snooze.
+        const delay = outcome.error instanceof JobSnooze ? outcome.error.delayMs : 0;
+        const [back] = await this.leaseWrite(q.leaseRelease, [job.id, attempt, owner, delay]);
+        if (!back) return this.leaseLost(trace, new LeaseLostError(job.id, attempt, "taken over"));
+        trace.end(outcome.error instanceof JobSnooze ? "snoozed" : "abandoned");
+        if (outcome.error instanceof JobSnooze) this.host.emit({ kind: "snoozed", jobId: job.id, type: job.type, queue, attempt });
+        return;
+      }
+      const text = describeError(reason);
+      const final = attempt >= job.max_attempts || reason instanceof UnrecoverableError;
+      const [written] = final
+        ? await this.leaseWrite(q.leaseFinish, finishValues("failed", text, undefined))
+        : await this.leaseWrite(q.leaseRetry, [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, reason instanceof JobTimeoutError ? "timeout" : "failed", job.started_at, pool, trace.traceId, owner]);
+      if (!written) return this.leaseLost(trace, new LeaseLostError(job.id, attempt, "taken over"));
+      trace.end(final ? "failed" : "retried", reason);
+      this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
+    } finally {
+      leases.release(lease);
+      this.timed = undefined;
+      this.current = undefined;
+    }
+  }
+
+  /** A lease-mode job's outcome was refused: the job is another worker's now, or cancelled. */
+  private leaseLost(trace: AttemptTrace, error: LeaseLostError): void {
+    trace.end("abandoned");
+    this.host.engine.logger.warn("lease lost: the job's outcome was not recorded", { queue: this.host.queue, id: error.jobId, reason: error.reason });
+  }
+
+  /**
+   * A fenced lease write, in autocommit on this slot's connection. After a lost connection
+   * (a database restart while the job ran), once more on a new one: the statement is fenced,
+   * so sending it again can only find the job no longer ours.
+   */
+  private async leaseWrite(sql: string, values: unknown[]): Promise<{ id: string }[]> {
+    try {
+      if (!this.connection) await this.open();
+      return (await this.connection!.query<{ id: string }>(sql, values)).rows;
+    } catch (error) {
+      if ((error as { code?: string }).code?.startsWith("23") || (error as { code?: string }).code?.startsWith("22")) throw error;
+      this.host.engine.logger.warn("lease write failed, retrying on a new connection", { queue: this.host.queue, error });
+      await this.close();
+      await this.open();
+      return (await this.connection!.query<{ id: string }>(sql, values)).rows;
+    }
+  }
+
+  private runLeaseHandler(
+    job: ClaimedRow,
+    payload: unknown,
+    attempt: number,
+    running: RunningJob,
+    lease: Lease,
+    finishValues: (state: "succeeded", error: null, result: StoredPayload | undefined) => unknown[],
+  ): Promise<Outcome & { completed?: boolean }> {
+    const { queue, engine, transactions } = this.host;
+    const handler = this.host.handlers.get(job.type)!;
+    this.armTimeout(running, job.timeout_ms);
+    let completed = false;
+    const run = (async () => {
+      const result = await handler(payload, {
+        jobId: job.id,
+        attempt,
+        maxAttempts: job.max_attempts,
+        get signal() {
+          return running.signal;
+        },
+        queue,
+        runAt: toDate(job.run_at),
+        createdAt: toDate(job.created_at),
+        progress: (value: unknown) => this.reportProgress(running, value),
+        get leaseExpiresAt() {
+          return new Date(lease.confirmedUntil);
+        },
+        complete: async (tx: unknown, ...rest: unknown[]) => {
+          const stored = serializeResult(rest[0], job.type, engine.options.maxPayloadBytes);
+          lease.completing = true;
+          const rows = await transactions.queryIn<{ id: string }>(tx, engine.queries.leaseFinish, finishValues("succeeded", null, stored));
+          if (rows.length === 0) {
+            lease.completing = false;
+            throw new LeaseLostError(job.id, attempt, "taken over");
+          }
+          completed = true;
+        },
+      } as never);
+      if (result instanceof JobSnooze) throw result;
+      return serializeResult(result, job.type, engine.options.maxPayloadBytes);
+    })();
+    return new Promise((resolve) => {
+      run.then(
+        // Returned: the work is done, even past an abort (a timeout, a shutdown's deadline). Its
+        // fenced finish records it, unless the job is no longer this worker's.
+        (stored) => resolve({ ok: true, result: stored, completed }),
+        (error: unknown) => resolve({ ok: false, error: running.aborted ? running.reason : error, hung: false }),
+      );
+      // A handler that ignores its aborted signal is waited for a grace period, then left
+      // behind: nothing of the job's is held on its behalf.
+      running.onAbort = () => {
+        if (completed) return;
+        const grace = setTimeout(() => resolve({ ok: false, error: running.reason, hung: true }), ABORT_GRACE_MS);
+        grace.unref();
+        void run.finally(() => clearTimeout(grace)).catch(() => undefined);
+      };
+      if (running.aborted) running.onAbort();
+    });
   }
 
   private runHandler(
@@ -404,6 +634,7 @@ export class Slot {
         queue,
         runAt: toDate(job.run_at),
         createdAt: toDate(job.created_at),
+        progress: (value) => this.reportProgress(running, value),
       });
       // A snooze is not a success: thrown, it rolls the handler's writes back like a failure.
       if (result instanceof JobSnooze) throw result;
@@ -541,7 +772,18 @@ export class Slot {
   private async commit(connection: pg.Client, batch: Batch): Promise<void> {
     const q = this.host.engine.queries;
     const statements = this.finishStatements(batch.finishes);
-    if (!this.host.accepting()) {
+    if (batch.progressed.length > 0) {
+      // Their last progress writes (on the control connection) land before the rows go.
+      await Promise.all(batch.progressed.map((job) => job.progress?.settled()));
+      statements.push({ text: q.progressDelete, values: [batch.progressed.map((job) => job.id)] });
+    }
+    const { lease } = batch;
+    if (lease) {
+      statements.push(prepared("lease_take", q.leaseTake, [lease.job.id, this.host.leases.owner, lease.attempt, this.host.leaseTimeoutOf(lease.job.type)]));
+    }
+    // No claim goes with the commit when a lease-mode job runs next: its transaction would stay
+    // open (and its rows locked) for as long as that job runs.
+    if (!this.host.accepting() || lease) {
       await settleInOrder(corked(connection, () => [...statements.map((statement) => connection.query(statement)), connection.query("COMMIT")]));
       return;
     }

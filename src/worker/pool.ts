@@ -16,8 +16,9 @@ import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import type { ScheduleOptions } from "../cron/schedules.ts";
 import type { EnqueueOptions } from "../config.ts";
-import type { Job, JobType } from "../job.ts";
-import { checkRegistration, type Handler, type JobEvent, type QueueEvents, type RegisterOptions } from "../handler.ts";
+import type { Job, JobType, LeaseJobType } from "../job.ts";
+import { checkRegistration, type Handler, type JobEvent, type LeaseHandler, type QueueEvents, type RegisterOptions } from "../handler.ts";
+import { LeaseKeeper } from "./leases.ts";
 import { InvalidOptionsError, NotEnoughConnectionsError, IntegrationError } from "../errors.ts";
 import { assertVersion } from "../postgres/migrations.ts";
 import { controlFor, type ControlConnection } from "./control.ts";
@@ -50,6 +51,9 @@ export class WorkerPool<TX> implements SlotHost {
   readonly control: ControlConnection;
   readonly handlers = new Map<string, Handler<unknown, unknown, unknown>>();
   private readonly typeBackoffs = new Map<string, Required<BackoffOptions>>();
+  /** Lease-mode job types and their leaseTimeout. */
+  private readonly leaseTimeouts = new Map<string, number>();
+  readonly leases: LeaseKeeper;
   jobTypes: string[] = [];
   private readonly events = new EventEmitter();
   private state: State = "stopped";
@@ -77,6 +81,7 @@ export class WorkerPool<TX> implements SlotHost {
     readonly transactions: HandlerTransactions,
   ) {
     this.control = controlFor(engine);
+    this.leases = new LeaseKeeper(engine, this.control, options.poolName, name);
   }
 
   get queue(): string {
@@ -105,11 +110,15 @@ export class WorkerPool<TX> implements SlotHost {
     return this.delegate.unschedule(idOrName);
   }
 
-  async register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void> {
+  register<P, R = void>(type: LeaseJobType<P, R>, handler: LeaseHandler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
+  register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
+  async register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>> | LeaseHandler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void> {
     checkRegistration(this.name, this.handlers, type, handler, options);
     this.handlers.set(type.name, handler as Handler<unknown, unknown, unknown>);
     if (type.backoff) this.typeBackoffs.set(type.name, type.backoff);
     else this.typeBackoffs.delete(type.name);
+    if (type.mode === "lease" && type.leaseTimeout !== undefined) this.leaseTimeouts.set(type.name, type.leaseTimeout);
+    else this.leaseTimeouts.delete(type.name);
     if (this.state === "running" || this.state === "starting") {
       await this.restart();
       return;
@@ -168,6 +177,14 @@ export class WorkerPool<TX> implements SlotHost {
 
   accepting(): boolean {
     return this.state === "running";
+  }
+
+  get hasLeaseTypes(): boolean {
+    return this.leaseTimeouts.size > 0;
+  }
+
+  leaseTimeoutOf(type: string): number | undefined {
+    return this.leaseTimeouts.get(type);
   }
 
   backoffFor(type: string): Required<BackoffOptions> {
@@ -423,6 +440,7 @@ export class WorkerPool<TX> implements SlotHost {
     };
     this.hurry(deadline);
     await Promise.all(this.loops);
+    this.leases.stop();
     clearTimeout(timer);
     this.hurry = undefined;
     this.loops = [];

@@ -7,8 +7,12 @@
  * mode (~7 % of the worker's CPU), and most handlers never look at it. A signal made after the
  * abort is returned already aborted, with the same reason.
  */
+import type { ProgressWriter } from "./progress.ts";
+
 export class RunningJob {
   private controller: AbortController | undefined;
+  /** Its `ctx.progress()` writes, once it reported any. */
+  progress: ProgressWriter | undefined = undefined;
   /** The abort's reason, once aborted. */
   reason: unknown = undefined;
   aborted = false;
