@@ -111,14 +111,16 @@ export type Handler<P, TX = unknown, R = void> = (
 
 /**
  * Handles one lease-mode job type: runs outside any transaction, for as long as it needs; its
- * lease is renewed meanwhile. Return to succeed (or complete the job in your own transaction
- * with `ctx.complete(tx)`); throw to fail the attempt, which is retried with backoff.
+ * lease is renewed meanwhile. Return (the job type's result, if it has one) to succeed, or
+ * complete the job in your own transaction with `ctx.complete(tx, result)` and return nothing;
+ * throw to fail the attempt, which is retried with backoff.
  * @typeParam R the job type's result type; default `void`
  */
 export type LeaseHandler<P, TX = unknown, R = void> = (
   payload: P,
   context: LeaseHandlerContext<TX, R>,
-) => Promise<R | JobSnooze> | R | JobSnooze;
+  // void: a handler that completed its job with `complete(tx, result)` has nothing to return.
+) => Promise<R | JobSnooze | void> | R | JobSnooze | void;
 
 /** Options of `Queue.register`. */
 export interface RegisterOptions {

@@ -15,6 +15,9 @@ export {
   JOB_DEFAULTS,
   type Job,
   type JobType,
+  type LeaseJobType,
+  type LeaseJobTypeDefaults,
+  type JobMode,
   type JobDefaults,
   type PayloadOf,
   type ResultOf,
@@ -38,10 +41,12 @@ export {
   JobRunningError,
   JobNotFoundError,
   DuplicateJobError,
+  InvalidProgressError,
+  LeaseLostError,
   type ArrowerJobsErrorCode,
 } from "./errors.ts";
 export type { Queue, HandlerFor } from "./queue.ts";
-export type { Handler, HandlerContext, RegisterOptions, QueueEvents, JobEvent } from "./handler.ts";
+export type { Handler, HandlerContext, JobContext, LeaseHandler, LeaseHandlerContext, ProgressValue, RegisterOptions, QueueEvents, JobEvent } from "./handler.ts";
 export type { QueueOptions, Strategy } from "./worker/options.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";

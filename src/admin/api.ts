@@ -70,6 +70,16 @@ export interface JobDetails extends JobInfo {
    */
   result: unknown;
   attemptHistory: AttemptInfo[];
+  /**
+   * A running lease-mode job's lease: the pool holding it, and when the lease expires unless
+   * that pool renews it (then another worker takes the job over). null otherwise.
+   */
+  lease: { owner: string; expiresAt: Date } | null;
+  /**
+   * The latest value the running job reported with `ctx.progress()`, and when; null when it
+   * reported none (or is not running: progress is removed when the job finishes).
+   */
+  progress: { value: unknown; updatedAt: Date } | null;
 }
 
 /** Filter of {@link listJobs}. */
@@ -137,6 +147,11 @@ interface JobRow {
   result?: unknown;
   result_meta?: unknown;
   has_result?: boolean;
+  /** getJob only: a lease-mode job's lease, while it holds, and the job's reported progress. */
+  lease_owner?: string | null;
+  lease_expires_at?: Date | null;
+  progress?: unknown;
+  progress_at?: Date | null;
 }
 
 /** A stored result, decoded; undefined when none is stored. */
@@ -238,6 +253,8 @@ export async function getJob(engine: Engine, jobId: string): Promise<JobDetails 
       ...toInfo(row),
       run,
       result,
+      lease: row.lease_owner && row.lease_expires_at ? { owner: row.lease_owner, expiresAt: row.lease_expires_at } : null,
+      progress: row.progress_at ? { value: row.progress, updatedAt: row.progress_at } : null,
       attemptHistory: attempts.rows.map((a) => ({
         run: a.run === 0 ? run : a.run,
         attempt: a.attempt,
@@ -304,7 +321,7 @@ export async function retry(engine: Engine, jobId: string): Promise<string> {
     // Each statement sees what committed before it (READ COMMITTED): a round that lost a race
     // (the key's holder finished, another retry revived the job) looks again.
     for (let round = 1; ; round++) {
-      if (await lockLive(client, q.adminLockLive, id, "retry")) {
+      if (await lockLive(client, q.adminLockLive, id, "retry", { leased: "refuse" })) {
         await client.query(q.adminRunNow, [id, q.channel]);
         return id;
       }
@@ -327,7 +344,10 @@ export async function retry(engine: Engine, jobId: string): Promise<string> {
 }
 
 /**
- * Cancels a queued job: it moves to history as `cancelled`. A running job is not touched.
+ * Cancels a queued job: it moves to history as `cancelled`. A running lease-mode job is
+ * cancelled too: its handler's `signal` aborts (with a LeaseLostError) in the process running
+ * it, and whatever it does after changes nothing. A running transaction-mode job is not
+ * touched (its transaction decides): JobRunningError.
  * @throws JobRunningError, JobNotFoundError (also for a job that has already finished)
  */
 export async function cancel(engine: Engine, jobId: string): Promise<void> {
@@ -335,7 +355,7 @@ export async function cancel(engine: Engine, jobId: string): Promise<void> {
   const q = engine.queries;
   await engine.transaction(async (client) => {
     if (!(await lockLive(client, q.adminLockLive, id, "cancel"))) throw new JobNotFoundError(id);
-    await client.query(q.adminCancel, [id]);
+    await client.query(q.adminCancel, [id, q.channel]);
   });
 }
 
@@ -347,7 +367,7 @@ export async function deleteJob(engine: Engine, jobId: string): Promise<void> {
   const id = existingJobId(jobId);
   const q = engine.queries;
   await engine.transaction(async (client) => {
-    const deleted = (await lockLive(client, q.adminLockLive, id, "delete"))
+    const deleted = (await lockLive(client, q.adminLockLive, id, "delete", { leased: "refuse" }))
       ? await client.query(q.adminDeleteLive, [id])
       : await client.query(q.adminDeleteHistory, [id]);
     if (deleted.rowCount === 0) throw new JobNotFoundError(id);
@@ -355,15 +375,21 @@ export async function deleteJob(engine: Engine, jobId: string): Promise<void> {
   });
 }
 
-/** Locks a live job; false when it is not live. */
-async function lockLive(client: pg.PoolClient, sql: string, id: string, action: string): Promise<boolean> {
+/**
+ * Locks a live job; false when it is not live. A job a worker runs is refused
+ * (JobRunningError): in transaction mode its row is locked; in lease mode a lease holds it,
+ * refused unless `leased` is "allow" (cancel: the holder is told).
+ */
+async function lockLive(client: pg.PoolClient, sql: string, id: string, action: string, options: { leased: "allow" | "refuse" } = { leased: "allow" }): Promise<boolean> {
+  let rows: { leased: boolean }[];
   try {
-    const { rowCount } = await client.query(sql, [id]);
-    return (rowCount ?? 0) > 0;
+    ({ rows } = await client.query<{ leased: boolean }>(sql, [id]));
   } catch (error) {
     if (isLockNotAvailable(error)) throw new JobRunningError(id, action);
     throw error;
   }
+  if (rows[0]?.leased && options.leased === "refuse") throw new JobRunningError(id, action);
+  return rows.length > 0;
 }
 
 /** Pauses or resumes a queue: no worker claims from a paused queue; running jobs finish. */

@@ -354,14 +354,22 @@ export class Queries {
     // --- admin and retention (src/admin/api.ts, src/worker/pruner.ts) --------------------------
     const jobColumns = `id::text AS id, queue, type, payload, payload_meta, priority, run_at, created_at,
              attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id::text AS schedule_id, tick_at`;
+    // A leased job (lease mode) is running while its lease holds: its run_at is then the
+    // lease's expiry, and the time it was due is lease_run_at.
     this.adminGetJob = `
-      SELECT ${jobColumns}, CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
-             NULL::timestamptz AS started_at, NULL::timestamptz AS finished_at, NULL::text AS pool, NULL::text AS trace_id,
-             ${runningNow("j")} AS running, NULL::jsonb AS result, NULL::jsonb AS result_meta, false AS has_result
+      SELECT ${jobColumns.replace("run_at,", "coalesce(lease_run_at, run_at) AS run_at,")},
+             CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
+             leased_at AS started_at, NULL::timestamptz AS finished_at, lease_owner AS pool, NULL::text AS trace_id,
+             ${runningNow("j")} OR ${leaseHeld("j")} AS running, NULL::jsonb AS result, NULL::jsonb AS result_meta, false AS has_result,
+             CASE WHEN ${leaseHeld("j")} THEN lease_owner END AS lease_owner,
+             CASE WHEN ${leaseHeld("j")} THEN run_at END AS lease_expires_at,
+             (SELECT p.value FROM ${s}.progress p WHERE p.job_id = j.id) AS progress,
+             (SELECT p.updated_at FROM ${s}.progress p WHERE p.job_id = j.id) AS progress_at
       FROM ${s}.jobs j WHERE id = $1::bigint
       UNION ALL
       SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS running,
-             result, result_meta, result IS NOT NULL AS has_result
+             result, result_meta, result IS NOT NULL AS has_result,
+             NULL::text, NULL::timestamptz, NULL::jsonb, NULL::timestamptz
       FROM ${s}.job_history WHERE id = $1::bigint`;
     // A job's type and result, for the typed getResult (a live job has none yet).
     this.adminGetResult = `
@@ -377,7 +385,10 @@ export class Queries {
     this.adminEndRuns = `WITH ${endRuns(s, `SELECT * FROM ${s}.job_history WHERE id = ANY($1::bigint[])`)} SELECT 1`;
     // Locks a live job for an admin action. A running job's row is locked by its worker, and
     // NOWAIT turns that into an immediate "running" instead of a wait.
-    this.adminLockLive = `SELECT id::text AS id, queue FROM ${s}.jobs WHERE id = $1::bigint FOR UPDATE NOWAIT`;
+    // A lease-mode job runs unlocked: `leased` says a lease holds it.
+    this.adminLockLive = `
+      SELECT id::text AS id, queue, ${leaseHeld(`${s}.jobs`)} AS leased
+      FROM ${s}.jobs WHERE id = $1::bigint FOR UPDATE NOWAIT`;
     // Is a live job locked by a worker right now? (no row: locked, or gone)
     // Ordered by the qualified column: a bare "id" would sort by the text output column ("9" >
     // "10"), paging wrongly and sorting every match instead of walking the primary key.
@@ -413,15 +424,23 @@ export class Queries {
     this.adminDeleteHistory = `DELETE FROM ${s}.job_history WHERE id = $1::bigint RETURNING id`;
     this.adminDeleteLive = `DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING id`;
     this.adminDeleteAttempts = `DELETE FROM ${s}.attempts WHERE job_id = $1::bigint`;
+    // A leased job (lease mode) that is cancelled keeps its running attempt, and the process
+    // holding it hears of it at once: NOTIFY `cancel <id>` (src/worker/leases.ts) aborts the
+    // handler's signal there.
     this.adminCancel = `
-      WITH done AS (DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING *)
-      INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
-                                    attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
-                                    tick_at, trace_context, finished_at)
-      SELECT id, queue, type, payload, payload_meta, priority, run_at, created_at, 'cancelled',
-             attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
-             tick_at, trace_context, clock_timestamp()
-      FROM done RETURNING id`;
+      WITH done AS (DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING *),
+           moved AS (
+             INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
+                                           attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
+                                           tick_at, trace_context, started_at, finished_at, pool)
+             SELECT id, queue, type, payload, payload_meta, priority, coalesce(lease_run_at, run_at), created_at, 'cancelled',
+                    attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
+                    tick_at, trace_context, leased_at, clock_timestamp(), lease_owner
+             FROM done RETURNING id),
+           progress AS (DELETE FROM ${s}.progress p USING done WHERE p.job_id = done.id)
+      SELECT moved.id::text AS id,
+             (SELECT count(pg_notify($2, 'cancel ' || done.id)) FROM done WHERE done.lease_owner IS NOT NULL)::int AS notified
+      FROM moved`;
     this.adminSetPaused = `
       WITH q AS (
         INSERT INTO ${s}.queues (name, paused) VALUES ($1, $2)
@@ -791,6 +810,11 @@ function fromMs(ms: string): string {
  */
 function runningNow(alias: string): string {
   return `${lockerStatus(`${alias}.xmax`)} = 'in progress'`;
+}
+
+/** Whether a lease holds the job row `alias` of `jobs` (lease mode: run_at is its expiry). */
+function leaseHeld(alias: string): string {
+  return `(${alias}.lease_owner IS NOT NULL AND ${alias}.run_at > clock_timestamp())`;
 }
 
 /**
