@@ -95,5 +95,8 @@ export async function prune(engine: Engine, options: PruneOptions = {}): Promise
       }
     }
   }
+  // Progress of jobs that ended without deleting it (their worker crashed mid-attempt, or they
+  // were deleted): a handful of rows at most, in a table of running jobs.
+  if (o.queue === null) await engine.pool().query(engine.queries.pruneProgress);
   return result;
 }

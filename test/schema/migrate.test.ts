@@ -73,7 +73,7 @@ describe("upgrading a schema with jobs in it", () => {
                     VALUES (nextval('arrower.job_id_seq'), 'Upgrade', 'ping', '{"n": 0}', 0, now(), now(), 'failed', 3, 3, 30000, 'before the upgrade')`);
     await app.rows(`INSERT INTO arrower.queues (name, paused) VALUES ('upgrade', true)`);
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3, 4, 5], version: 5 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3, 4, 5, 6], version: 6 });
 
     const collated = await app.rows<{ column: string }>(
       `SELECT table_name || '.' || column_name AS column FROM information_schema.columns
@@ -81,7 +81,7 @@ describe("upgrading a schema with jobs in it", () => {
     );
     expect(collated.map((c) => c.column)).toEqual([
       "job_history.dedup_key", "job_history.queue", "job_history.state", "job_history.type",
-      "jobs.dedup_key", "jobs.queue", "jobs.type",
+      "jobs.dedup_key", "jobs.lease_owner", "jobs.queue", "jobs.type",
       "pools.job_types", "pools.name", "pools.queue",
       "queues.name",
       "schedules.identity", "schedules.name", "schedules.queue", "schedules.type",
@@ -125,7 +125,7 @@ describe("upgrading a schema with jobs in it", () => {
     )) as [{ id: string }];
     await app.rows(`INSERT INTO arrower.attempts (job_id, attempt, outcome, error) VALUES ($1, 1, 'failed', 'first failure')`, [id]);
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [4, 5], version: 5 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [4, 5, 6], version: 6 });
     expect(await app.rows(`SELECT run, attempt, outcome FROM arrower.attempts`)).toEqual([{ run: 0, attempt: 1, outcome: "failed" }]);
 
     await app.prisma.$jobs.retry(id);
@@ -157,7 +157,7 @@ describe("upgrading a schema with jobs in it", () => {
        RETURNING id::text AS id`,
     )) as [{ id: string }];
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [5], version: 5 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [5, 6], version: 6 });
     const Count = defineJob<{ n: number }, { doubled: number }>("v4-count");
     expect(await app.prisma.$jobs.getJob(old)).toMatchObject({ state: "succeeded", payload: { n: 1 }, result: undefined });
     expect(await app.prisma.$jobs.getResult(Count, old)).toBeUndefined();
@@ -169,5 +169,38 @@ describe("upgrading a schema with jobs in it", () => {
     await queue.start();
     await waitFor(async () => (await app.count("job_history", "id = $1", [id])) === 1);
     expect(await app.prisma.$jobs.getResult(Count, id)).toEqual({ doubled: 42 });
+  });
+
+  it("version 5 → 6 adds lease mode and progress: queued jobs run as before, a lease-mode type runs under a lease", async () => {
+    await app.rows(`DROP SCHEMA arrower CASCADE`);
+    const queries = new Queries("arrower");
+    await app.rows(queries.createSchema);
+    await app.rows(queries.migrationsTable);
+    for (const m of loadMigrations().filter((m) => m.version <= 5)) {
+      await app.rows(m.sql.replaceAll(":ARROWER_SCHEMA", `"arrower"`));
+    }
+    await app.rows(`INSERT INTO arrower.migrations (version) VALUES (1), (2), (3), (4), (5)`);
+    const [{ id: queued }] = (await app.rows<{ id: string }>(
+      `INSERT INTO arrower.jobs (queue, type, payload) VALUES ('v5', 'v5-long', '{"n": 1}') RETURNING id::text AS id`,
+    )) as [{ id: string }];
+
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [6], version: 6 });
+    expect(await app.rows(`SELECT lease_owner, leased_at, lease_run_at FROM arrower.jobs WHERE id = $1`, [queued])).toEqual([
+      { lease_owner: null, leased_at: null, lease_run_at: null },
+    ]);
+    const Long = defineJob<{ n: number }, { n: number }>("v5-long", { mode: "lease", leaseTimeout: 5_000 });
+    const queue = app.prisma.$jobs.queue("v5", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000, poolName: "v5-pool" });
+    queues.push(queue);
+    const seen: unknown[] = [];
+    await queue.register(Long, async ({ n }, { jobId, progress }) => {
+      await progress({ step: 1 });
+      seen.push((await app.prisma.$jobs.getJob(jobId))?.lease?.owner);
+      return { n };
+    });
+    await queue.start();
+    await waitFor(async () => (await app.count("job_history", "id = $1", [queued])) === 1);
+    expect(seen).toEqual(["v5-pool"]);
+    expect(await app.prisma.$jobs.getResult(Long, queued)).toEqual({ n: 1 });
+    expect(await app.count("progress")).toBe(0);
   });
 });

@@ -305,4 +305,11 @@ describe("lease mode", () => {
     expect(await app.count("attempts", "job_id = ANY($1)", [ids])).toBe(0);
     expect(await app.count("job_history", "queue = 'lease-mixed' AND attempts <> 1")).toBe(0);
   });
+
+  it("progress left by a job that ended without removing it (its worker crashed) is pruned", async () => {
+    const id = await app.prisma.$jobs.enqueue(Short({ n: 1 }), { queue: "lease-prune" });
+    await app.rows(`INSERT INTO arrower.progress (job_id, value) VALUES ($1, '"live"'), (987654321, '"orphan"')`, [id]);
+    await app.prisma.$jobs.prune();
+    expect(await app.rows(`SELECT job_id::text AS id, value FROM arrower.progress`)).toEqual([{ id, value: "live" }]);
+  });
 });
