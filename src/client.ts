@@ -15,7 +15,7 @@ import { WorkerPool } from "./worker/pool.ts";
 import type { HandlerTransactions } from "./worker/executor.ts";
 import { IntegrationError } from "./errors.ts";
 import * as admin from "./admin/api.ts";
-import type { JobDetails, JobFilter, JobPage, PruneOptions, QueueStats, RequeueResult } from "./admin/api.ts";
+import type { JobDetails, JobFilter, JobPage, PruneOptions, QueueStats, RequeueResult, WorkflowInfo } from "./admin/api.ts";
 import { listSchedulesOf, scheduleJob, unscheduleJob, type ScheduleInfo, type ScheduleOptions } from "./cron/schedules.ts";
 
 /**
@@ -148,6 +148,15 @@ export class JobsClient<TX = unknown> implements Enqueuer {
    */
   getJob(id: string): Promise<JobDetails | null> {
     return admin.getJob(this.engine, id);
+  }
+
+  /**
+   * The workflow (jobs enqueued together with `dependsOn`) that job `id` belongs to: each of its
+   * jobs with its state and the ids of the jobs it depends on, in enqueue order. null when the
+   * job is in none or unknown.
+   */
+  getWorkflow(id: string): Promise<WorkflowInfo | null> {
+    return admin.getWorkflow(this.engine, id);
   }
 
   /**

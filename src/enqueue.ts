@@ -7,7 +7,7 @@ import { JOB_DEFAULTS, toJobList, type Job } from "./job.ts";
 import { serializePayload } from "./payload.ts";
 import type { Queryable } from "./backend.ts";
 import type { Engine } from "./engine.ts";
-import { ArrowerJobsError } from "./errors.ts";
+import { ArrowerJobsError, InvalidJobError, InvalidOptionsError } from "./errors.ts";
 import { oneOrEach } from "./postgres/arrays.ts";
 
 /**
@@ -44,13 +44,54 @@ export interface PreparedJob {
   maxAttempts: number;
   timeoutMs: number;
   dedupKey: string | null;
+  /** Workflows: positions (in the call) of the jobs this one depends on; null when none. */
+  parents: number[] | null;
+  /** Workflows: what a parent that fails for good does to it (null when it depends on none). */
+  onParentFailure: "cancel" | "run" | null;
 }
 
 /** Validates and serialises jobs with the options of one enqueue call. Throws before any write. */
 export function prepareJobs(input: unknown, rawOptions: unknown, maxPayloadBytes: number, call = "enqueue"): PreparedJob[] {
   const jobs = toJobList(input, call);
   const options: EnqueueOptions = validateEnqueueOptions(rawOptions);
-  return jobs.map((job: Job) => prepareJob(job, options, maxPayloadBytes));
+  const prepared = jobs.map((job: Job) => prepareJob(job, options, maxPayloadBytes));
+  if (jobs.some((job) => job.dependsOn !== undefined)) linkWorkflow(jobs, prepared, options, call);
+  return prepared;
+}
+
+/**
+ * A workflow's edges: each job's parents by position in the call. Parents must be enqueued in
+ * the same call (a dependant is released by its parents' finishing transactions, so they must
+ * exist together). The graph has no cycle: `dependsOn` only refers to jobs made before.
+ */
+function linkWorkflow(jobs: Job[], prepared: PreparedJob[], options: EnqueueOptions, call: string): void {
+  if (options.dedupKey !== undefined) {
+    throw new InvalidOptionsError("dedupKey", `${call} options: dedupKey cannot be used with dependsOn (a dedup key could turn a parent into another, already running job): enqueue the workflow without it`);
+  }
+  const position = new Map<Job, number>();
+  jobs.forEach((job, index) => {
+    if (position.has(job)) {
+      const first = position.get(job)!;
+      if (jobs.some((other) => other.dependsOn?.includes(job))) {
+        throw new InvalidJobError(`${call}: the same ${job.type.name}(…) job value is at index ${first} and ${index}, and another job depends on it: make one job value per job`);
+      }
+      return;
+    }
+    position.set(job, index);
+  });
+  jobs.forEach((job, index) => {
+    if (!job.dependsOn) return;
+    prepared[index]!.parents = job.dependsOn.map((parent) => {
+      const at = position.get(parent);
+      if (at === undefined) {
+        throw new InvalidJobError(
+          `${call}: ${job.type.name}(…) at index ${index} depends on a ${parent.type.name}(…) job that is not in this call: enqueue a job and the jobs it depends on in one call`,
+        );
+      }
+      return at;
+    });
+    prepared[index]!.onParentFailure = job.onParentFailure ?? "cancel";
+  });
 }
 
 function prepareJob(job: Job, options: EnqueueOptions, maxPayloadBytes: number): PreparedJob {
@@ -66,6 +107,8 @@ function prepareJob(job: Job, options: EnqueueOptions, maxPayloadBytes: number):
     maxAttempts: options.maxAttempts ?? defaults.maxAttempts ?? JOB_DEFAULTS.maxAttempts,
     timeoutMs: options.timeout ?? defaults.timeout ?? JOB_DEFAULTS.timeout,
     dedupKey: options.dedupKey ?? null,
+    parents: null,
+    onParentFailure: null,
   };
 }
 
@@ -113,6 +156,7 @@ export function splitBySize(jobs: PreparedJob[], budget: number): PreparedJob[][
 
 async function insertBatch(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras, atomically: Atomically): Promise<string[]> {
   await engine.ensureSchema(db);
+  if (jobs.some((job) => job.parents !== null)) return insertWorkflow(engine, db, jobs, extras);
   // Within one batch the same key in the same queue is one job: send it once, map the rest.
   const firstIndex = new Map<string, number>();
   const sent: PreparedJob[] = [];
@@ -152,11 +196,16 @@ async function insertChunk(engine: Engine, db: Queryable, sent: PreparedJob[], d
 
 /** The insert statement, for jobs whose dedup keys (if any) are distinct; a row per job, in order. */
 function insertRows(engine: Engine, db: Queryable, sent: PreparedJob[], extras: EnqueueExtras, dedup: boolean): Promise<EnqueueRow[]> {
-  const trace = extras.traceContext ? JSON.stringify(extras.traceContext) : null;
   const q = engine.queries;
   const statement = dedup ? q.enqueueDedup : extras.scheduleId != null ? q.enqueueTick : q.enqueue;
+  return db.query<EnqueueRow>(statement, insertValues(engine, sent, extras));
+}
+
+/** The parameters of the insert statements ($1 to $13). */
+function insertValues(engine: Engine, sent: PreparedJob[], extras: EnqueueExtras): unknown[] {
+  const trace = extras.traceContext ? JSON.stringify(extras.traceContext) : null;
   // Payloads as one JSON array; the other columns once when the batch shares the value (see the statement).
-  return db.query<EnqueueRow>(statement, [
+  return [
     oneOrEach(sent, (j) => j.queue),
     oneOrEach(sent, (j) => j.type),
     // Each payload is JSON text already (serializePayload): joined, they are a JSON array.
@@ -171,7 +220,28 @@ function insertRows(engine: Engine, db: Queryable, sent: PreparedJob[], extras: 
     [extras.scheduleId ?? null],
     [extras.tickAt ?? null],
     engine.queries.channel,
+  ];
+}
+
+/**
+ * A workflow: its jobs, their edges and their membership, in one statement (so the edges are
+ * matched to ids drawn in the same statement).
+ */
+async function insertWorkflow(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras): Promise<string[]> {
+  const size = jobs.reduce((sum, job) => sum + job.payload.length + (job.payloadMeta?.length ?? 0), 0);
+  if (size > STATEMENT_TEXT_BUDGET) {
+    throw new InvalidOptionsError("dependsOn", `a workflow is enqueued in one statement, and this one's payloads are ${size} characters, over ${STATEMENT_TEXT_BUDGET}: store large data in your own tables and pass ids`);
+  }
+  const children: number[] = [];
+  const parents: number[] = [];
+  jobs.forEach((job, index) => job.parents?.forEach((parent) => (children.push(index + 1), parents.push(parent + 1))));
+  const rows = await db.query<EnqueueRow>(engine.queries.enqueueWorkflow, [
+    ...insertValues(engine, jobs, extras),
+    children,
+    parents,
+    oneOrEach(jobs, (j) => j.onParentFailure),
   ]);
+  return rows.map((row) => row.id!);
 }
 
 /** How often a dedup key that is taken and freed again under our feet is tried again. */

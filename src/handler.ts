@@ -6,7 +6,7 @@
  */
 import { describeValue, objectOrEmpty, rejectUnknownKeys } from "./config.ts";
 import { InvalidJobError, InvalidOptionsError } from "./errors.ts";
-import { isJobType } from "./job.ts";
+import { isJobType, type JobType } from "./job.ts";
 import type { JobSnooze } from "./outcomes.ts";
 
 /** What happened to an attempt; the payload of a queue's job events. */
@@ -57,6 +57,14 @@ export interface JobContext {
    * @throws InvalidPayloadError for a value that is not JSON or is larger than 16 KiB
    */
   progress(value: ProgressValue): Promise<void>;
+  /**
+   * Workflows (`dependsOn`): what this job's parent of job type `type` returned (the first one,
+   * by id, when it depends on several of that type). undefined when it has no such parent that
+   * succeeded (one that failed counts as done only under `onParentFailure: "run"`), or the
+   * parent returned nothing.
+   * @throws InvalidJobError when `type` is not a job type
+   */
+  parentResult<P, R>(type: JobType<P, R>): Promise<R | undefined>;
 }
 
 /** What a transaction-mode handler receives besides its payload. */

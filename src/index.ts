@@ -10,6 +10,8 @@ export type { Enqueuer, Scheduler } from "./enqueuer.ts";
 export type { ScheduleOptions, ScheduleInfo } from "./cron/schedules.ts";
 export {
   defineJob,
+  dependsOn,
+  type DependsOnOptions,
   type JobTypeDefaults,
   JobState,
   JOB_DEFAULTS,
@@ -51,4 +53,4 @@ export type { QueueOptions, Strategy } from "./worker/options.ts";
 export type { BackoffOptions } from "./backoff.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";
 export { UnrecoverableError, snooze, JobSnooze } from "./outcomes.ts";
-export type { JobInfo, JobDetails, AttemptInfo, JobFilter, JobPage, QueueStats, PruneOptions, RequeueResult } from "./admin/api.ts";
+export type { JobInfo, JobDetails, AttemptInfo, JobFilter, JobPage, QueueStats, PruneOptions, RequeueResult, WorkflowInfo } from "./admin/api.ts";

@@ -78,6 +78,51 @@ export interface Job<P = unknown> {
   readonly type: JobTypeInfo;
   /** The payload, as given. */
   readonly payload: P;
+  /** Jobs of the same enqueue call that must succeed before this one runs (see {@link dependsOn}). */
+  readonly dependsOn?: readonly Job[];
+  /** What a parent that fails for good does to this job (see {@link DependsOnOptions}). */
+  readonly onParentFailure?: "cancel" | "run";
+}
+
+/** Options of {@link dependsOn}. */
+export interface DependsOnOptions {
+  /**
+   * When a parent fails for good (its last attempt failed, or it was cancelled): `"cancel"`
+   * (the default) cancels this job, and the jobs that depend on it in turn; `"run"` counts
+   * that parent as done, so this job runs once its other parents have succeeded (its
+   * `parentResult` for that parent is undefined).
+   */
+  onParentFailure?: "cancel" | "run";
+}
+
+/**
+ * A job that runs only after `parents` — jobs of the same enqueue call — have succeeded: a
+ * workflow. Enqueue the parents and their dependants together, in one call (one statement,
+ * transactional like any enqueue). Each dependant becomes due in the transaction that finishes
+ * its last parent, and reads its parents' results with `ctx.parentResult(ParentType)`.
+ *
+ * @example
+ * ```ts
+ * const fetch = Fetch({ url });
+ * const resize = dependsOn(Resize({ width: 100 }), [fetch]);
+ * const notify = dependsOn(Notify({ userId }), [fetch, resize], { onParentFailure: "run" });
+ * const [fetchId, resizeId, notifyId] = await tx.$jobs.enqueue([fetch, resize, notify]);
+ * ```
+ * @throws InvalidJobError when a parent is not a job, or `options` are invalid
+ */
+export function dependsOn<P>(job: Job<P>, parents: readonly Job[], options: DependsOnOptions = {}): Job<P> {
+  if (!isJob(job)) throw new InvalidJobError(`dependsOn expects a job as its first argument, got ${describe(job)}: e.g. dependsOn(Resize({ width: 100 }), [fetch])`);
+  if (!Array.isArray(parents) || parents.length === 0) throw new InvalidJobError(`dependsOn(${job.type.name}(…), parents) expects a non-empty array of jobs, got ${describe(parents)}`);
+  parents.forEach((parent, index) => {
+    if (!isJob(parent)) throw new InvalidJobError(`dependsOn(${job.type.name}(…), parents): parents[${index}] is ${describe(parent)}, not a job: pass the job values you enqueue in the same call`);
+    if (parent === job) throw new InvalidJobError(`dependsOn(${job.type.name}(…), parents): a job cannot depend on itself`);
+  });
+  const policy = (options as DependsOnOptions | null)?.onParentFailure ?? "cancel";
+  if (policy !== "cancel" && policy !== "run") {
+    throw new InvalidOptionsError("onParentFailure", `dependsOn options: onParentFailure must be "cancel" or "run", got ${describeValue(policy)}`);
+  }
+  const all = [...(job.dependsOn ?? []), ...parents.filter((p) => !job.dependsOn?.includes(p))];
+  return Object.freeze({ [JOB_BRAND]: true as const, type: job.type, payload: job.payload, dependsOn: Object.freeze(all), onParentFailure: policy });
 }
 
 /**
@@ -255,12 +300,14 @@ function describe(value: unknown): string {
 
 /**
  * The states a job goes through. Live jobs (in `jobs`) are `available` or `scheduled` (derived
- * from `run_at`) and `running` while a worker holds their row lock; finished jobs (in
+ * from `run_at`), `waiting` while jobs it depends on have not succeeded, and `running` while a
+ * worker holds their row lock (or, in lease mode, their lease); finished jobs (in
  * `job_history`) are `succeeded`, `failed` or `cancelled`. See docs/states.md.
  */
 export const JobState = {
   available: "available",
   scheduled: "scheduled",
+  waiting: "waiting",
   running: "running",
   succeeded: "succeeded",
   failed: "failed",

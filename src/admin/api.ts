@@ -80,6 +80,19 @@ export interface JobDetails extends JobInfo {
    * reported none (or is not running: progress is removed when the job finishes).
    */
   progress: { value: unknown; updatedAt: Date } | null;
+  /**
+   * Workflows (`dependsOn`): the id of the workflow the job belongs to (the id of the first job
+   * of the enqueue call that made it; see `getWorkflow`), or null.
+   */
+  workflowId: string | null;
+}
+
+/** A workflow: the jobs enqueued together with `dependsOn`, and what each depends on. */
+export interface WorkflowInfo {
+  /** The id of its first job. */
+  id: string;
+  /** Its jobs in enqueue order, each with the ids of the jobs it depends on. */
+  jobs: (JobInfo & { dependsOn: string[] })[];
 }
 
 /** Filter of {@link listJobs}. */
@@ -117,8 +130,8 @@ export interface QueueStats {
   paused: boolean;
 }
 
-const LIVE_STATES = new Set<string>([JobState.available, JobState.scheduled]);
-const LISTABLE = [JobState.available, JobState.scheduled, JobState.succeeded, JobState.failed, JobState.cancelled] as const;
+const LIVE_STATES = new Set<string>([JobState.available, JobState.scheduled, JobState.waiting]);
+const LISTABLE = [JobState.available, JobState.scheduled, JobState.waiting, JobState.succeeded, JobState.failed, JobState.cancelled] as const;
 
 interface JobRow {
   id: string;
@@ -152,6 +165,8 @@ interface JobRow {
   lease_expires_at?: Date | null;
   progress?: unknown;
   progress_at?: Date | null;
+  /** getJob only: the workflow the job belongs to (dependsOn), if any. */
+  workflow_id?: string | null;
 }
 
 /** A stored result, decoded; undefined when none is stored. */
@@ -255,6 +270,7 @@ export async function getJob(engine: Engine, jobId: string): Promise<JobDetails 
       result,
       lease: row.lease_owner && row.lease_expires_at ? { owner: row.lease_owner, expiresAt: row.lease_expires_at } : null,
       progress: row.progress_at ? { value: row.progress, updatedAt: row.progress_at } : null,
+      workflowId: row.workflow_id ?? null,
       attemptHistory: attempts.rows.map((a) => ({
         run: a.run === 0 ? run : a.run,
         attempt: a.attempt,
@@ -355,7 +371,33 @@ export async function cancel(engine: Engine, jobId: string): Promise<void> {
   const q = engine.queries;
   await engine.transaction(async (client) => {
     if (!(await lockLive(client, q.adminLockLive, id, "cancel"))) throw new JobNotFoundError(id);
-    await client.query(q.adminCancel, [id, q.channel]);
+    const { rows } = await client.query<{ has_dependants: boolean }>(q.adminCancel, [id, q.channel]);
+    // Jobs that depend on it: cancelled too, or run (onParentFailure), as when a parent fails.
+    if (rows[0]?.has_dependants) await client.query(q.settleDependants, [[], [id], q.channel]);
+  });
+}
+
+/**
+ * A workflow (jobs enqueued together with `dependsOn`) by the id of any of its jobs: each job
+ * with its state and the jobs it depends on; null when the job is in none (or unknown).
+ */
+export async function getWorkflow(engine: Engine, jobId: string): Promise<WorkflowInfo | null> {
+  const id = parseJobId(jobId);
+  if (id === null) return null;
+  const q = engine.queries;
+  return engine.transaction(async (client) => {
+    const workflow = (await client.query<{ id: string }>(q.workflowOf, [id])).rows[0]?.id;
+    if (workflow === undefined) return null;
+    const members = (await client.query<{ id: string; depends_on: string[] }>(q.workflowJobs, [workflow])).rows;
+    const jobs: WorkflowInfo["jobs"] = [];
+    for (const member of members) {
+      const { rows } = await client.query<JobRow>(q.adminGetJob, [member.id]);
+      const row = rows[0];
+      if (!row) continue; // pruned from history
+      if (LIVE_STATES.has(row.state) && row.running) row.state = JobState.running;
+      jobs.push({ ...toInfo(row), dependsOn: member.depends_on });
+    }
+    return { id: workflow, jobs };
   });
 }
 
@@ -368,9 +410,11 @@ export async function deleteJob(engine: Engine, jobId: string): Promise<void> {
   const q = engine.queries;
   await engine.transaction(async (client) => {
     const deleted = (await lockLive(client, q.adminLockLive, id, "delete", { leased: "refuse" }))
-      ? await client.query(q.adminDeleteLive, [id])
-      : await client.query(q.adminDeleteHistory, [id]);
+      ? await client.query<{ has_dependants?: boolean }>(q.adminDeleteLive, [id])
+      : await client.query<{ has_dependants?: boolean }>(q.adminDeleteHistory, [id]);
     if (deleted.rowCount === 0) throw new JobNotFoundError(id);
+    // A deleted parent never succeeds: its dependants are settled as for a failed one.
+    if (deleted.rows[0]?.has_dependants) await client.query(q.settleDependants, [[], [id], q.channel]);
     await client.query(q.adminDeleteAttempts, [id]);
   });
 }

@@ -138,6 +138,9 @@ export function prepareSchedule(spec: unknown, job: unknown, rawOptions: unknown
     throw new InvalidJobError(`schedule takes one job, got an array: schedule each job on its own (a name for each, if they share type and spec)`);
   }
   const [checked] = toJobList(job, "schedule") as [Job];
+  if (checked.dependsOn) {
+    throw new InvalidJobError(`schedule takes a job without dependsOn: a cron tick enqueues one job, and the jobs it would depend on are not enqueued with it`);
+  }
   const type = checked.type;
   const payload = serializePayload(checked.payload, type.name, maxPayloadBytes);
   const normalized = cron.spec.split(/\s+/).join(" ");

@@ -70,6 +70,7 @@ export class Queries {
     this.enqueue = enqueueStatement(s, "none");
     this.enqueueTick = enqueueStatement(s, "ignore");
     this.enqueueDedup = enqueueStatement(s, "dedup");
+    this.enqueueWorkflow = enqueueStatement(s, "workflow");
     this.findLiveByDedupKey = `SELECT id::text AS id FROM ${s}.jobs WHERE queue = $1 AND dedup_key = $2`;
 
     this.claimPriority = claimStatement(s, "j.priority, j.run_at, j.id");
@@ -215,6 +216,57 @@ export class Queries {
            progress AS (DELETE FROM ${s}.progress p USING job WHERE p.job_id = job.id)
       SELECT id::text AS id FROM job`;
     // --- end lease mode --------------------------------------------------------------------------
+    // --- workflows (migrations/000007.sql) -------------------------------------------------------
+    // Settles the dependants of parents that finished, in the parents' finishing transaction:
+    // $1 succeeded, $2 failed for good (or cancelled). A dependant whose parents have all
+    // settled becomes due now (and its queue is woken at commit). One whose parent failed is
+    // cancelled — and so, in turn, are those that depend on it — unless it was enqueued with
+    // onParentFailure "run": for it, that parent counts as done. Only jobs that have dependants
+    // (jobs.has_dependants) run this.
+    this.settleDependants = `
+      WITH RECURSIVE doomed(id) AS (
+             SELECT d.job_id FROM ${s}.job_deps d JOIN ${s}.jobs j ON j.id = d.job_id
+             WHERE d.parent_id = ANY($2::bigint[]) AND j.on_parent_failure = 'cancel'
+             UNION
+             SELECT d.job_id FROM doomed x JOIN ${s}.job_deps d ON d.parent_id = x.id JOIN ${s}.jobs j ON j.id = d.job_id
+             WHERE j.on_parent_failure = 'cancel'),
+           cancelled AS (DELETE FROM ${s}.jobs j USING (SELECT DISTINCT id FROM doomed) x WHERE j.id = x.id RETURNING j.*),
+           moved AS (
+             INSERT INTO ${s}.job_history (id, queue, type, payload, payload_meta, priority, run_at, created_at, state,
+                                           attempts, max_attempts, timeout_ms, dedup_key, last_error, schedule_id,
+                                           tick_at, trace_context, finished_at)
+             SELECT id, queue, type, payload, payload_meta, priority, clock_timestamp(), created_at, 'cancelled',
+                    attempts, max_attempts, timeout_ms, dedup_key,
+                    'cancelled: a job it depends on failed or was cancelled (dependsOn, onParentFailure "cancel")',
+                    schedule_id, tick_at, trace_context, clock_timestamp()
+             FROM cancelled RETURNING id),
+           settled AS (
+             SELECT d.job_id FROM ${s}.job_deps d
+             WHERE d.parent_id = ANY($1::bigint[]) OR d.parent_id = ANY($2::bigint[]) OR d.parent_id IN (SELECT id FROM doomed)),
+           counts AS (
+             SELECT job_id, count(*)::int AS n FROM settled
+             WHERE job_id NOT IN (SELECT id FROM doomed) GROUP BY job_id),
+           released AS (
+             UPDATE ${s}.jobs j
+             SET deps_pending = j.deps_pending - c.n,
+                 run_at = CASE WHEN j.deps_pending - c.n <= 0 THEN clock_timestamp() ELSE j.run_at END
+             FROM counts c WHERE j.id = c.job_id AND j.deps_pending > 0
+             RETURNING j.queue, j.deps_pending)
+      SELECT (SELECT count(*) FROM moved)::int AS cancelled,
+             (SELECT count(pg_notify($3, q.queue)) FROM (SELECT DISTINCT queue FROM released WHERE deps_pending <= 0) q)::int AS woken`;
+    // The results of a job's parents (ctx.parentResult), oldest first.
+    this.parentResults = `
+      SELECT h.id::text AS id, h.type, h.result, h.result_meta, h.result IS NOT NULL AS has_result
+      FROM ${s}.job_deps d JOIN ${s}.job_history h ON h.id = d.parent_id
+      WHERE d.job_id = $1::bigint AND h.type = $2 AND h.state = 'succeeded'
+      ORDER BY h.id`;
+    // A workflow's jobs (live and finished) with the jobs each depends on, by job id.
+    this.workflowOf = `SELECT workflow_id::text AS id FROM ${s}.workflow_jobs WHERE job_id = $1::bigint`;
+    this.workflowJobs = `
+      SELECT w.job_id::text AS id,
+             coalesce((SELECT array_agg(d.parent_id::text ORDER BY d.parent_id) FROM ${s}.job_deps d WHERE d.job_id = w.job_id), '{}') AS depends_on
+      FROM ${s}.workflow_jobs w WHERE w.workflow_id = $1::bigint ORDER BY w.job_id`;
+    // --- end workflows ---------------------------------------------------------------------------
     // Progress of a running job (ctx.progress), written on the control connection: visible at
     // once, whatever the job's own transaction does.
     this.progressWrite = `
@@ -358,19 +410,21 @@ export class Queries {
     // lease's expiry, and the time it was due is lease_run_at.
     this.adminGetJob = `
       SELECT ${jobColumns.replace("run_at,", "coalesce(lease_run_at, run_at) AS run_at,")},
-             CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
+             ${liveState("j")} AS state,
              leased_at AS started_at, NULL::timestamptz AS finished_at, lease_owner AS pool, NULL::text AS trace_id,
              ${runningNow("j")} OR ${leaseHeld("j")} AS running, NULL::jsonb AS result, NULL::jsonb AS result_meta, false AS has_result,
              CASE WHEN ${leaseHeld("j")} THEN lease_owner END AS lease_owner,
              CASE WHEN ${leaseHeld("j")} THEN run_at END AS lease_expires_at,
              (SELECT p.value FROM ${s}.progress p WHERE p.job_id = j.id) AS progress,
-             (SELECT p.updated_at FROM ${s}.progress p WHERE p.job_id = j.id) AS progress_at
+             (SELECT p.updated_at FROM ${s}.progress p WHERE p.job_id = j.id) AS progress_at,
+             (SELECT w.workflow_id::text FROM ${s}.workflow_jobs w WHERE w.job_id = j.id) AS workflow_id
       FROM ${s}.jobs j WHERE id = $1::bigint
       UNION ALL
       SELECT ${jobColumns}, state, started_at, finished_at, pool, trace_id, false AS running,
              result, result_meta, result IS NOT NULL AS has_result,
-             NULL::text, NULL::timestamptz, NULL::jsonb, NULL::timestamptz
-      FROM ${s}.job_history WHERE id = $1::bigint`;
+             NULL::text, NULL::timestamptz, NULL::jsonb, NULL::timestamptz,
+             (SELECT w.workflow_id::text FROM ${s}.workflow_jobs w WHERE w.job_id = h.id)
+      FROM ${s}.job_history h WHERE id = $1::bigint`;
     // A job's type and result, for the typed getResult (a live job has none yet).
     this.adminGetResult = `
       SELECT type, result, result_meta, result IS NOT NULL AS has_result FROM ${s}.job_history WHERE id = $1::bigint
@@ -393,11 +447,11 @@ export class Queries {
     // Ordered by the qualified column: a bare "id" would sort by the text output column ("9" >
     // "10"), paging wrongly and sorting every match instead of walking the primary key.
     this.adminListLive = `
-      SELECT ${jobColumns}, CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state,
+      SELECT ${jobColumns}, ${liveState("j")} AS state,
              NULL::timestamptz AS finished_at
       FROM ${s}.jobs j
       WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR type = $2)
-        AND ($3::text IS NULL OR ($3 = 'scheduled') = (run_at > clock_timestamp()))
+        AND ($3::text IS NULL OR ${liveState("j")} = $3)
         AND ($4::bigint IS NULL OR id < $4)
       ORDER BY j.id DESC LIMIT $5`;
     this.adminListHistory = `
@@ -422,7 +476,7 @@ export class Queries {
         RETURNING id, queue)
       SELECT id::text AS id, queue, pg_notify($2, queue) FROM revived`;
     this.adminDeleteHistory = `DELETE FROM ${s}.job_history WHERE id = $1::bigint RETURNING id`;
-    this.adminDeleteLive = `DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING id`;
+    this.adminDeleteLive = `DELETE FROM ${s}.jobs WHERE id = $1::bigint RETURNING id, coalesce(has_dependants, false) AS has_dependants`;
     this.adminDeleteAttempts = `DELETE FROM ${s}.attempts WHERE job_id = $1::bigint`;
     // A leased job (lease mode) that is cancelled keeps its running attempt, and the process
     // holding it hears of it at once: NOTIFY `cancel <id>` (src/worker/leases.ts) aborts the
@@ -439,7 +493,8 @@ export class Queries {
              FROM done RETURNING id),
            progress AS (DELETE FROM ${s}.progress p USING done WHERE p.job_id = done.id)
       SELECT moved.id::text AS id,
-             (SELECT count(pg_notify($2, 'cancel ' || done.id)) FROM done WHERE done.lease_owner IS NOT NULL)::int AS notified
+             (SELECT count(pg_notify($2, 'cancel ' || done.id)) FROM done WHERE done.lease_owner IS NOT NULL)::int AS notified,
+             coalesce((SELECT done.has_dependants FROM done), false) AS has_dependants
       FROM moved`;
     this.adminSetPaused = `
       WITH q AS (
@@ -501,7 +556,9 @@ export class Queries {
           ORDER BY finished_at LIMIT $5
           FOR UPDATE SKIP LOCKED)
         RETURNING id),
-      attempts AS (DELETE FROM ${s}.attempts a USING gone WHERE a.job_id = gone.id)
+      attempts AS (DELETE FROM ${s}.attempts a USING gone WHERE a.job_id = gone.id),
+      edges AS (DELETE FROM ${s}.job_deps d USING gone WHERE d.job_id = gone.id),
+      members AS (DELETE FROM ${s}.workflow_jobs w USING gone WHERE w.job_id = gone.id)
       SELECT count(*)::int AS n FROM gone`;
     // Taken by the pruner in a transaction that then idles for the whole round. No parameters:
     // a parameterised statement (extended protocol) leaves its unnamed portal, and with it its
@@ -627,6 +684,10 @@ export class Queries {
   readonly pruneRetentions: string;
   readonly snooze: string;
   readonly leaseTake: string;
+  readonly settleDependants: string;
+  readonly parentResults: string;
+  readonly workflowOf: string;
+  readonly workflowJobs: string;
   readonly leaseRenew: string;
   readonly leaseFinish: string;
   readonly leaseRetry: string;
@@ -644,6 +705,7 @@ export class Queries {
   readonly enqueue: string;
   readonly enqueueTick: string;
   readonly enqueueDedup: string;
+  readonly enqueueWorkflow: string;
   readonly findLiveByDedupKey: string;
   readonly beginClaim: string;
   readonly openSlot: string;
@@ -720,7 +782,7 @@ function rewrite(statement: string, replacements: ReadonlyArray<readonly [string
  * Without `dedup` the statement stays cheap enough that PostgreSQL never JIT-compiles it (a
  * 10,000-row batch once spent a second there).
  */
-function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): string {
+function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup" | "workflow"): string {
   const columns = [
     ["queue", "$1::text[]"],
     ["type", "$2::text[]"],
@@ -740,6 +802,41 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup"): st
   const insert = `INSERT INTO ${s}.jobs (id, queue, type, payload, payload_meta, priority, run_at,
                                max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at)`;
   const notified = `(SELECT count(pg_notify($13, q.queue)) FROM (SELECT DISTINCT queue FROM inserted) q) AS notified`;
+  if (conflicts === "workflow") {
+    // Edges come as two arrays of positions in the call ($14 depends on $15, from 1); each
+    // job's onParentFailure as $16 (one per job, or one for all). A job with parents waits
+    // (run_at 'infinity') until its parents' finishing transactions release it.
+    return `
+      WITH input AS (
+        SELECT nextval('${s}.job_id_seq') AS id, t.payload, t.ord,
+               ${values}
+        FROM ${rows}
+      ),
+      edges AS (
+        SELECT c.id AS job_id, p.id AS parent_id
+        FROM unnest($14::int[], $15::int[]) AS e(child, parent)
+        JOIN input c ON c.ord = e.child JOIN input p ON p.ord = e.parent
+      ),
+      pending AS (SELECT job_id, count(*)::int AS n FROM edges GROUP BY job_id),
+      policies AS (SELECT u.policy, u.ord FROM unnest($16::text[]) WITH ORDINALITY AS u(policy, ord)),
+      inserted AS (
+        ${insert.replace("schedule_id, tick_at)", "schedule_id, tick_at, deps_pending, has_dependants, on_parent_failure)")}
+        SELECT i.id, i.queue, i.type, i.payload, i.payload_meta::jsonb, i.priority,
+               CASE WHEN p.n > 0 THEN 'infinity'::timestamptz ELSE coalesce(i.run_at, clock_timestamp()) END,
+               i.max_attempts, i.timeout_ms, i.dedup_key, i.trace_context, i.schedule_id, i.tick_at, p.n,
+               CASE WHEN EXISTS (SELECT 1 FROM edges e WHERE e.parent_id = i.id) THEN true END,
+               CASE WHEN p.n > 0 THEN (SELECT policy FROM policies WHERE policies.ord = CASE WHEN cardinality($16::text[]) = 1 THEN 1 ELSE i.ord END) END
+        FROM input i LEFT JOIN pending p ON p.job_id = i.id
+        RETURNING id, queue
+      ),
+      deps AS (INSERT INTO ${s}.job_deps (parent_id, job_id) SELECT parent_id, job_id FROM edges),
+      members AS (
+        INSERT INTO ${s}.workflow_jobs (job_id, workflow_id)
+        SELECT id, (SELECT min(id) FROM input) FROM input)
+      SELECT input.id::text AS id, ${notified}
+      FROM input
+      ORDER BY input.ord`;
+  }
   if (conflicts === "none") {
     // Every row goes in: its ids, drawn in input order, come back sorted. Without an input CTE
     // to scan twice and sort by position, ~10 % faster per 1,000-job statement.
@@ -812,6 +909,14 @@ function runningNow(alias: string): string {
   return `${lockerStatus(`${alias}.xmax`)} = 'in progress'`;
 }
 
+/**
+ * The state of live job row `alias` as the admin API lists it: `waiting` for the jobs it
+ * depends on (its run_at is 'infinity' meanwhile), else by run_at.
+ */
+function liveState(alias: string): string {
+  return `CASE WHEN ${alias}.deps_pending > 0 THEN 'waiting' WHEN ${alias}.run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END`;
+}
+
 /** Whether a lease holds the job row `alias` of `jobs` (lease mode: run_at is its expiry). */
 function leaseHeld(alias: string): string {
   return `(${alias}.lease_owner IS NOT NULL AND ${alias}.run_at > clock_timestamp())`;
@@ -872,7 +977,7 @@ function claimStatement(s: string, order: string): string {
   return `
       WITH next AS (
         SELECT j.id, j.type, j.payload, j.payload_meta, j.priority, j.run_at, j.created_at,
-               j.attempts, j.max_attempts, j.timeout_ms, j.trace_context, j.lease_owner, j.xmax AS locker
+               j.attempts, j.max_attempts, j.timeout_ms, j.trace_context, j.lease_owner, j.has_dependants, j.xmax AS locker
         FROM ${s}.jobs j
         WHERE j.queue = $1 AND j.run_at <= clock_timestamp() AND j.type = ANY($2::text[])
           AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1 AND q.paused)
@@ -884,6 +989,7 @@ function claimStatement(s: string, order: string): string {
              ${toMs("next.run_at")} AS run_at, ${toMs("next.created_at")} AS created_at, next.attempts,
              next.max_attempts, next.timeout_ms, next.trace_context,
              coalesce(${lockerStatus("next.locker")} = 'aborted', false) AS crashed, next.lease_owner AS leased_by,
+             next.has_dependants,
              ${toMs("clock_timestamp()")} AS started_at
       FROM next`;
 }

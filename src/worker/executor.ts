@@ -19,7 +19,7 @@ import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import type { ControlConnection } from "./control.ts";
 import type { Handler, JobEvent } from "../handler.ts";
-import { deserializePayload, serializeResult, type StoredPayload } from "../payload.ts";
+import { deserializePayload, resultOf, serializeResult, type StoredPayload } from "../payload.ts";
 import { MAX_TIMER_MS, TIMEOUT_RANGE } from "../config.ts";
 import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
 import { ConnectionLostError, describeError, JobAbortedError, JobTimeoutError } from "./errors.ts";
@@ -32,7 +32,8 @@ import type { BackoffOptions } from "../backoff.ts";
 import { RunningJob } from "./running-job.ts";
 import type { Lease, LeaseKeeper } from "./leases.ts";
 import { progressText, ProgressWriter } from "./progress.ts";
-import { LeaseLostError } from "../errors.ts";
+import { InvalidJobError, LeaseLostError } from "../errors.ts";
+import { isJobType, type JobType } from "../job.ts";
 
 /**
  * The handler's savepoint (HANDLER_SAVEPOINT in src/postgres/queries.ts). Prisma's BEGIN,
@@ -129,6 +130,8 @@ interface Batch {
   lease: { job: ClaimedRow; attempt: number } | undefined;
   /** Jobs that reported progress: their progress rows go with the commit. */
   progressed: RunningJob[];
+  /** Claimed jobs that others depend on: their finish settles their dependants. */
+  parents: Set<string> | undefined;
 }
 
 /** Claim orders, for a batch's rows (the claim's CTE returns them unordered). */
@@ -153,6 +156,8 @@ interface ClaimedRow {
   crashed: boolean;
   /** Lease mode: the holder of the job's lease, which expired (null: not leased). */
   leased_by: string | null;
+  /** Workflows: jobs depend on this one (null: none); its finish settles them. */
+  has_dependants: boolean | null;
   started_at: number;
 }
 
@@ -267,7 +272,7 @@ export class Slot {
     }
     // From here on every path ends the transaction through commit() or by dropping the connection.
     this.host.wakeAnother();
-    const batch: Batch = { finishes: [], settled: [], runs: [], stop: undefined, lease: undefined, progressed: [] };
+    const batch: Batch = { finishes: [], settled: [], runs: [], stop: undefined, lease: undefined, progressed: [], parents: undefined };
     let rows = claim.rows;
     let leased: ClaimedRow | undefined;
     if (this.host.hasLeaseTypes) {
@@ -278,9 +283,11 @@ export class Slot {
       if (leased) rows = rows.filter((job) => this.host.leaseTimeoutOf(job.type) === undefined);
     }
     for (const job of rows) {
+      if (job.has_dependants) (batch.parents ??= new Set()).add(job.id);
       const attempt = job.crashed ? await this.countCrash(job, batch) : job.attempts + 1;
       if (attempt !== undefined) batch.runs.push({ job, attempt });
     }
+    if (leased?.has_dependants) (batch.parents ??= new Set()).add(leased.id);
     if (leased) {
       // Its handler never ran in a transaction: an aborted one on its row was a claim's, not an
       // attempt. A lease that expired is the attempt that crashed.
@@ -445,6 +452,15 @@ export class Slot {
     }
   }
 
+  /** `ctx.parentResult(type)`: read from history (the parents have committed), on the installation's pool. */
+  private async parentResult<P, R>(jobId: string, type: JobType<P, R>): Promise<R | undefined> {
+    if (!isJobType(type)) throw new InvalidJobError(`parentResult expects a job type from defineJob(), got ${typeof type}`);
+    const { rows } = await this.host.engine.pool().query<{ id: string; type: string; result: unknown; result_meta: unknown; has_result: boolean }>(this.host.engine.queries.parentResults, [jobId, type.name]);
+    const row = rows[0];
+    if (!row) return undefined;
+    return resultOf<R>(row.type, type.name, row.id, () => (row.has_result ? deserializePayload(row.result, row.result_meta) : undefined));
+  }
+
   /** `ctx.progress(value)`: validated now (a bad value throws at the call), written on the control connection. */
   private reportProgress(running: RunningJob, value: unknown): Promise<void> {
     const text = progressText(running.id, value);
@@ -490,7 +506,7 @@ export class Slot {
       leases.release(lease);
       await running.progress?.settled();
       if (outcome.ok) {
-        const [done] = await this.leaseWrite(q.leaseFinish, finishValues("succeeded", null, outcome.result));
+        const [done] = await this.leaseFinish(job, finishValues("succeeded", null, outcome.result));
         // None: completed by ctx.complete(tx) (fine), or the lease was lost (the job is someone else's).
         if (done || outcome.completed) {
           trace.end("succeeded");
@@ -517,7 +533,7 @@ export class Slot {
       const text = describeError(reason);
       const final = attempt >= job.max_attempts || reason instanceof UnrecoverableError;
       const [written] = final
-        ? await this.leaseWrite(q.leaseFinish, finishValues("failed", text, undefined))
+        ? await this.leaseFinish(job, finishValues("failed", text, undefined))
         : await this.leaseWrite(q.leaseRetry, [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, reason instanceof JobTimeoutError ? "timeout" : "failed", job.started_at, pool, trace.traceId, owner]);
       if (!written) return this.leaseLost(trace, new LeaseLostError(job.id, attempt, "taken over"));
       trace.end(final ? "failed" : "retried", reason);
@@ -535,21 +551,45 @@ export class Slot {
     this.host.engine.logger.warn("lease lost: the job's outcome was not recorded", { queue: this.host.queue, id: error.jobId, reason: error.reason });
   }
 
+  /** Finishes a leased job (fenced); a parent's dependants are settled in the same transaction. */
+  private async leaseFinish(job: ClaimedRow, values: unknown[]): Promise<{ id: string }[]> {
+    const q = this.host.engine.queries;
+    if (!job.has_dependants) return this.leaseWrite(q.leaseFinish, values);
+    const succeeded = values[1] === "succeeded";
+    return this.leaseWrite(q.leaseFinish, values, async (client, rows) => {
+      if (rows.length > 0) await client.query(q.settleDependants, [succeeded ? [job.id] : [], succeeded ? [] : [job.id], q.channel]);
+    });
+  }
+
   /**
    * A fenced lease write, in autocommit on this slot's connection. After a lost connection
    * (a database restart while the job ran), once more on a new one: the statement is fenced,
    * so sending it again can only find the job no longer ours.
    */
-  private async leaseWrite(sql: string, values: unknown[]): Promise<{ id: string }[]> {
-    try {
+  private async leaseWrite(sql: string, values: unknown[], then?: (client: pg.Client, rows: { id: string }[]) => Promise<void>): Promise<{ id: string }[]> {
+    const write = async () => {
       if (!this.connection) await this.open();
-      return (await this.connection!.query<{ id: string }>(sql, values)).rows;
+      const client = this.connection!;
+      if (!then) return (await client.query<{ id: string }>(sql, values)).rows;
+      await client.query("BEGIN");
+      try {
+        const { rows } = await client.query<{ id: string }>(sql, values);
+        await then(client, rows);
+        await client.query("COMMIT");
+        return rows;
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw error;
+      }
+    };
+    try {
+      return await write();
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith("23") || (error as { code?: string }).code?.startsWith("22")) throw error;
       this.host.engine.logger.warn("lease write failed, retrying on a new connection", { queue: this.host.queue, error });
       await this.close();
       await this.open();
-      return (await this.connection!.query<{ id: string }>(sql, values)).rows;
+      return await write();
     }
   }
 
@@ -577,6 +617,7 @@ export class Slot {
         runAt: toDate(job.run_at),
         createdAt: toDate(job.created_at),
         progress: (value: unknown) => this.reportProgress(running, value),
+        parentResult: (type: JobType<unknown, unknown>) => this.parentResult(job.id, type),
         get leaseExpiresAt() {
           return new Date(lease.confirmedUntil);
         },
@@ -588,6 +629,7 @@ export class Slot {
             lease.completing = false;
             throw new LeaseLostError(job.id, attempt, "taken over");
           }
+          if (job.has_dependants) await transactions.queryIn(tx, engine.queries.settleDependants, [[job.id], [], engine.queries.channel]);
           completed = true;
         },
       } as never);
@@ -635,6 +677,7 @@ export class Slot {
         runAt: toDate(job.run_at),
         createdAt: toDate(job.created_at),
         progress: (value) => this.reportProgress(running, value),
+        parentResult: (type) => this.parentResult(job.id, type),
       });
       // A snooze is not a success: thrown, it rolls the handler's writes back like a failure.
       if (result instanceof JobSnooze) throw result;
@@ -677,7 +720,16 @@ export class Slot {
       // has exited (and the batch's row locks with it), then record the failure in a transaction
       // of its own. The batch's other jobs run again, uncounted.
       await this.cut();
-      await this.host.control.query(final ? q.finishDetached : q.retryDetached, final ? finishValues(finish) : retry);
+      if (final && job.has_dependants) {
+        // A parent's end and its dependants' release commit together (a pooled connection: the
+        // control connection is shared and cannot hold a transaction).
+        await engine.transaction(async (client) => {
+          const { rowCount } = await client.query(q.finishDetached, finishValues(finish));
+          if (rowCount) await client.query(q.settleDependants, [[], [job.id], q.channel]);
+        });
+      } else {
+        await this.host.control.query(final ? q.finishDetached : q.retryDetached, final ? finishValues(finish) : retry);
+      }
       await this.release(batch.runs.map((run) => run.job.id).filter((id) => id !== job.id));
       batch.stop = "cut";
       report();
@@ -772,6 +824,12 @@ export class Slot {
   private async commit(connection: pg.Client, batch: Batch): Promise<void> {
     const q = this.host.engine.queries;
     const statements = this.finishStatements(batch.finishes);
+    const parents = batch.parents && batch.finishes.filter((f) => batch.parents!.has(f.id));
+    if (parents && parents.length > 0) {
+      // Their dependants are released (or cancelled) in the same transaction.
+      const ids = (state: string) => parents.filter((f) => f.state === state).map((f) => f.id);
+      statements.push({ text: q.settleDependants, values: [ids("succeeded"), ids("failed"), q.channel] });
+    }
     if (batch.progressed.length > 0) {
       // Their last progress writes (on the control connection) land before the rows go.
       await Promise.all(batch.progressed.map((job) => job.progress?.settled()));
