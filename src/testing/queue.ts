@@ -10,14 +10,24 @@ import { EventEmitter } from "node:events";
 import type { EnqueueOptions } from "../config.ts";
 import { integerOption, objectOrEmpty, rejectUnknownKeys, validateQueueName } from "../config.ts";
 import { prepareJobs } from "../enqueue.ts";
-import { InvalidJobError, InvalidOptionsError } from "../errors.ts";
-import { isJobType, JOB_DEFAULTS, type Job, type JobType } from "../job.ts";
+import { InvalidJobError, InvalidOptionsError, LeaseLostError } from "../errors.ts";
+import { isJobType, isLeaseJobType, JOB_DEFAULTS, type Job, type JobType, type LeaseJobType } from "../job.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES_LIMIT, resultOf, serializeResult, type StoredPayload } from "../payload.ts";
 import { JobSnooze } from "../outcomes.ts";
-import { checkRegistration, type Handler, type HandlerContext, type QueueEvents, type RegisterOptions } from "../handler.ts";
+import {
+  checkRegistration,
+  type Handler,
+  type HandlerContext,
+  type JobContext,
+  type LeaseHandler,
+  type LeaseHandlerContext,
+  type QueueEvents,
+  type RegisterOptions,
+} from "../handler.ts";
 import type { Queue } from "../queue.ts";
 import { describeError } from "../worker/errors.ts";
 import { backoffDelay, resolveQueueOptions, resolveShutdownDeadline } from "../worker/options.ts";
+import { progressText } from "../worker/progress.ts";
 import { createAssertions, type JobAssertions } from "./assertions.ts";
 import { DrainLimitError, NoHandlerError, type QueuedCount } from "./errors.ts";
 import { decodePayload, decodeResult, MemoryStore, runOrder, toQueued, type FinishedJob, type MemoryTransaction, type QueuedJob, type StoredJob } from "./store.ts";
@@ -41,6 +51,9 @@ export interface TestingJobsOptions<TX> {
    * transaction client your handlers use, or a function that makes one per attempt (it gets the
    * testing queue, so a fake `tx.$jobs` can be the queue itself). A function is always called;
    * to hand over a function as `tx`, return it from one. Default `undefined`.
+   *
+   * Lease-mode handlers get no `tx`: they open their own transactions. The same fake is what
+   * {@link TestingJobs.transaction} passes to its callback, a stand-in for `prisma.$transaction`.
    *
    * @example
    * ```ts
@@ -118,6 +131,10 @@ const BACKOFF = { ...resolveQueueOptions(JOB_DEFAULTS.queue, {}).backoff, jitter
  * round-tripped as the database would return them. Nothing runs until the test calls
  * {@link TestingJobs.runAll} or {@link TestingJobs.drain}.
  *
+ * Both job modes run: a transaction-mode handler gets `ctx.tx` (the `tx` option), a lease-mode
+ * one `ctx.complete(tx)`, for which {@link TestingJobs.transaction} stands in for the app's
+ * transactions. `ctx.progress()` validates like the real worker and shows on `all()`.
+ *
  * @typeParam TX what handlers receive as `tx` (see {@link TestingJobsOptions.tx})
  *
  * @example
@@ -132,9 +149,14 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   /** The queue's name (the `queue` option). */
   readonly name: string;
   readonly #store = new MemoryStore();
-  readonly #handlers = new Map<string, Handler<unknown, TX, unknown>>();
+  readonly #handlers = new Map<string, Handler<unknown, TX, unknown> | LeaseHandler<unknown, TX, unknown>>();
+  /** The `leaseTimeout` of each registered lease-mode job type: their handlers get a lease context. */
+  readonly #leaseTimeouts = new Map<string, number>();
   readonly #events = new EventEmitter();
-  /** The attempt (and its transaction) a handler's enqueue belongs to, across its awaits. */
+  /**
+   * The transaction an enqueue (or a lease-mode `complete`) belongs to, across its awaits: a
+   * transaction-mode attempt's, or a {@link TestingJobs.transaction}'s.
+   */
   readonly #attempt = new AsyncLocalStorage<MemoryTransaction>();
   readonly #maxPayloadBytes: number;
   readonly #tx: TestingJobsOptions<TX>["tx"];
@@ -174,9 +196,55 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
     return Array.isArray(input) ? ids : ids[0]!;
   }
 
+  /**
+   * Runs `fn` in an in-memory transaction: a stand-in for `prisma.$transaction(fn)` in the code
+   * under test (give your fake client `$transaction: (fn) => jobs.transaction(fn)`). `fn` gets
+   * the `tx` of the `tx` option. What it enqueues through this queue (`tx.$jobs.enqueue` when
+   * the fake's `$jobs` is the queue) becomes visible when `fn` resolves and is dropped when it
+   * throws; a lease-mode job's `ctx.complete(tx)` inside it completes the job when `fn`
+   * resolves, and not at all when it throws (the job is then retried if the handler throws, as
+   * in the real queue). Resolves to what `fn` returns; rejects with what it throws. `complete`
+   * takes whatever `tx` it is given: there is no database to check it against.
+   *
+   * Each call is a transaction of its own, as each `prisma.$transaction` on the root client is:
+   * inside a transaction-mode handler, it commits whether or not the job's attempt does.
+   *
+   * @example
+   * ```ts
+   * const jobs = createTestingJobs<AppTx>({ tx: (jobs) => ({ $jobs: jobs, report: fakeReports }) });
+   * const prisma = { $transaction: <T>(fn: (tx: AppTx) => Promise<T>) => jobs.transaction(fn) };
+   * await jobs.register(BuildReport, async (job, ctx) => {
+   *   const rows = await crunch(job);
+   *   await prisma.$transaction(async (tx) => {
+   *     await tx.report.create({ data: { rows } });
+   *     await ctx.complete(tx, { rows: rows.length });
+   *   });
+   * });
+   * ```
+   */
+  async transaction<T>(fn: (tx: TX) => Promise<T> | T): Promise<T> {
+    const tx = this.#store.begin();
+    let value: T;
+    try {
+      value = await this.#attempt.run(tx, () => fn(this.#txFor()));
+    } catch (error) {
+      this.#store.rollback(tx);
+      throw error;
+    }
+    this.#commit(tx);
+    return value;
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Queue lifecycle: kept consistent with the real pool, but nothing runs in the background.
 
+  /**
+   * Registers the handler of a lease-mode job type (`defineJob(name, { mode: "lease" })`), used
+   * by `runAll`/`drain`: it runs outside any transaction and gets `ctx.complete(tx)` instead of
+   * `ctx.tx` (see {@link TestingJobs.transaction} for what `complete` does here).
+   * @throws InvalidJobError, InvalidOptionsError (as the other overload)
+   */
+  register<P, R = void>(type: LeaseJobType<P, R>, handler: LeaseHandler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
   /**
    * Registers the handler of a job type, used by `runAll`/`drain`. Unlike the real pool it
    * starts nothing. As there, a different handler for a type that has one is refused unless
@@ -185,9 +253,12 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
    * @throws InvalidJobError when `type` is not a job type, `handler` not a function, or the type
    *   has another handler; InvalidOptionsError for bad options
    */
-  async register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void> {
+  register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
+  async register(type: JobType<unknown, unknown>, handler: Handler<unknown, TX, unknown> | LeaseHandler<unknown, TX, unknown>, options?: RegisterOptions): Promise<void> {
     checkRegistration(this.name, this.#handlers, type, handler, options);
-    this.#handlers.set(type.name, handler as Handler<unknown, TX, unknown>);
+    this.#handlers.set(type.name, handler);
+    if (isLeaseJobType(type)) this.#leaseTimeouts.set(type.name, type.leaseTimeout);
+    else this.#leaseTimeouts.delete(type.name);
   }
 
   /**
@@ -484,45 +555,130 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   async #runOne(job: StoredJob, summary: RunSummary): Promise<void> {
     const handler = this.#handlers.get(job.type);
     if (handler === undefined || !this.#store.claim(job)) return; // gone since the round began
-    const attempt = job.attempts + 1;
+    const run: Run = { job, attempt: job.attempts + 1, ended: false, completed: false, completing: undefined };
+    const { attempt } = run;
     summary.attempts++;
-    const tx = this.#store.begin();
-    let failure: { error: unknown } | undefined;
-    let result: StoredPayload | undefined;
-    try {
-      const payload = decodePayload(job);
-      const context: HandlerContext<TX> = {
-        tx: this.#txFor(),
-        jobId: job.id,
-        attempt,
-        maxAttempts: job.maxAttempts,
-        // Timeouts are not enforced in memory (no timers): the signal never aborts.
-        signal: new AbortController().signal,
-        queue: job.queue,
-        runAt: new Date(job.runAt),
-        createdAt: new Date(job.createdAt),
-      };
-      const returned = await this.#attempt.run(tx, () => handler(payload, context));
-      // As in the real worker: a value that cannot be stored fails the attempt.
-      if (!(returned instanceof JobSnooze)) result = serializeResult(returned, job.type, this.#maxPayloadBytes);
-    } catch (error) {
-      failure = { error };
-    }
+    const leaseTimeout = this.#leaseTimeouts.get(job.type);
+    const outcome =
+      leaseTimeout === undefined
+        ? await this.#runInTransaction(run, handler as Handler<unknown, TX, unknown>)
+        : await this.#runLeased(run, handler as LeaseHandler<unknown, TX, unknown>, leaseTimeout);
+    run.ended = true;
     const now = new Date(Date.now());
-    if (failure === undefined) {
-      this.#store.commit(tx);
-      this.#store.succeed(job, attempt, now, result);
+    if (outcome.ok) {
+      // A lease-mode job that completed in complete() has succeeded already, with its result.
+      if (!run.completed) this.#store.succeed(job, attempt, now, outcome.result);
       summary.succeeded++;
       this.#emit({ kind: "succeeded", jobId: job.id, type: job.type, queue: job.queue, attempt });
       return;
     }
-    this.#store.rollback(tx);
-    const text = describeError(failure.error);
+    const text = describeError(outcome.error);
     const retryAt = new Date(now.getTime() + backoffDelay(BACKOFF, attempt));
-    const kind = this.#store.fail(job, attempt, text, failure.error, now, retryAt);
+    const kind = this.#store.fail(job, attempt, text, outcome.error, now, retryAt);
     if (kind === "failed") summary.failed++;
     else summary.retried++;
     this.#emit({ kind, jobId: job.id, type: job.type, queue: job.queue, attempt, error: text });
+  }
+
+  /** A transaction-mode attempt: its enqueues commit when the handler returns, and roll back when it throws. */
+  async #runInTransaction(run: Run, handler: Handler<unknown, TX, unknown>): Promise<Outcome> {
+    const { job } = run;
+    const tx = this.#store.begin();
+    let result: StoredPayload | undefined;
+    try {
+      const payload = decodePayload(job);
+      const context: HandlerContext<TX> = { ...this.#context(run), tx: this.#txFor() };
+      const returned = await this.#attempt.run(tx, () => handler(payload, context));
+      // As in the real worker: a value that cannot be stored fails the attempt.
+      if (!(returned instanceof JobSnooze)) result = serializeResult(returned, job.type, this.#maxPayloadBytes);
+    } catch (error) {
+      this.#store.rollback(tx);
+      return { ok: false, error };
+    }
+    this.#commit(tx);
+    return { ok: true, result };
+  }
+
+  /**
+   * A lease-mode attempt: no transaction of its own (what the handler enqueues outside a
+   * `transaction()` is visible at once, as with `prisma.$jobs` outside a transaction); it ends
+   * when `ctx.complete(tx)` commits or the handler returns. Its lease never expires here.
+   */
+  async #runLeased(run: Run, handler: LeaseHandler<unknown, TX, unknown>, leaseTimeout: number): Promise<Outcome> {
+    const { job } = run;
+    try {
+      const payload = decodePayload(job);
+      const context: LeaseHandlerContext<TX, unknown> = {
+        ...this.#context(run),
+        // Renewed all along: no timers here, and no other worker to take it over.
+        get leaseExpiresAt() {
+          return new Date(Date.now() + leaseTimeout);
+        },
+        complete: async (_tx: TX, ...result: unknown[]) => this.#complete(run, result[0]),
+      };
+      const returned = await handler(payload, context);
+      // Completed: what the handler returns is not stored again (as in the real queue).
+      if (run.completed) return { ok: true, result: undefined };
+      return { ok: true, result: returned instanceof JobSnooze ? undefined : serializeResult(returned, job.type, this.#maxPayloadBytes) };
+    } catch (error) {
+      // A throw after complete() committed changes nothing: the job has succeeded.
+      return run.completed ? { ok: true, result: undefined } : { ok: false, error };
+    }
+  }
+
+  /** What handlers of either mode get besides `tx` or `complete`. */
+  #context(run: Run): JobContext {
+    const { job } = run;
+    return {
+      jobId: job.id,
+      attempt: run.attempt,
+      maxAttempts: job.maxAttempts,
+      // Timeouts (and, in lease mode, cancels and lost leases) do not happen in memory: the signal never aborts.
+      signal: new AbortController().signal,
+      queue: job.queue,
+      runAt: new Date(job.runAt),
+      createdAt: new Date(job.createdAt),
+      progress: (value) => {
+        // Validated at the call, like the real worker's: a bad value throws here, not later.
+        const text = progressText(job.id, value);
+        if (!run.ended) this.#store.setProgress(job, text);
+        return Promise.resolve();
+      },
+    };
+  }
+
+  /**
+   * `ctx.complete(tx, result)` of a lease-mode attempt: completes the job with `result` now, or
+   * when the `transaction()` it is called in commits. Refused, like the real worker's fenced
+   * finish, once the attempt no longer holds the job.
+   * @throws InvalidResultError, LeaseLostError
+   */
+  #complete(run: Run, value: unknown): void {
+    const { job, attempt } = run;
+    const result = serializeResult(value, job.type, this.#maxPayloadBytes);
+    // Completed already (or about to be, by an open transaction), or the attempt is over: the
+    // real queue's fenced finish finds the job no longer this attempt's.
+    if (run.completed || run.completing?.open || run.ended) throw new LeaseLostError(job.id, attempt, "taken over");
+    // Gone while it ran: reset(), the in-memory counterpart of a cancel or delete.
+    if (!this.#store.holds(job)) throw new LeaseLostError(job.id, attempt, "cancelled");
+    const finish = () => {
+      if (run.ended || !this.#store.holds(job)) return;
+      this.#store.succeed(job, attempt, new Date(Date.now()), result);
+      run.completed = true;
+    };
+    const tx = this.#attempt.getStore();
+    if (tx?.open) {
+      run.completing = tx;
+      tx.onCommit.push(finish);
+    } else {
+      finish();
+    }
+  }
+
+  /** Commits a transaction: its enqueues become live, then what waited for the commit runs. */
+  #commit(tx: MemoryTransaction): void {
+    this.#store.commit(tx);
+    for (const after of tx.onCommit) after();
   }
 
   #txFor(): TX {
@@ -534,6 +690,21 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
     this.#events.emit(event.kind, event);
   }
 }
+
+/** One attempt in progress: what its context's calls check. */
+interface Run {
+  readonly job: StoredJob;
+  readonly attempt: number;
+  /** The handler has returned or thrown: late calls (progress, complete) change nothing. */
+  ended: boolean;
+  /** Lease mode: `complete()` has committed, the job has succeeded with its result. */
+  completed: boolean;
+  /** Lease mode: the transaction `complete()` was called in, until it commits (or rolls back). */
+  completing: MemoryTransaction | undefined;
+}
+
+/** How a handler's attempt ended: the result to store, or what it threw. */
+type Outcome = { ok: true; result: StoredPayload | undefined } | { ok: false; error: unknown };
 
 function countByType(jobs: readonly StoredJob[]): QueuedCount[] {
   const counts = new Map<string, number>();

@@ -10,6 +10,7 @@
  * when it throws, like `tx.$jobs.enqueue` in the real queue.
  */
 import type { PreparedJob } from "../enqueue.ts";
+import type { ProgressValue } from "../handler.ts";
 import { deserializePayload, type StoredPayload } from "../payload.ts";
 
 /**
@@ -47,6 +48,13 @@ export interface QueuedJob<P = unknown> {
   dedupKey: string | null;
   /** The error of its last failed attempt, or null. */
   lastError: string | null;
+  /**
+   * While an attempt runs: the latest value its handler reported with `ctx.progress()`, as the
+   * database would return it (`getJob(id).progress` in the real queue). Absent when none was
+   * reported; cleared when the attempt ends (succeeds, fails or is retried), as the real queue
+   * deletes the job's progress then.
+   */
+  progress?: ProgressValue;
 }
 
 /**
@@ -97,6 +105,8 @@ export interface StoredJob {
   running: boolean;
   /** The succeeded handler's result as the jsonb columns would return it; undefined: none. */
   result?: StoredPayload;
+  /** The running attempt's latest progress as the jsonb column would return it; undefined: none. */
+  progress?: string;
 }
 
 interface FinishedRecord {
@@ -105,9 +115,14 @@ interface FinishedRecord {
   finishedAt: Date;
 }
 
-/** One handler attempt's writes: enqueued jobs that become live only when it commits. */
+/**
+ * One handler attempt's writes, or those of a `transaction()`: enqueued jobs that become live
+ * only when it commits, and what else happens then (a lease-mode job's `complete`).
+ */
 export interface MemoryTransaction {
   readonly pending: StoredJob[];
+  /** Run by the testing queue after the commit, in order. */
+  readonly onCommit: (() => void)[];
   open: boolean;
   /** The store's generation at begin: an attempt that outlives a `reset()` commits nothing. */
   readonly generation: number;
@@ -166,7 +181,7 @@ export class MemoryStore {
 
   /** Starts a handler attempt's transaction. */
   begin(): MemoryTransaction {
-    return { pending: [], open: true, generation: this.generation };
+    return { pending: [], onCommit: [], open: true, generation: this.generation };
   }
 
   /**
@@ -209,6 +224,16 @@ export class MemoryStore {
     return this.live.get(id);
   }
 
+  /** Whether `job` is live and held by a run (not finished, not forgotten by `reset()`). */
+  holds(job: StoredJob): boolean {
+    return this.live.get(job.id) === job && job.running;
+  }
+
+  /** Stores a running job's latest progress (JSON text); a job no longer held keeps none. */
+  setProgress(job: StoredJob, text: string): void {
+    if (this.holds(job)) job.progress = asJsonb(text)!;
+  }
+
   /** Takes a live, idle job for an attempt; false if it is gone or already running. */
   claim(job: StoredJob): boolean {
     if (this.live.get(job.id) !== job || job.running) return false;
@@ -220,6 +245,7 @@ export class MemoryStore {
   succeed(job: StoredJob, attempt: number, now: Date, result?: StoredPayload): void {
     if (this.live.get(job.id) !== job) return; // reset() while it ran
     job.attempts = attempt;
+    job.progress = undefined;
     if (result !== undefined) job.result = { json: asJsonb(result.json)!, meta: asJsonb(result.meta) };
     job.running = false;
     this.live.delete(job.id);
@@ -236,6 +262,7 @@ export class MemoryStore {
     job.errors.push(error);
     job.thrown = thrown;
     job.running = false;
+    job.progress = undefined;
     if (this.live.get(job.id) !== job) return attempt >= job.maxAttempts ? "failed" : "retrying";
     if (attempt >= job.maxAttempts) {
       this.live.delete(job.id);
@@ -286,6 +313,7 @@ export function toQueued(job: StoredJob): QueuedJob {
     timeout: job.timeoutMs,
     dedupKey: job.dedupKey,
     lastError: job.lastError,
+    ...(job.progress === undefined ? {} : { progress: JSON.parse(job.progress) as ProgressValue }),
   };
 }
 
