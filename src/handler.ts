@@ -54,7 +54,7 @@ export interface JobContext {
    * transaction (inside it, nobody would see it until the job ended), so it stays even when the
    * attempt's writes roll back; it is removed when the job finishes. Calls in quick succession
    * are coalesced: the promise resolves once the value (or a later one) is stored.
-   * @throws InvalidPayloadError for a value that is not JSON or is larger than 16 KiB
+   * @throws InvalidProgressError (at the call) for a value that is not JSON or is larger than 16 KiB
    */
   progress(value: ProgressValue): Promise<void>;
   /**

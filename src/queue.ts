@@ -43,6 +43,11 @@ export interface Queue<TX = unknown> extends Enqueuer, Scheduler {
   /** The queue's name. */
   readonly name: string;
   /**
+   * Registers the handler of a lease-mode job type (`defineJob(name, { mode: "lease" })`): it
+   * runs outside any transaction and gets `ctx.complete(tx)` instead of `ctx.tx`.
+   */
+  register<P, R = void>(type: LeaseJobType<P, R>, handler: LeaseHandler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
+  /**
    * Registers the handler of a job type. The pool starts on its own after a short debounce
    * (100 ms) from the last `register`; on a running pool, `register` waits for running jobs,
    * restarts the pool and resolves when the restart is done.
@@ -53,11 +58,6 @@ export interface Queue<TX = unknown> extends Enqueuer, Scheduler {
    * The handler returns what the job type's result type says (`defineJob<P, R>`), stored with
    * the finished job; a handler of a job type without one returns nothing.
    * @throws InvalidJobError, InvalidOptionsError
-   */
-  register<P, R = void>(type: LeaseJobType<P, R>, handler: LeaseHandler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
-  /**
-   * Registers the handler of a lease-mode job type (`defineJob(name, { mode: "lease" })`): it
-   * runs outside any transaction and gets `ctx.complete(tx)` instead of `ctx.tx`.
    */
   register<P, R = void>(type: JobType<P, R>, handler: Handler<P, TX, NoInfer<R>>, options?: RegisterOptions): Promise<void>;
   /** Starts the pool now. Rejects when it cannot start (e.g. not enough connections). Idempotent. */

@@ -215,6 +215,12 @@ export class Queries {
              WHERE id = $1::bigint AND lease_owner = $3::text AND attempts = $2::int RETURNING id),
            progress AS (DELETE FROM ${s}.progress p USING job WHERE p.job_id = job.id)
       SELECT id::text AS id FROM job`;
+    // What became of a leased job whose holder's fenced write found it no longer held: finished
+    // by that holder's own ctx.complete(tx) (history shows its attempt and pool), cancelled or
+    // deleted (gone), or taken over by another worker (live).
+    this.leaseFate = `
+      SELECT (SELECT h.state FROM ${s}.job_history h WHERE h.id = $1::bigint AND h.attempts = $2::int AND h.pool = $3::text) AS finished,
+             EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.id = $1::bigint) AS live`;
     // --- end lease mode --------------------------------------------------------------------------
     // --- workflows (migrations/000007.sql) -------------------------------------------------------
     // Settles the dependants of parents that finished, in the parents' finishing transaction:
@@ -684,6 +690,7 @@ export class Queries {
   readonly pruneRetentions: string;
   readonly snooze: string;
   readonly leaseTake: string;
+  readonly leaseFate: string;
   readonly settleDependants: string;
   readonly parentResults: string;
   readonly workflowOf: string;

@@ -148,7 +148,9 @@ export function jobs(options: JobsOptions = {}): JobsExtension {
         if (!hook) throw unsupportedAdapterError(adapterName);
       },
       queryIn: <R,>(tx: unknown, sql: string, values: readonly unknown[]) => {
-        if (typeof (tx as PrismaLike | null)?.$queryRawUnsafe !== "function") {
+        // A transaction client has no $extends (Prisma denies it there): the root client, which
+        // would complete the job on its own, apart from the handler's writes, has.
+        if (typeof (tx as PrismaLike | null)?.$queryRawUnsafe !== "function" || typeof (tx as { $extends?: unknown }).$extends === "function") {
           throw new InvalidOptionsError("tx", "complete(tx) expects the transaction client of a Prisma interactive transaction: prisma.$transaction(async (tx) => { …; await ctx.complete(tx); })");
         }
         return (tx as PrismaLike).$queryRawUnsafe(sql, ...values) as Promise<R[]>;

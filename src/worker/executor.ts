@@ -491,7 +491,7 @@ export class Slot {
     const finishValues = (state: "succeeded" | "failed", error: string | null, result: StoredPayload | undefined) =>
       [job.id, state, attempt, error, job.started_at, pool, trace.traceId, owner, result?.json ?? null, result?.meta ?? null];
     this.current = running;
-    let outcome: (Outcome & { completed?: boolean }) | undefined;
+    let outcome: Outcome | undefined;
     try {
       let payload: unknown;
       try {
@@ -505,27 +505,31 @@ export class Slot {
       const durationMs = performance.now() - startedAt;
       leases.release(lease);
       await running.progress?.settled();
-      if (outcome.ok) {
-        const [done] = await this.leaseFinish(job, finishValues("succeeded", null, outcome.result));
-        // None: completed by ctx.complete(tx) (fine), or the lease was lost (the job is someone else's).
-        if (done || outcome.completed) {
+      // A fenced write that finds the job no longer held: it may have been finished by this very
+      // attempt (ctx.complete(tx) committed), else it was cancelled or taken over.
+      const refused = async () => {
+        const [fate] = await this.leaseWrite(q.leaseFate, [job.id, attempt, pool]) as unknown as { finished: string | null; live: boolean }[];
+        if (fate?.finished === "succeeded") {
           trace.end("succeeded");
           this.host.emit({ kind: "succeeded", jobId: job.id, type: job.type, queue, attempt, durationMs });
         } else {
-          this.leaseLost(trace, new LeaseLostError(job.id, attempt, "taken over"));
+          this.leaseLost(trace, new LeaseLostError(job.id, attempt, fate?.live ? "taken over" : "cancelled"));
         }
+      };
+      if (outcome.ok) {
+        const [done] = await this.leaseFinish(job, finishValues("succeeded", null, outcome.result));
+        if (!done) return await refused();
+        trace.end("succeeded");
+        this.host.emit({ kind: "succeeded", jobId: job.id, type: job.type, queue, attempt, durationMs });
         return;
       }
       const reason = running.aborted ? running.reason : outcome.error;
-      if (reason instanceof LeaseLostError && reason.reason !== "expired") {
-        this.leaseLost(trace, reason);
-        return;
-      }
+      if (reason instanceof LeaseLostError && reason.reason !== "expired") return await refused();
       if (reason instanceof JobAbortedError || (outcome.error instanceof JobSnooze && !outcome.hung)) {
         // Shutdown past its deadline (the attempt does not count), or a snooze.
         const delay = outcome.error instanceof JobSnooze ? outcome.error.delayMs : 0;
         const [back] = await this.leaseWrite(q.leaseRelease, [job.id, attempt, owner, delay]);
-        if (!back) return this.leaseLost(trace, new LeaseLostError(job.id, attempt, "taken over"));
+        if (!back) return await refused();
         trace.end(outcome.error instanceof JobSnooze ? "snoozed" : "abandoned");
         if (outcome.error instanceof JobSnooze) this.host.emit({ kind: "snoozed", jobId: job.id, type: job.type, queue, attempt });
         return;
@@ -535,7 +539,7 @@ export class Slot {
       const [written] = final
         ? await this.leaseFinish(job, finishValues("failed", text, undefined))
         : await this.leaseWrite(q.leaseRetry, [job.id, attempt, backoffDelay(this.host.backoffFor(job.type), attempt), text, reason instanceof JobTimeoutError ? "timeout" : "failed", job.started_at, pool, trace.traceId, owner]);
-      if (!written) return this.leaseLost(trace, new LeaseLostError(job.id, attempt, "taken over"));
+      if (!written) return await refused();
       trace.end(final ? "failed" : "retried", reason);
       this.host.emit({ kind: final ? "failed" : "retrying", jobId: job.id, type: job.type, queue, attempt, error: text });
     } finally {
@@ -600,11 +604,10 @@ export class Slot {
     running: RunningJob,
     lease: Lease,
     finishValues: (state: "succeeded", error: null, result: StoredPayload | undefined) => unknown[],
-  ): Promise<Outcome & { completed?: boolean }> {
+  ): Promise<Outcome> {
     const { queue, engine, transactions } = this.host;
     const handler = this.host.handlers.get(job.type)!;
     this.armTimeout(running, job.timeout_ms);
-    let completed = false;
     const run = (async () => {
       const result = await handler(payload, {
         jobId: job.id,
@@ -616,21 +619,24 @@ export class Slot {
         queue,
         runAt: toDate(job.run_at),
         createdAt: toDate(job.created_at),
-        progress: (value: unknown) => this.reportProgress(running, value),
+        // After complete(tx) the job's row (and its progress) is gone: nothing more to show.
+        progress: (value: unknown) => (lease.completing ? (progressText(job.id, value), Promise.resolve()) : this.reportProgress(running, value)),
         parentResult: (type: JobType<unknown, unknown>) => this.parentResult(job.id, type),
         get leaseExpiresAt() {
           return new Date(lease.confirmedUntil);
         },
         complete: async (tx: unknown, ...rest: unknown[]) => {
           const stored = serializeResult(rest[0], job.type, engine.options.maxPayloadBytes);
-          lease.completing = true;
-          const rows = await transactions.queryIn<{ id: string }>(tx, engine.queries.leaseFinish, finishValues("succeeded", null, stored));
+          const q = engine.queries;
+          const rows = await transactions.queryIn<{ id: string }>(tx, q.leaseFinish, finishValues("succeeded", null, stored));
           if (rows.length === 0) {
-            lease.completing = false;
-            throw new LeaseLostError(job.id, attempt, "taken over");
+            const [fate] = await transactions.queryIn<{ live: boolean }>(tx, q.leaseFate, [job.id, attempt, this.host.options.poolName]);
+            throw new LeaseLostError(job.id, attempt, fate?.live ? "taken over" : "cancelled");
           }
-          if (job.has_dependants) await transactions.queryIn(tx, engine.queries.settleDependants, [[job.id], [], engine.queries.channel]);
-          completed = true;
+          // From here the job's row is gone by our own hand once `tx` commits: a renewal that
+          // finds it gone is no loss (one that finds it held again tells us `tx` rolled back).
+          lease.completing = true;
+          if (job.has_dependants) await transactions.queryIn(tx, q.settleDependants, [[job.id], [], q.channel]);
         },
       } as never);
       if (result instanceof JobSnooze) throw result;
@@ -640,13 +646,12 @@ export class Slot {
       run.then(
         // Returned: the work is done, even past an abort (a timeout, a shutdown's deadline). Its
         // fenced finish records it, unless the job is no longer this worker's.
-        (stored) => resolve({ ok: true, result: stored, completed }),
+        (stored) => resolve({ ok: true, result: stored }),
         (error: unknown) => resolve({ ok: false, error: running.aborted ? running.reason : error, hung: false }),
       );
       // A handler that ignores its aborted signal is waited for a grace period, then left
       // behind: nothing of the job's is held on its behalf.
       running.onAbort = () => {
-        if (completed) return;
         const grace = setTimeout(() => resolve({ ok: false, error: running.reason, hung: true }), ABORT_GRACE_MS);
         grace.unref();
         void run.finally(() => clearTimeout(grace)).catch(() => undefined);

@@ -123,8 +123,11 @@ export class LeaseKeeper {
         for (const lease of leases) {
           if (this.held.get(lease.id) !== lease) continue; // ended meanwhile
           const row = byId.get(lease.id);
-          if (row?.held) lease.confirmedUntil = sentAt + lease.ms;
-          else if (!lease.completing) lease.job.abort(new LeaseLostError(lease.id, lease.attempt, row?.live ? "taken over" : "cancelled"));
+          if (row?.held) {
+            lease.confirmedUntil = sentAt + lease.ms;
+            // Held after complete(tx): that transaction rolled back, the job is ours to finish.
+            lease.completing = false;
+          } else if (!lease.completing) lease.job.abort(new LeaseLostError(lease.id, lease.attempt, row?.live ? "taken over" : "cancelled"));
         }
       } catch (error) {
         this.engine.logger.warn("lease renewal failed", { queue: this.queue, leases: leases.length, error });

@@ -312,4 +312,27 @@ describe("lease mode", () => {
     await app.prisma.$jobs.prune();
     expect(await app.rows(`SELECT job_id::text AS id, value FROM arrower.progress`)).toEqual([{ id, value: "live" }]);
   });
+
+  it("complete() takes a transaction client only; a handler that throws after its completion committed has succeeded", async () => {
+    const q = queue("lease-complete-edges");
+    const Edge = defineJob<{ root: boolean }, { ok: boolean }>("edge", { mode: "lease", maxAttempts: 1 });
+    let refusal: unknown;
+    await q.register(Edge, async ({ root }, { complete }) => {
+      if (root) {
+        // The root client would complete the job apart from the handler's writes.
+        refusal = await complete(app.prisma as never, { ok: false }).catch((error: unknown) => error);
+        throw refusal;
+      }
+      await app.prisma.$transaction((tx) => complete(tx, { ok: true }));
+      throw new Error("cleanup after the completion failed");
+    });
+    const [root, after] = await q.enqueue([Edge({ root: true }), Edge({ root: false })]);
+    const events: JobEvent[] = [];
+    q.on("succeeded", (e) => void events.push(e)).on("failed", (e) => void events.push(e));
+    await q.start();
+    await waitFor(async () => events.length === 2, 10_000, "both jobs to end");
+    expect(refusal).toMatchObject({ code: "INVALID_OPTIONS" });
+    expect(events.map((e) => [e.jobId, e.kind]).sort()).toEqual([[root, "failed"], [after, "succeeded"]].sort());
+    expect(await app.prisma.$jobs.getResult(Edge, after!)).toEqual({ ok: true });
+  });
 });
