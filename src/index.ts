@@ -51,6 +51,7 @@ export type { Queue, HandlerFor } from "./queue.ts";
 export type { Handler, HandlerContext, JobContext, LeaseHandler, LeaseHandlerContext, ProgressValue, RegisterOptions, QueueEvents, JobEvent } from "./handler.ts";
 export type { QueueOptions, Strategy } from "./worker/options.ts";
 export type { BackoffOptions } from "./backoff.ts";
+export type { LimitOptions, RateLimit } from "./limits.ts";
 export { defineConfig, handle, type ArrowerJobsConfig, type QueueConfig, type HandlerEntry } from "./config-file.ts";
 export { UnrecoverableError, snooze, JobSnooze } from "./outcomes.ts";
 export type { JobInfo, JobDetails, AttemptInfo, JobFilter, JobPage, QueueStats, PruneOptions, RequeueResult, WorkflowInfo } from "./admin/api.ts";

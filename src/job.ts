@@ -5,11 +5,12 @@
 import { InvalidJobError, InvalidOptionsError } from "./errors.ts";
 import { describeValue, integerOption, TIMEOUT_RANGE, validateJobName, validateJobDefaults, type JobDefaults } from "./config.ts";
 import { resolveBackoff, type BackoffOptions } from "./backoff.ts";
+import { resolveLimits, type LimitOptions, type ResolvedLimits } from "./limits.ts";
 
 export type { JobDefaults } from "./config.ts";
 
 /** Defaults of a job type: {@link JobDefaults}, plus retry delays of its own. */
-export interface JobTypeDefaults extends JobDefaults {
+export interface JobTypeDefaults extends JobDefaults, LimitOptions {
   /** Retry delays for this job type; default: the queue's `backoff`. */
   backoff?: BackoffOptions;
   /**
@@ -31,7 +32,7 @@ export interface JobTypeDefaults extends JobDefaults {
  * late writes (finish, retry) change nothing. The handler writes through its own Prisma
  * transactions; `ctx.complete(tx)` commits the job's completion with the last of them.
  */
-export interface LeaseJobTypeDefaults extends JobDefaults {
+export interface LeaseJobTypeDefaults extends JobDefaults, LimitOptions {
   /** Retry delays for this job type; default: the queue's `backoff`. */
   backoff?: BackoffOptions;
   mode: "lease";
@@ -159,6 +160,8 @@ export interface JobTypeInfo {
   readonly mode: JobMode;
   /** Lease mode: milliseconds a lease lasts without renewal. */
   readonly leaseTimeout?: number;
+  /** Its limits across all processes (`concurrency`, `rateLimit`), when it sets any. */
+  readonly limits?: Readonly<ResolvedLimits>;
 }
 
 /**
@@ -207,7 +210,8 @@ export function defineJob<P, R = void>(name: string, defaults: JobTypeDefaults |
   // `backoff`, `mode` and `leaseTimeout` belong to the job type only (enqueue options cannot
   // set them): checked on their own.
   const isObject = typeof defaults === "object" && defaults !== null;
-  const { backoff, mode, leaseTimeout, ...shared } = (isObject ? defaults : {}) as LeaseJobTypeDefaults | (JobTypeDefaults & { leaseTimeout?: unknown });
+  const { backoff, mode, leaseTimeout, concurrency, rateLimit, ...shared } = (isObject ? defaults : {}) as LeaseJobTypeDefaults | (JobTypeDefaults & { leaseTimeout?: unknown });
+  const limits = resolveLimits({ concurrency, rateLimit }, what);
   const resolvedMode = modeOption(mode, what);
   if (leaseTimeout !== undefined && resolvedMode !== "lease") {
     throw new InvalidOptionsError("leaseTimeout", `${what}: leaseTimeout applies to lease mode only: add mode: "lease", or remove leaseTimeout`);
@@ -229,6 +233,10 @@ export function defineJob<P, R = void>(name: string, defaults: JobTypeDefaults |
   const described: Record<string, unknown> = { ...frozen };
   if (backoff !== undefined) described.backoff = type.backoff;
   if (resolvedMode === "lease") Object.assign(described, { mode: resolvedMode, leaseTimeout: type.leaseTimeout });
+  if (limits) {
+    Object.defineProperty(type, "limits", { value: Object.freeze(limits), enumerable: true });
+    described.limits = limits;
+  }
   noteDefinition(name, JSON.stringify(described));
   return type;
 }

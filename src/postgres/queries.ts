@@ -222,6 +222,30 @@ export class Queries {
       SELECT (SELECT h.state FROM ${s}.job_history h WHERE h.id = $1::bigint AND h.attempts = $2::int AND h.pool = $3::text) AS finished,
              EXISTS (SELECT 1 FROM ${s}.jobs j WHERE j.id = $1::bigint) AS live`;
     // --- end lease mode --------------------------------------------------------------------------
+    // --- limits (src/worker/limits.ts, migrations/000008.sql) ---------------------------------
+    // A concurrency slot: one of $2 advisory locks on key $1 (hashed; the two-int form, a lock
+    // space apart from the one-bigint form apps use), the first free one, or -1 when all are
+    // held. Held by the job's transaction (xact), or, for a lease-mode job, by the worker's
+    // connection (session) until the job ends: either way a worker that dies frees it.
+    this.limitSlot = `
+      SELECT coalesce((SELECT k FROM generate_series(0, $2::int - 1) AS k
+                       WHERE pg_try_advisory_xact_lock(hashtext($1::text), k) LIMIT 1), -1) AS slot`;
+    this.limitSlotSession = this.limitSlot.replace("pg_try_advisory_xact_lock", "pg_try_advisory_lock");
+    this.limitUnlockAll = `SELECT pg_advisory_unlock_all()`;
+    // A rate-limit token: a fixed window of $3 ms that starts anew once it has passed; granted
+    // while fewer than $2 were taken in it (taken stops at $2 + 1). When refused, the window
+    // ends in retry_ms.
+    this.rateTake = `
+      INSERT INTO ${s}.rate_limits AS r (key, window_start, taken) VALUES ($1, clock_timestamp(), 1)
+      ON CONFLICT (key) DO UPDATE SET
+        window_start = CASE WHEN r.window_start + $3::float8 * interval '1 millisecond' <= clock_timestamp()
+                            THEN clock_timestamp() ELSE r.window_start END,
+        taken = CASE WHEN r.window_start + $3::float8 * interval '1 millisecond' <= clock_timestamp()
+                     THEN 1 ELSE least(r.taken + 1, $2::int + 1) END
+      RETURNING taken <= $2::int AS granted,
+                greatest(0, ceil(extract(epoch FROM (window_start + $3::float8 * interval '1 millisecond' - clock_timestamp())) * 1000))::float8 AS retry_ms`;
+    this.wakeQueue = `SELECT pg_notify($1, $2)`;
+    // --- end limits ------------------------------------------------------------------------------
     // --- workflows (migrations/000007.sql) -------------------------------------------------------
     // Settles the dependants of parents that finished, in the parents' finishing transaction:
     // $1 succeeded, $2 failed for good (or cancelled). A dependant whose parents have all
@@ -690,6 +714,11 @@ export class Queries {
   readonly pruneRetentions: string;
   readonly snooze: string;
   readonly leaseTake: string;
+  readonly limitSlot: string;
+  readonly limitSlotSession: string;
+  readonly limitUnlockAll: string;
+  readonly rateTake: string;
+  readonly wakeQueue: string;
   readonly leaseFate: string;
   readonly settleDependants: string;
   readonly parentResults: string;

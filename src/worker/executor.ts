@@ -31,6 +31,7 @@ import { oneOrEach } from "../postgres/arrays.ts";
 import type { BackoffOptions } from "../backoff.ts";
 import { RunningJob } from "./running-job.ts";
 import type { Lease, LeaseKeeper } from "./leases.ts";
+import type { Limiter } from "./limits.ts";
 import { progressText, ProgressWriter } from "./progress.ts";
 import { InvalidJobError, LeaseLostError } from "../errors.ts";
 import { isJobType, type JobType } from "../job.ts";
@@ -97,6 +98,10 @@ export interface SlotHost {
   leaseTimeoutOf(type: string): number | undefined;
   /** The pool's leases. */
   readonly leases: LeaseKeeper;
+  /** The pool's share of the cluster-wide limits. */
+  readonly limiter: Limiter;
+  /** The job types to claim now (jobTypes, less those whose limit is full). */
+  claimTypes(): string[];
 }
 
 
@@ -132,6 +137,8 @@ interface Batch {
   progressed: RunningJob[];
   /** Claimed jobs that others depend on: their finish settles their dependants. */
   parents: Set<string> | undefined;
+  /** A job holds a concurrency slot: its end wakes the queue's pools (a slot frees). */
+  wake: boolean;
 }
 
 /** Claim orders, for a batch's rows (the claim's CTE returns them unordered). */
@@ -261,6 +268,8 @@ export class Slot {
     const connection = this.connection!;
     const prefetched = this.prefetched;
     this.prefetched = undefined;
+    // Every job type's limit is full (or the queue's): nothing to claim until woken.
+    if (!prefetched && this.host.limiter.active && this.host.claimTypes().length === 0) return false;
     const claim = await (prefetched ?? this.sendClaim(connection, this.host.engine.queries.beginClaim).claim);
     if ("error" in claim) {
       await this.rollbackQuietly();
@@ -272,7 +281,7 @@ export class Slot {
     }
     // From here on every path ends the transaction through commit() or by dropping the connection.
     this.host.wakeAnother();
-    const batch: Batch = { finishes: [], settled: [], runs: [], stop: undefined, lease: undefined, progressed: [], parents: undefined };
+    const batch: Batch = { finishes: [], settled: [], runs: [], stop: undefined, lease: undefined, progressed: [], parents: undefined, wake: false };
     let rows = claim.rows;
     let leased: ClaimedRow | undefined;
     if (this.host.hasLeaseTypes) {
@@ -281,6 +290,25 @@ export class Slot {
       // counted by their next claimer).
       leased = rows.find((job) => this.host.leaseTimeoutOf(job.type) !== undefined);
       if (leased) rows = rows.filter((job) => this.host.leaseTimeoutOf(job.type) === undefined);
+    }
+    let leaseSlot = false;
+    if (this.host.limiter.active) {
+      // Jobs whose limit is full go back untouched with the commit (uncounted).
+      const limiter = this.host.limiter;
+      const admitted: ClaimedRow[] = [];
+      for (const job of rows) {
+        if (!limiter.limits(job.type)) admitted.push(job);
+        else if (await limiter.admit(connection, job.type, false)) {
+          admitted.push(job);
+          batch.wake ||= limiter.holdsSlot(job.type);
+        }
+      }
+      rows = admitted;
+      if (leased && limiter.limits(leased.type)) {
+        // A lease-mode job's slot outlives this transaction: its worker connection holds it.
+        if (await limiter.admit(connection, leased.type, true)) leaseSlot = limiter.holdsSlot(leased.type);
+        else leased = undefined;
+      }
     }
     for (const job of rows) {
       if (job.has_dependants) (batch.parents ??= new Set()).add(job.id);
@@ -316,8 +344,23 @@ export class Slot {
       throw error;
     }
     for (const { report } of batch.settled) report();
-    if (batch.lease) await this.runLeased(batch.lease.job, batch.lease.attempt, takenAt);
+    if (batch.lease) {
+      try {
+        await this.runLeased(batch.lease.job, batch.lease.attempt, takenAt);
+      } finally {
+        if (leaseSlot) await this.freeSessionSlots();
+      }
+    } else if (leaseSlot) {
+      await this.freeSessionSlots();
+    }
     return true;
+  }
+
+  /** Frees the concurrency slots this connection's session holds, and wakes the queue's pools. */
+  private async freeSessionSlots(): Promise<void> {
+    const { engine, control, queue } = this.host;
+    await this.connection?.query(engine.queries.limitUnlockAll);
+    await control.query(engine.queries.wakeQueue, [engine.queries.channel, queue]).catch(() => undefined);
   }
 
   /**
@@ -789,7 +832,7 @@ export class Slot {
   private sendClaim(connection: pg.Client, opening: string): { opened: Promise<unknown>; claim: Promise<Claim> } {
     const { engine, options, queue, jobTypes } = this.host;
     const q = engine.queries;
-    const values = [queue, jobTypes, options.batchSize];
+    const values = [queue, this.host.claimTypes(), options.batchSize];
     const [opened, claimed] = corked(connection, () => [
       connection.query(opening),
       connection.query<ClaimedRow>(options.strategy === "time" ? prepared("claim_time", q.claimTime, values) : prepared("claim_priority", q.claimPriority, values)),
@@ -840,6 +883,8 @@ export class Slot {
       await Promise.all(batch.progressed.map((job) => job.progress?.settled()));
       statements.push({ text: q.progressDelete, values: [batch.progressed.map((job) => job.id)] });
     }
+    // A slot frees at this commit: the NOTIFY (delivered at commit) wakes pools that found it full.
+    if (batch.wake) statements.push({ text: q.wakeQueue, values: [q.channel, this.host.queue] });
     const { lease } = batch;
     if (lease) {
       statements.push(prepared("lease_take", q.leaseTake, [lease.job.id, this.host.leases.owner, lease.attempt, this.host.leaseTimeoutOf(lease.job.type)]));

@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { closest, describeValue, integerOption, objectOrEmpty, rejectLoneSurrogate, rejectUnknownKeys, validateQueueName } from "../config.ts";
 import { InvalidOptionsError } from "../errors.ts";
 import { resolveBackoff, type BackoffOptions } from "../backoff.ts";
+import { resolveLimits, type LimitOptions, type ResolvedLimits } from "../limits.ts";
 
 /** Claim order of a pool. */
 export type Strategy = "priority" | "time";
@@ -12,7 +13,7 @@ export type Strategy = "priority" | "time";
 /**
  * Options of `prisma.$jobs.queue(name, options)`.
  */
-export interface QueueOptions {
+export interface QueueOptions extends LimitOptions {
   /** Jobs run at once, each holding one connection for its transaction. Default 10. */
   poolSize?: number;
   /**
@@ -62,9 +63,11 @@ export interface ResolvedQueueOptions {
   shutdownDeadline: number;
   autoStartDelay: number;
   retention: { succeeded?: number; failed?: number } | undefined;
+  /** The queue's limits across all processes (`concurrency`, `rateLimit`), if any. */
+  limits: ResolvedLimits | undefined;
 }
 
-const KEYS = ["poolSize", "batchSize", "pollInterval", "poolName", "strategy", "backoff", "shutdownDeadline", "autoStartDelay", "retention"] as const;
+const KEYS = ["poolSize", "batchSize", "pollInterval", "poolName", "strategy", "backoff", "shutdownDeadline", "autoStartDelay", "retention", "concurrency", "rateLimit"] as const;
 
 /** Validates queue options. */
 export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueueOptions {
@@ -90,6 +93,7 @@ export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueu
     shutdownDeadline: o.shutdownDeadline === undefined ? 30_000 : integerOption(o.shutdownDeadline, "shutdownDeadline", ...SHUTDOWN_DEADLINE_RANGE, what),
     autoStartDelay: o.autoStartDelay === undefined ? 100 : integerOption(o.autoStartDelay, "autoStartDelay", 0, 60_000, what),
     retention: o.retention === undefined ? undefined : (retention as { succeeded?: number; failed?: number }),
+    limits: resolveLimits(o, what),
   };
 }
 

@@ -19,6 +19,7 @@ import type { EnqueueOptions } from "../config.ts";
 import type { Job, JobType, LeaseJobType } from "../job.ts";
 import { checkRegistration, type Handler, type JobEvent, type LeaseHandler, type QueueEvents, type RegisterOptions } from "../handler.ts";
 import { LeaseKeeper } from "./leases.ts";
+import { Limiter } from "./limits.ts";
 import { InvalidOptionsError, NotEnoughConnectionsError, IntegrationError } from "../errors.ts";
 import { assertVersion } from "../postgres/migrations.ts";
 import { controlFor, type ControlConnection } from "./control.ts";
@@ -54,6 +55,7 @@ export class WorkerPool<TX> implements SlotHost {
   /** Lease-mode job types and their leaseTimeout. */
   private readonly leaseTimeouts = new Map<string, number>();
   readonly leases: LeaseKeeper;
+  readonly limiter: Limiter;
   jobTypes: string[] = [];
   private readonly events = new EventEmitter();
   private state: State = "stopped";
@@ -82,6 +84,7 @@ export class WorkerPool<TX> implements SlotHost {
   ) {
     this.control = controlFor(engine);
     this.leases = new LeaseKeeper(engine, this.control, options.poolName, name);
+    this.limiter = new Limiter(engine, this.control, name, options.limits);
   }
 
   get queue(): string {
@@ -119,6 +122,7 @@ export class WorkerPool<TX> implements SlotHost {
     else this.typeBackoffs.delete(type.name);
     if (type.mode === "lease" && type.leaseTimeout !== undefined) this.leaseTimeouts.set(type.name, type.leaseTimeout);
     else this.leaseTimeouts.delete(type.name);
+    this.limiter.setType(type.name, type.limits);
     if (this.state === "running" || this.state === "starting") {
       await this.restart();
       return;
@@ -177,6 +181,11 @@ export class WorkerPool<TX> implements SlotHost {
 
   accepting(): boolean {
     return this.state === "running";
+  }
+
+  /** The job types to claim now (those whose limit is full are left out for a while). */
+  claimTypes(): string[] {
+    return this.limiter.active ? this.limiter.claimTypes(this.jobTypes) : this.jobTypes;
   }
 
   get hasLeaseTypes(): boolean {
@@ -274,7 +283,11 @@ export class WorkerPool<TX> implements SlotHost {
       this.state = "stopped";
       throw error;
     }
-    this.unsubscribe = this.control.subscribe(this.name, () => this.wake());
+    // A NOTIFY: a job was enqueued, or a limited one ended (a slot may be free).
+    this.unsubscribe = this.control.subscribe(this.name, () => {
+      this.limiter.woken();
+      this.wake();
+    });
     this.state = "running";
     this.loops = this.slots.map((slot) => this.loop(slot));
     await this.heartbeat();
@@ -388,6 +401,9 @@ export class WorkerPool<TX> implements SlotHost {
   /** All slots idle: one timer wakes one of them at the poll interval, or when the next scheduled job is due. */
   private async armPollTimer(): Promise<void> {
     let delay = this.options.pollInterval;
+    // A rate limit that refused a job: its window's end wakes the pool, no sooner.
+    const open = this.limiter.nextOpenIn();
+    if (open !== undefined) delay = Math.min(delay, open);
     try {
       const rows = await this.control.query<{ ms: number | null }>(this.engine.queries.nextDueIn, [this.name, this.jobTypes]);
       const ms = rows[0]?.ms;
@@ -397,7 +413,10 @@ export class WorkerPool<TX> implements SlotHost {
     }
     if (this.state !== "running" || this.waiting.length !== this.slots.length) return;
     clearTimeout(this.pollTimer);
-    this.pollTimer = setTimeout(() => this.wake(), delay);
+    this.pollTimer = setTimeout(() => {
+      this.limiter.woken();
+      this.wake();
+    }, delay);
     this.pollTimer.unref();
   }
 

@@ -73,7 +73,7 @@ describe("upgrading a schema with jobs in it", () => {
                     VALUES (nextval('arrower.job_id_seq'), 'Upgrade', 'ping', '{"n": 0}', 0, now(), now(), 'failed', 3, 3, 30000, 'before the upgrade')`);
     await app.rows(`INSERT INTO arrower.queues (name, paused) VALUES ('upgrade', true)`);
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3, 4, 5, 6, 7], version: 7 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [3, 4, 5, 6, 7, 8], version: 8 });
 
     const collated = await app.rows<{ column: string }>(
       `SELECT table_name || '.' || column_name AS column FROM information_schema.columns
@@ -84,6 +84,7 @@ describe("upgrading a schema with jobs in it", () => {
       "jobs.dedup_key", "jobs.lease_owner", "jobs.on_parent_failure", "jobs.queue", "jobs.type",
       "pools.job_types", "pools.name", "pools.queue",
       "queues.name",
+      "rate_limits.key",
       "schedules.identity", "schedules.name", "schedules.queue", "schedules.type",
     ]);
     expect(await app.rows(`SELECT queue FROM arrower.jobs ORDER BY queue`)).toEqual([{ queue: "Upgrade" }, { queue: "upgrade" }]);
@@ -125,7 +126,7 @@ describe("upgrading a schema with jobs in it", () => {
     )) as [{ id: string }];
     await app.rows(`INSERT INTO arrower.attempts (job_id, attempt, outcome, error) VALUES ($1, 1, 'failed', 'first failure')`, [id]);
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [4, 5, 6, 7], version: 7 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [4, 5, 6, 7, 8], version: 8 });
     expect(await app.rows(`SELECT run, attempt, outcome FROM arrower.attempts`)).toEqual([{ run: 0, attempt: 1, outcome: "failed" }]);
 
     await app.prisma.$jobs.retry(id);
@@ -157,7 +158,7 @@ describe("upgrading a schema with jobs in it", () => {
        RETURNING id::text AS id`,
     )) as [{ id: string }];
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [5, 6, 7], version: 7 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [5, 6, 7, 8], version: 8 });
     const Count = defineJob<{ n: number }, { doubled: number }>("v4-count");
     expect(await app.prisma.$jobs.getJob(old)).toMatchObject({ state: "succeeded", payload: { n: 1 }, result: undefined });
     expect(await app.prisma.$jobs.getResult(Count, old)).toBeUndefined();
@@ -184,7 +185,7 @@ describe("upgrading a schema with jobs in it", () => {
       `INSERT INTO arrower.jobs (queue, type, payload) VALUES ('v5', 'v5-long', '{"n": 1}') RETURNING id::text AS id`,
     )) as [{ id: string }];
 
-    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [6, 7], version: 7 });
+    expect(await app.prisma.$jobs.migrate()).toEqual({ applied: [6, 7, 8], version: 8 });
     expect(await app.rows(`SELECT lease_owner, leased_at, lease_run_at FROM arrower.jobs WHERE id = $1`, [queued])).toEqual([
       { lease_owner: null, leased_at: null, lease_run_at: null },
     ]);
