@@ -275,13 +275,16 @@ export class Queries {
     // lock gone, and the detached finish/retry that follows can see whether another worker took
     // the job (SKIP LOCKED) instead of skipping a row the dying backend still holds.
     this.terminateBackend = `SELECT pg_terminate_backend($1::int, 5000) AS terminated`;
+    // A leased job (lease mode) counts as due, like a job running in its transaction (whose row
+    // still looks due): its run_at is the lease's expiry, not a time it waits for. Its attempts
+    // count the one running, so it is retrying only from its second attempt on.
     this.status = `
       WITH live AS (
         SELECT queue, count(*) AS queued,
-               count(*) FILTER (WHERE run_at <= clock_timestamp()) AS due,
-               count(*) FILTER (WHERE run_at > clock_timestamp()) AS scheduled,
-               count(*) FILTER (WHERE attempts > 0) AS retrying
-        FROM ${s}.jobs GROUP BY queue),
+               count(*) FILTER (WHERE run_at <= clock_timestamp() OR lease_owner IS NOT NULL) AS due,
+               count(*) FILTER (WHERE run_at > clock_timestamp() AND lease_owner IS NULL) AS scheduled,
+               count(*) FILTER (WHERE attempts > CASE WHEN ${leaseHeld("j")} THEN 1 ELSE 0 END) AS retrying
+        FROM ${s}.jobs j GROUP BY queue),
       failed AS (SELECT queue, count(*) AS failed FROM ${s}.job_history WHERE state = 'failed' GROUP BY queue),
       pools AS (
         SELECT queue, sum(running) AS running, count(*) AS pools

@@ -84,6 +84,9 @@ describe("admin API", () => {
     expect((await app.prisma.$jobs.listJobs({ queue: "leasing", state: "scheduled" })).jobs.map((j) => j.id)).toEqual([later]);
     // The running count comes from the pool's heartbeat (every 10 s), which counts a leased job.
     await waitFor(async () => (await app.prisma.$jobs.stats()).find((s) => s.queue === "leasing")?.running === 1, 15_000, "the heartbeat to count the leased job");
+    // Counted as due (as a job running in its transaction is), not as scheduled, and not as
+    // retrying: its attempts count the one running.
+    expect((await app.prisma.$jobs.stats()).find((s) => s.queue === "leasing")).toMatchObject({ queued: 3, due: 2, scheduled: 1, retrying: 0, running: 1 });
 
     release.open();
     await waitFor(async () => (await app.prisma.$jobs.getJob(running))?.state === "succeeded", 10_000, "the leased job to succeed");

@@ -335,7 +335,9 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
 
       const json = await cli(["status", "--json"]);
       expect(json.code, json.stderr).toBe(0);
-      const report = JSON.parse(json.stdout) as { running: unknown[] };
+      const report = JSON.parse(json.stdout) as { queues: Array<{ name: string }>; running: unknown[] };
+      // The leased job is due (not scheduled: its row's run_at is the lease's expiry), and on its first attempt.
+      expect(report.queues.find((q) => q.name === "renders")).toMatchObject({ queued: 1, due: 1, scheduled: 0, retrying: 0 });
       // The transaction-mode job that reported nothing is not listed: nothing to watch.
       expect(report.running).toEqual([
         {
