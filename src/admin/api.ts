@@ -2,8 +2,10 @@
  * The admin API behind `prisma.$jobs.getJob`, `listJobs`, `retry`, `cancel`, `deleteJob`,
  * `pause`, `resume`, `requeueFailed`, `stats` and `prune` — what the CLI and the admin UI use.
  *
- * Running jobs are invisible as such to other sessions (their worker's lock is uncommitted):
- * actions on one lock its row with NOWAIT and report "running" at once instead of waiting.
+ * Transaction-mode jobs that run are invisible as such to other sessions (their worker's lock
+ * is uncommitted): actions on one lock its row with NOWAIT and report "running" at once instead
+ * of waiting. A lease-mode job's claim commits: while its lease holds it is running, with its
+ * lease (holder, expiry) in view.
  */
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
@@ -97,7 +99,11 @@ export interface WorkflowInfo {
 
 /** Filter of {@link listJobs}. */
 export interface JobFilter {
-  /** Default `"available"`. Running jobs are not listed (see `stats()` for counts). */
+  /**
+   * Default `"available"`. Running jobs are not listed (see `stats()` for counts): a lease-mode
+   * job is left out while its lease holds. A transaction-mode job's claim is invisible to other
+   * sessions until it commits, so while it runs that job is still listed as available.
+   */
   state?: Exclude<JobState, "running">;
   queue?: string;
   type?: string;
@@ -541,6 +547,54 @@ export async function listPools(engine: Engine, client?: pg.ClientBase): Promise
     startedAt: r.started_at,
     lastSeenAt: r.last_seen_at,
     alive: r.alive,
+  }));
+}
+
+/** A job a worker is running now, as `arrower-jobs status` and the admin UI list it. */
+export interface RunningJobInfo {
+  id: string;
+  queue: string;
+  type: string;
+  /** The attempt running now, from 1. */
+  attempt: number;
+  maxAttempts: number;
+  /**
+   * A lease-mode job's lease: the pool holding it, since when, and when it expires unless that
+   * pool renews it. null for a job running in its transaction (which pool runs it cannot be
+   * seen until it commits).
+   */
+  lease: { owner: string; startedAt: Date; expiresAt: Date } | null;
+  /** The latest value it reported with `ctx.progress()`, and when; null when none. */
+  progress: { value: unknown; updatedAt: Date } | null;
+}
+
+/**
+ * The jobs workers are running now, oldest first: those locked by their transaction and those
+ * a lease holds. On the engine's small pool, or on `client`.
+ */
+export async function listRunning(engine: Engine, client?: pg.ClientBase): Promise<RunningJobInfo[]> {
+  type Row = {
+    id: string;
+    queue: string;
+    type: string;
+    attempt: number;
+    max_attempts: number;
+    lease_owner: string | null;
+    lease_expires_at: Date | null;
+    started_at: Date | null;
+    progress: unknown;
+    progress_at: Date | null;
+  };
+  const sql = engine.queries.runningJobs;
+  const { rows } = client ? await client.query<Row>(sql) : await engine.pool().query<Row>(sql);
+  return rows.map((r) => ({
+    id: r.id,
+    queue: r.queue,
+    type: r.type,
+    attempt: r.attempt,
+    maxAttempts: r.max_attempts,
+    lease: r.lease_owner && r.lease_expires_at && r.started_at ? { owner: r.lease_owner, startedAt: r.started_at, expiresAt: r.lease_expires_at } : null,
+    progress: r.progress_at ? { value: r.progress, updatedAt: r.progress_at } : null,
   }));
 }
 

@@ -1,12 +1,13 @@
 /**
- * `arrower-jobs status`: job counts per queue, the live worker pools and the cron schedules
- * (stale ones marked), as tables or JSON.
+ * `arrower-jobs status`: job counts per queue, the live worker pools, the running jobs worth
+ * watching (leased ones, and those reporting progress) and the cron schedules (stale ones
+ * marked), as tables or JSON.
  *
- * Running jobs are invisible to other sessions (their row lock is uncommitted), so `running`
- * comes from the pools' heartbeats, not from the jobs table.
+ * A transaction-mode job's claim is invisible to other sessions until it commits, so the
+ * `running` counts come from the pools' heartbeats, not from the jobs table.
  */
 import type { Engine } from "../engine.ts";
-import { listPools, queueCounts, type PoolInfo } from "../admin/api.ts";
+import { listPools, listRunning, queueCounts, type PoolInfo } from "../admin/api.ts";
 import { latestVersion, queryableOf } from "../postgres/migrations.ts";
 import { isStale, listSchedulesOf } from "../cron/schedules.ts";
 import { CliError, EXIT, formatFlags, parseFlags, type Command, type FlagSpecs } from "./args.ts";
@@ -59,14 +60,36 @@ export interface ScheduleStatus {
   stale: boolean;
 }
 
+/**
+ * A running job worth watching: a lease-mode job (with its lease), or one that reported
+ * progress. Times as ISO strings.
+ */
+export interface RunningStatus {
+  id: string;
+  queue: string;
+  type: string;
+  /** The attempt running now, from 1. */
+  attempt: number;
+  maxAttempts: number;
+  /** The pool holding its lease, since when, and when it expires unless renewed; null for a job running in its transaction. */
+  lease: { owner: string; startedAt: string; expiresAt: string } | null;
+  /** The latest value it reported with `ctx.progress()`; null when none. */
+  progress: { value: unknown; updatedAt: string } | null;
+}
+
 /** What `status --json` prints. */
 export interface StatusReport {
   schema: string;
   version: number;
   queues: QueueStatus[];
   pools: PoolStatus[];
+  /** Running jobs that are leased or reported progress, oldest first. */
+  running: RunningStatus[];
   schedules: ScheduleStatus[];
 }
+
+/** Running jobs the table shows; `--json` has them all. */
+const RUNNING_SHOWN = 20;
 
 /** The `status` command. */
 export const statusCommand: Command = {
@@ -76,6 +99,7 @@ export const statusCommand: Command = {
 
 Prints per queue: queued (due + scheduled), due, scheduled, running, failed, retrying,
 no handler (no live pool runs that job type), paused, pools; then the live worker pools; then
+the running jobs that hold a lease (lease mode: its pool and expiry) or reported progress; then
 the cron schedules, soonest first, those no running code declares any more marked stale.
 
 Flags:
@@ -115,6 +139,7 @@ async function readStatus(engine: Engine, configured: string[]): Promise<StatusR
     }
     const counts = await queueCounts(engine, client);
     const pools = await listPools(engine, client);
+    const running = (await listRunning(engine, client)).filter((job) => job.lease || job.progress);
     const schedules = await listSchedulesOf(engine, queryableOf(client));
     const queues = new Map<string, QueueStatus>();
     for (const { queue, ...rest } of counts) queues.set(queue, { name: queue, ...rest });
@@ -129,6 +154,11 @@ async function readStatus(engine: Engine, configured: string[]): Promise<StatusR
       version,
       queues: [...queues.values()].sort((a, b) => a.name.localeCompare(b.name)),
       pools: pools.map((pool) => ({ ...pool, startedAt: pool.startedAt?.toISOString() ?? null, lastSeenAt: pool.lastSeenAt.toISOString() })),
+      running: running.map((job) => ({
+        ...job,
+        lease: job.lease && { owner: job.lease.owner, startedAt: job.lease.startedAt.toISOString(), expiresAt: job.lease.expiresAt.toISOString() },
+        progress: job.progress && { value: job.progress.value, updatedAt: job.progress.updatedAt.toISOString() },
+      })),
       schedules: schedules.map((s) => ({
         id: s.id,
         name: s.name,
@@ -178,6 +208,26 @@ export function formatReport(report: StatusReport, now: Date = new Date()): stri
   if (stale > 0) {
     lines.push(`  (${stale} more pool${stale === 1 ? "" : "s"} not seen for over a minute: stopped without cleaning up, or unreachable)`);
   }
+  const running = report.running;
+  if (running.length > 0) {
+    lines.push("");
+    lines.push("Running jobs (leased, or reporting progress)");
+    lines.push(
+      ...table(
+        ["JOB", "QUEUE", "TYPE", "ATTEMPT", "HELD BY", "LEASE EXPIRES", "PROGRESS"],
+        running.slice(0, RUNNING_SHOWN).map((j) => [
+          j.id,
+          j.queue,
+          j.type,
+          `${j.attempt}/${j.maxAttempts}`,
+          j.lease?.owner ?? "(transaction)",
+          j.lease ? until(new Date(j.lease.expiresAt), now) : "-",
+          j.progress ? `${clip(JSON.stringify(j.progress.value), 60)} (${ago(new Date(j.progress.updatedAt), now)})` : "-",
+        ]),
+      ),
+    );
+    if (running.length > RUNNING_SHOWN) lines.push(`  (${running.length - RUNNING_SHOWN} more: --json lists them all)`);
+  }
   const schedules = report.schedules;
   if (schedules.length > 0) {
     lines.push("");
@@ -218,6 +268,19 @@ function table(header: string[], rows: Array<Array<string | number>>): string[] 
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)];
+}
+
+/** "in 25s": a time to come (a lease's expiry). */
+function until(then: Date, now: Date): string {
+  const seconds = Math.max(0, Math.round((then.getTime() - now.getTime()) / 1000));
+  if (seconds < 60) return `in ${seconds}s`;
+  if (seconds < 3600) return `in ${Math.round(seconds / 60)}m`;
+  return `in ${Math.round(seconds / 3600)}h`;
+}
+
+/** At most `max` characters of `text`, cut with an ellipsis. */
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 function ago(then: Date, now: Date): string {

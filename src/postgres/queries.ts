@@ -357,13 +357,16 @@ export class Queries {
     // lock gone, and the detached finish/retry that follows can see whether another worker took
     // the job (SKIP LOCKED) instead of skipping a row the dying backend still holds.
     this.terminateBackend = `SELECT pg_terminate_backend($1::int, 5000) AS terminated`;
+    // A leased job (lease mode) counts as due, like a job running in its transaction (whose row
+    // still looks due): its run_at is the lease's expiry, not a time it waits for. Its attempts
+    // count the one running, so it is retrying only from its second attempt on.
     this.status = `
       WITH live AS (
         SELECT queue, count(*) AS queued,
-               count(*) FILTER (WHERE run_at <= clock_timestamp()) AS due,
-               count(*) FILTER (WHERE run_at > clock_timestamp()) AS scheduled,
-               count(*) FILTER (WHERE attempts > 0) AS retrying
-        FROM ${s}.jobs GROUP BY queue),
+               count(*) FILTER (WHERE run_at <= clock_timestamp() OR lease_owner IS NOT NULL) AS due,
+               count(*) FILTER (WHERE run_at > clock_timestamp() AND lease_owner IS NULL) AS scheduled,
+               count(*) FILTER (WHERE attempts > CASE WHEN ${leaseHeld("j")} THEN 1 ELSE 0 END) AS retrying
+        FROM ${s}.jobs j GROUP BY queue),
       failed AS (SELECT queue, count(*) AS failed FROM ${s}.job_history WHERE state = 'failed' GROUP BY queue),
       pools AS (
         SELECT queue, sum(running) AS running, count(*) AS pools
@@ -476,12 +479,17 @@ export class Queries {
     // Is a live job locked by a worker right now? (no row: locked, or gone)
     // Ordered by the qualified column: a bare "id" would sort by the text output column ("9" >
     // "10"), paging wrongly and sorting every match instead of walking the primary key.
+    // A job a lease holds is running, not listed: its run_at (the lease's expiry) would make it
+    // look scheduled. Once its lease expired it is due (the next claim takes it over), and its
+    // runAt is the time it was due, as getJob shows it.
     this.adminListLive = `
-      SELECT ${jobColumns}, ${liveState("j")} AS state,
+      SELECT ${jobColumns.replace("run_at,", "coalesce(lease_run_at, run_at) AS run_at,")},
+             ${liveState("j")} AS state,
              NULL::timestamptz AS finished_at
       FROM ${s}.jobs j
       WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR type = $2)
         AND ($3::text IS NULL OR ${liveState("j")} = $3)
+        AND NOT ${leaseHeld("j")}
         AND ($4::bigint IS NULL OR id < $4)
       ORDER BY j.id DESC LIMIT $5`;
     this.adminListHistory = `
@@ -629,12 +637,13 @@ export class Queries {
 
     // --- otel (src/otel/instrumentation.ts) ------------------------------------------------------
     // Queue depth for the metrics gauge, one statement per collection: live jobs per queue that
-    // are due (available), scheduled, or running (locked by a transaction in progress: exact,
-    // where the pools' heartbeat counts lag). Queues of live pools report zeros, so their series
-    // do not vanish when they drain.
+    // are due (available), scheduled, or running (locked by a transaction in progress, or held
+    // by a lease in lease mode, whose run_at is then the lease's expiry: exact, where the pools'
+    // heartbeat counts lag). Queues of live pools report zeros, so their series do not vanish
+    // when they drain.
     this.otelQueueDepth = `
       WITH rows AS (
-        SELECT j.queue, j.run_at, coalesce(${runningNow("j")}, false) AS running
+        SELECT j.queue, j.run_at, coalesce(${runningNow("j")}, false) OR ${leaseHeld("j")} AS running
         FROM ${s}.jobs j),
       live AS (
         SELECT queue,
@@ -680,17 +689,30 @@ export class Queries {
         UNION SELECT unnest(job_types) FROM ${s}.pools WHERE queue = $1
         UNION SELECT type FROM ${s}.schedules WHERE queue = $1) t
       ORDER BY type LIMIT 500`;
-    // The jobs workers are running now (locked by a transaction in progress), oldest first.
+    // The jobs workers are running now, oldest first: locked by a transaction in progress
+    // (transaction mode), or held by a lease (lease mode). What the UI's queue page and
+    // `arrower-jobs status` list, with each one's running attempt (a transaction's claim is not
+    // visible to others: its row still shows the attempts before it; a lease's is), its lease
+    // and its reported progress.
     this.runningJobs = `
-      SELECT id::text AS id FROM ${s}.jobs j WHERE ${runningNow("j")} ORDER BY id`;
+      SELECT j.id::text AS id, j.queue, j.type, j.max_attempts,
+             CASE WHEN ${leaseHeld("j")} THEN j.attempts ELSE j.attempts + 1 END AS attempt,
+             CASE WHEN ${leaseHeld("j")} THEN j.lease_owner END AS lease_owner,
+             CASE WHEN ${leaseHeld("j")} THEN j.run_at END AS lease_expires_at,
+             CASE WHEN ${leaseHeld("j")} THEN j.leased_at END AS started_at,
+             p.value AS progress, p.updated_at AS progress_at
+      FROM ${s}.jobs j LEFT JOIN ${s}.progress p ON p.job_id = j.id
+      WHERE ${runningNow("j")} OR ${leaseHeld("j")}
+      ORDER BY j.id`;
     // A job's state alone, for the job page's live refresh (a live job locked by a transaction
-    // in progress is running).
+    // in progress, or held by a lease, is running), with the progress it reported.
     this.uiJobState = `
       SELECT CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state, attempts,
-             ${runningNow("j")} AS running
-      FROM ${s}.jobs j WHERE id = $1::bigint
+             ${runningNow("j")} OR ${leaseHeld("j")} AS running,
+             p.value AS progress, p.updated_at AS progress_at
+      FROM ${s}.jobs j LEFT JOIN ${s}.progress p ON p.job_id = j.id WHERE j.id = $1::bigint
       UNION ALL
-      SELECT state, attempts, false AS running FROM ${s}.job_history WHERE id = $1::bigint`;
+      SELECT state, attempts, false AS running, NULL::jsonb, NULL::timestamptz FROM ${s}.job_history WHERE id = $1::bigint`;
     // --- end ui ----------------------------------------------------------------------------------
   }
 

@@ -4,6 +4,14 @@ import { useTestApp, waitFor } from "../helpers/app.ts";
 
 const Task = defineJob<{ n: number }>("task");
 const Flaky = defineJob<{ n: number }>("flaky", { backoff: { baseDelay: 60_000, maxDelay: 60_000, jitter: 0 } });
+const Leased = defineJob<{ n: number }>("leased", { mode: "lease", leaseTimeout: 60_000 });
+
+/** A gate a handler waits at until the test opens it. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
 
 describe("admin API", () => {
   const { app, queues } = useTestApp();
@@ -52,6 +60,47 @@ describe("admin API", () => {
     expect(Date.now() - t0).toBeLessThan(1_000);
     release();
     await waitFor(async () => (await app.prisma.$jobs.getJob(id))?.state === "succeeded");
+  });
+
+  it("a running lease-mode job is listed neither as available nor as scheduled; stats() counts it running", async () => {
+    const queue = app.prisma.$jobs.queue("leasing", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000, poolName: "lease-pool" });
+    queues.push(queue);
+    const started = gate();
+    const release = gate();
+    await queue.register(Leased, async () => {
+      started.open();
+      await release.opened;
+    });
+    const running = await queue.enqueue(Leased({ n: 1 }));
+    await queue.start();
+    await started.opened;
+    // Enqueued once the first one runs: the pool's one slot is taken, so these wait.
+    const waiting = await queue.enqueue(Leased({ n: 2 }));
+    const later = await queue.enqueue(Leased({ n: 3 }), { runAt: new Date(Date.now() + 3_600_000) });
+
+    expect((await app.prisma.$jobs.getJob(running))!.state).toBe("running");
+    // Its row's run_at is the lease's expiry, a minute ahead: it must not pass for scheduled.
+    expect((await app.prisma.$jobs.listJobs({ queue: "leasing", state: "available" })).jobs.map((j) => j.id)).toEqual([waiting]);
+    expect((await app.prisma.$jobs.listJobs({ queue: "leasing", state: "scheduled" })).jobs.map((j) => j.id)).toEqual([later]);
+    // The running count comes from the pool's heartbeat (every 10 s), which counts a leased job.
+    await waitFor(async () => (await app.prisma.$jobs.stats()).find((s) => s.queue === "leasing")?.running === 1, 15_000, "the heartbeat to count the leased job");
+    // Counted as due (as a job running in its transaction is), not as scheduled, and not as
+    // retrying: its attempts count the one running.
+    expect((await app.prisma.$jobs.stats()).find((s) => s.queue === "leasing")).toMatchObject({ queued: 3, due: 2, scheduled: 1, retrying: 0, running: 1 });
+
+    release.open();
+    await waitFor(async () => (await app.prisma.$jobs.getJob(running))?.state === "succeeded", 10_000, "the leased job to succeed");
+  });
+
+  it("a leased job whose lease expired is listed as available again, with the time it was due", async () => {
+    const dueAt = new Date(Date.now() - 3_600_000);
+    const id = await app.prisma.$jobs.enqueue(Leased({ n: 1 }), { queue: "lapsed", runAt: dueAt });
+    // Its holder died an hour into attempt 1: the lease lapsed a second ago, and no pool took it over yet.
+    await app.rows(`UPDATE arrower.jobs SET lease_owner = 'dead-pool', attempts = 1, leased_at = now() - interval '1 hour',
+                    lease_run_at = run_at, run_at = now() - interval '1 second' WHERE id = $1`, [id]);
+    const { jobs } = await app.prisma.$jobs.listJobs({ queue: "lapsed" });
+    expect(jobs).toEqual([expect.objectContaining({ id, state: "available", runAt: dueAt, attempts: 1 })]);
+    expect(await app.prisma.$jobs.listJobs({ queue: "lapsed", state: "scheduled" })).toEqual({ jobs: [], next: null });
   });
 
   it("a paused queue is not claimed; resume wakes its workers", async () => {

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Dialog, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { defineJob, UnrecoverableError, type Queue } from "../../src/index.ts";
+import { defineJob, UnrecoverableError, type ProgressValue, type Queue } from "../../src/index.ts";
 import { serveAdmin, type AdminServer } from "../../src/admin/ui/index.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
 
@@ -27,6 +27,7 @@ if (!haveChromium && !inCI) {
 
 const Charge = defineJob<{ order: string }>("charge");
 const Note = defineJob<{ text: string }>("note");
+const Transcode = defineJob<{ video: string }>("transcode", { mode: "lease", leaseTimeout: 60_000 });
 const TOKEN = "browser-token-0123456789abcdef";
 
 (haveChromium || inCI ? describe : describe.skip)("admin UI in headless Chromium", () => {
@@ -155,6 +156,50 @@ const TOKEN = "browser-token-0123456789abcdef";
     await expect.poll(() => page.locator(".flash").textContent()).toContain("Queue mailer resumed");
     await waitFor(() => ran.length === 1, 10_000, "the worker to run the job after resume");
     expect(ran).toEqual([id]);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("a running lease-mode job: its page follows the progress it reports, and Cancel (confirmed) stops it", async () => {
+    const queue = app.prisma.$jobs.queue("videos", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000, poolName: "encoder-7" });
+    queues.push(queue);
+    let step!: (value: ProgressValue) => Promise<void>;
+    const reported = { first: false };
+    let reason: unknown;
+    await queue.register(Transcode, async (_, { progress, signal }) => {
+      step = progress;
+      await progress({ percent: 10, stage: "<b>probe</b>" });
+      reported.first = true;
+      await new Promise((resolve) => signal.addEventListener("abort", resolve));
+      reason = signal.reason;
+    });
+    const id = await queue.enqueue(Transcode({ video: "intro.mp4" }));
+    await queue.start();
+    await waitFor(() => reported.first, 10_000, "the first progress");
+
+    await page.goto(url(`/jobs/${id}`));
+    expect(await page.locator("h1 .badge").textContent()).toBe("running");
+    expect(await page.locator("[data-lease]").textContent()).toMatch(/^held by encoder-7, expires \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(in \d+ s\)$/);
+    expect(JSON.parse((await page.locator("pre.progress").textContent())!)).toEqual({ stage: "<b>probe</b>", percent: 10 });
+    // New progress shows in place, as text, without a reload.
+    await page.evaluate(() => ((globalThis as { __sameDocument?: boolean }).__sameDocument = true));
+    await step({ percent: 55, stage: "<img src=x onerror=alert(1)>" });
+    await expect.poll(() => page.locator("pre.progress").textContent(), { timeout: 10_000 }).toContain('"percent": 55');
+    expect(JSON.parse((await page.locator("pre.progress").textContent())!)).toEqual({ stage: "<img src=x onerror=alert(1)>", percent: 55 });
+    expect(await page.evaluate(() => (globalThis as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
+    expect(await page.locator("img").count()).toBe(0);
+
+    // Cancel asks first; this time the answer is yes.
+    page.removeAllListeners("dialog");
+    page.on("dialog", (dialog: Dialog) => {
+      dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+      void dialog.accept();
+    });
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await expect.poll(() => page.locator(".flash").first().textContent()).toContain(`Job ${id} cancelled while it ran: its worker was told to stop it`);
+    expect(await page.locator("h1 .badge").textContent()).toBe("cancelled");
+    expect(dialogs).toEqual([`confirm: Cancel job ${id} while it runs? Its handler is told to stop.`]);
+    await waitFor(() => reason !== undefined, 5_000, "the handler's signal to abort");
+    expect(reason).toMatchObject({ code: "LEASE_LOST", reason: "cancelled" });
     expect(consoleErrors).toEqual([]);
   });
 

@@ -19,6 +19,14 @@ import { engineOf, type JobsClient } from "../../src/client.ts";
 const Task = defineJob<{ n: number }>("task");
 const Note = defineJob<{ text: string; tags?: Set<string>; at?: Date }>("note");
 const Other = defineJob<{ n: number }>("other");
+const Upload = defineJob<{ file: string }>("upload", { mode: "lease", leaseTimeout: 60_000 });
+
+/** A gate a handler waits at until the test opens it. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
 
 const TOKEN = "s3cret-token-for-tests-0123456789";
 const ORIGIN = "http://127.0.0.1:4100";
@@ -342,6 +350,104 @@ describe("admin UI (handler)", () => {
     await waitFor(async () => (await app.prisma.$jobs.getJob(id))?.state === "succeeded");
   });
 
+  it("a running lease-mode job shows as running with its lease and progress (escaped), is listed under Running now, and Cancel stops it", async () => {
+    const queue = app.prisma.$jobs.queue("uploads", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000, poolName: "uploader-1" });
+    queues.push(queue);
+    const reported = gate();
+    let reason: unknown;
+    const evil = `<script>window.__xss = 1</script><img src=x onerror="alert(1)">`;
+    await queue.register(Upload, async (_, { progress, signal }) => {
+      // Keys in the order jsonb keeps them (shorter first).
+      await progress({ of: 10, note: evil, sent: 3 });
+      reported.open();
+      await new Promise((resolve) => signal.addEventListener("abort", resolve));
+      reason = signal.reason;
+    });
+    const id = await queue.enqueue(Upload({ file: "a.bin" }));
+    const waiting = await queue.enqueue(Upload({ file: "b.bin" }), { runAt: new Date(Date.now() + 3_600_000) });
+    await queue.start();
+    await reported.opened;
+    const job = (await app.prisma.$jobs.getJob(id))!;
+
+    const client = new Client(ui);
+    const page = await client.page(`/jobs/${id}`);
+    expect(page).toContain(`<h1 data-watch-job="${id}" data-state="running" data-progress-at="${job.progress!.updatedAt.toISOString()}">`);
+    expect(page).toContain(`<span class="badge running">running</span>`);
+    expect(page).toContain(`<dd data-lease>held by uploader-1, expires <time datetime="${job.lease!.expiresAt.toISOString()}"`);
+    expect(page).toContain("<h2>Progress</h2>");
+    expect(page).toContain(`<pre class="payload progress" data-progress>{\n  &quot;of&quot;: 10,\n  &quot;note&quot;: &quot;${escapeHtml(JSON.stringify(evil).slice(1, -1))}&quot;,\n  &quot;sent&quot;: 3\n}</pre>`);
+    expect(page).not.toContain("<script>window.__xss");
+    expect(page).not.toContain("<img src=x");
+    expect(page).toContain("Running now: attempt 1 of 25.");
+    // A lease-mode job can be cancelled while it runs, not retried or deleted.
+    expect(page).toContain(`action="/jobs/${id}/cancel"`);
+    expect(page).not.toContain(`action="/jobs/${id}/retry"`);
+    expect(page).not.toContain(`action="/jobs/${id}/delete"`);
+
+    // The page's live refresh sees it running, with its progress.
+    const state = await (await client.get(`/api/jobs/${id}`, { accept: "application/json" })).json();
+    expect(state).toEqual({ id, state: "running", attempts: 1, progress: { value: { of: 10, note: evil, sent: 3 }, updatedAt: job.progress!.updatedAt.toISOString() } });
+
+    // The queue page lists it under Running now, and in neither job list (its run_at is the lease's expiry).
+    for (const tab of ["available", "scheduled"]) {
+      const queuePage = await client.page(`/queues/uploads?state=${tab}`);
+      const [running, lists] = queuePage.split("<h2>Jobs</h2>");
+      expect(running).toContain("<h2>Running now <span class=\"muted small\">(1)</span></h2>");
+      expect(running).toContain(`<tr data-running-job="${id}">`);
+      expect(running).toContain(`<td class="num">1/25</td>`);
+      expect(running).toContain(`<span title="lease">uploader-1</span>`);
+      expect(running).toContain(escapeHtml(`{"of":10,"note":"<script>window.__xss = 1</script><img src=x`));
+      expect(queuePage).not.toContain("<script>window.__xss");
+      expect(lists).not.toContain(`/jobs/${id}"`);
+      expect(lists).not.toContain("running in its transaction");
+      if (tab === "scheduled") expect(lists).toContain(`/jobs/${waiting}"`);
+    }
+
+    const cancelled = await client.submit(`/jobs/${id}/cancel`, {}, `/jobs/${id}`);
+    expect(cancelled.location).toBe(`/jobs/${id}`);
+    expect(flashOf(cancelled.page)).toBe(`ok: Job ${id} cancelled while it ran: its worker was told to stop it, and it stays in history as cancelled.`);
+    expect(cancelled.page).toContain(`<span class="badge cancelled">cancelled</span>`);
+    expect(cancelled.page).not.toContain("<h2>Progress</h2>"); // removed with the job
+    await waitFor(async () => reason !== undefined, 5_000, "the handler's signal to abort");
+    expect(reason).toMatchObject({ code: "LEASE_LOST", reason: "cancelled" });
+    expect((await client.page("/queues/uploads")).includes("Running now")).toBe(false);
+  });
+
+  it("a transaction-mode job's progress shows while it runs; it is listed under Running now (and still as available), and cannot be cancelled", async () => {
+    const queue = app.prisma.$jobs.queue("busy-progress", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000 });
+    queues.push(queue);
+    const reported = gate();
+    const release = gate();
+    await queue.register(Task, async (_, { progress }) => {
+      await progress("halfway <b>there</b>");
+      reported.open();
+      await release.opened;
+    });
+    const id = await queue.enqueue(Task({ n: 1 }));
+    await queue.start();
+    await reported.opened;
+
+    const client = new Client(ui);
+    const page = await client.page(`/jobs/${id}`);
+    expect(page).toContain(`<span class="badge running">running</span>`);
+    expect(page).toContain(`<pre class="payload progress" data-progress>&quot;halfway &lt;b&gt;there&lt;/b&gt;&quot;</pre>`);
+    expect(page).not.toContain("data-lease");
+    expect(page).toContain("Running now: attempt 1 of 25.");
+    expect(page).not.toContain(`/jobs/${id}/cancel`);
+    expect(await (await client.get(`/api/jobs/${id}`, { accept: "application/json" })).json()).toMatchObject({ state: "running", attempts: 0, progress: { value: "halfway <b>there</b>" } });
+
+    const queuePage = await client.page("/queues/busy-progress");
+    const [running, lists] = queuePage.split("<h2>Jobs</h2>");
+    expect(running).toContain(`<tr data-running-job="${id}">`);
+    expect(running).toContain(`<span class="muted">its transaction</span>`);
+    expect(running).toContain(escapeHtml(`"halfway <b>there</b>"`));
+    // Its claim is not visible until it commits: the available list still shows it, and says why.
+    expect(lists).toContain(`/jobs/${id}"`);
+    expect(lists).toContain("1 job running in its transaction is listed as available too while it runs: a claim is not visible until it commits.");
+    release.open();
+    await waitFor(async () => (await app.prisma.$jobs.getJob(id))?.state === "succeeded", 10_000, "the job to succeed");
+  });
+
   it("job lists page with a keyset cursor, newest first, filtered by state and type", async () => {
     const ids = await app.prisma.$jobs.enqueue(Array.from({ length: 120 }, (_, n) => (n % 4 === 0 ? Other({ n }) : Task({ n }))), { queue: "paging" });
     const client = new Client(ui);
@@ -420,7 +526,7 @@ describe("admin UI (handler)", () => {
       queue: "json", due: 1, scheduled: 0, running: 0, retrying: 0, failed: 0, succeededLastHour: 0, failedLastHour: 0, noHandler: 1, pools: 0, paused: false,
     });
     const job = await (await client.get(`/api/jobs/${id}`, { accept: "application/json" })).json();
-    expect(job).toEqual({ id, state: "available", attempts: 0 });
+    expect(job).toEqual({ id, state: "available", attempts: 0, progress: null });
     // The overview's cells carry the names the script looks for.
     expect(await client.page("/")).toContain(`data-queue="json" data-stat="due"`);
   });

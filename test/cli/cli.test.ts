@@ -21,6 +21,16 @@ const tsx = import.meta.resolve("tsx");
 const Ping = defineJob<{ n: number }>("ping");
 const Mail = defineJob<{ to: string }>("mail");
 const Slow = defineJob<{ ms: number }>("slow");
+const Render = defineJob<{ page: number }>("render", { mode: "lease", leaseTimeout: 60_000 });
+// Not "ping": the worker test below counts the pings that ran.
+const Import = defineJob<{ n: number }>("import");
+
+/** A gate a handler waits at until the test opens it. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
 
 /** A config as a user writes it; imports by absolute path since it lives outside the repo. */
 function configSource(): string {
@@ -219,7 +229,7 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
     expect(migrated.code).toBe(0);
     const status = await cli(["status", "--json", "--database-url", app.url, "--schema", "elsewhere"]);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout)).toEqual({ schema: "elsewhere", version: latestVersion(), queues: [], pools: [], schedules: [] });
+    expect(JSON.parse(status.stdout)).toEqual({ schema: "elsewhere", version: latestVersion(), queues: [], pools: [], running: [], schedules: [] });
   });
 
   it("prune deletes old history once and says how much; a bad --succeeded-days is exit 2", async () => {
@@ -297,6 +307,62 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
     } finally {
       await app.rows(`DELETE FROM arrower.pools WHERE name = 'status-test'`);
       await app.rows(`DELETE FROM arrower.schedules`);
+    }
+  });
+
+  it("status lists the running jobs that hold a lease or reported progress, as a table and as JSON", async () => {
+    // Pools of this process: status reads what they leave in the database.
+    const renders = app.prisma.$jobs.queue("renders", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000, poolName: "render-pool" });
+    const imports = app.prisma.$jobs.queue("imports", { poolSize: 2, pollInterval: 100, autoStartDelay: 60_000 });
+    const release = gate();
+    const started = { render: gate(), withProgress: gate(), quiet: gate() };
+    await renders.register(Render, async (_, { progress }) => {
+      await progress({ page: 3, of: 12 });
+      started.render.open();
+      await release.opened;
+    });
+    await imports.register(Import, async ({ n }, { progress }) => {
+      if (n === 1) await progress("row 500 of 1000");
+      (n === 1 ? started.withProgress : started.quiet).open();
+      await release.opened;
+    });
+    const render = await renders.enqueue(Render({ page: 1 }));
+    const [imported] = await imports.enqueue([Import({ n: 1 }), Import({ n: 2 })]);
+    try {
+      await renders.start();
+      await imports.start();
+      await Promise.all([started.render.opened, started.withProgress.opened, started.quiet.opened]);
+
+      const json = await cli(["status", "--json"]);
+      expect(json.code, json.stderr).toBe(0);
+      const report = JSON.parse(json.stdout) as { queues: Array<{ name: string }>; running: unknown[] };
+      // The leased job is due (not scheduled: its row's run_at is the lease's expiry), and on its first attempt.
+      expect(report.queues.find((q) => q.name === "renders")).toMatchObject({ queued: 1, due: 1, scheduled: 0, retrying: 0 });
+      // The transaction-mode job that reported nothing is not listed: nothing to watch.
+      expect(report.running).toEqual([
+        {
+          id: render,
+          queue: "renders",
+          type: "render",
+          attempt: 1,
+          maxAttempts: 25,
+          lease: { owner: "render-pool", startedAt: expect.stringMatching(/Z$/), expiresAt: expect.stringMatching(/Z$/) },
+          progress: { value: { page: 3, of: 12 }, updatedAt: expect.stringMatching(/Z$/) },
+        },
+        { id: imported, queue: "imports", type: "import", attempt: 1, maxAttempts: 25, lease: null, progress: { value: "row 500 of 1000", updatedAt: expect.stringMatching(/Z$/) } },
+      ]);
+
+      const lines = (await cli(["status"])).stdout.split("\n");
+      const at = lines.indexOf("Running jobs (leased, or reporting progress)");
+      expect(at).toBeGreaterThan(0);
+      expect(lines[at + 1]).toMatch(/^  JOB\s+QUEUE\s+TYPE\s+ATTEMPT\s+HELD BY\s+LEASE EXPIRES\s+PROGRESS$/);
+      // jsonb keeps an object's keys shorter first.
+      expect(lines[at + 2]).toMatch(new RegExp(`^  ${render}\\s+renders\\s+render\\s+1/25\\s+render-pool\\s+in \\d+s\\s+\\{"of":12,"page":3\\} \\(\\d+s ago\\)$`));
+      expect(lines[at + 3]).toMatch(new RegExp(`^  ${imported}\\s+imports\\s+import\\s+1/25\\s+\\(transaction\\)\\s+-\\s+"row 500 of 1000" \\(\\d+s ago\\)$`));
+      expect(lines[at + 4]).toBe("");
+    } finally {
+      release.open();
+      await Promise.all([renders.shutdown(), imports.shutdown()]);
     }
   });
 

@@ -38,6 +38,7 @@ function total(data: MetricData[], name: string, filter: Filter): number {
 const Work = defineJob<{ n: number; failFirst?: boolean; doom?: boolean }>("otel-work");
 const Block = defineJob<{ n: number }>("otel-block");
 const Unhandled = defineJob<{ n: number }>("otel-unhandled");
+const Leased = defineJob<{ n: number }>("otel-leased", { mode: "lease", leaseTimeout: 60_000 });
 
 describe("metrics", () => {
   let app: TestApp;
@@ -102,6 +103,27 @@ describe("metrics", () => {
     const after = depthQueryCount();
     await collect();
     expect(depthQueryCount()).toBe(after); // no pool: no query
+  });
+
+  it("the queue-depth gauge counts a leased job as running, not scheduled (its run_at is the lease's expiry)", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const queue = app.prisma.$jobs.queue("otel-lease", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000 });
+    queues.push(queue);
+    await queue.register(Leased, async () => {
+      started();
+      await released;
+    });
+    await queue.enqueue(Leased({ n: 1 }));
+    await queue.start();
+    await running;
+    await queue.enqueue(Leased({ n: 2 }), { runAt: new Date(Date.now() + 3_600_000) });
+    const depth = (data: MetricData[]) =>
+      Object.fromEntries(points(data, "arrower_jobs.queue.depth", { "messaging.destination.name": "otel-lease" }).map((p) => [p.attributes["arrower_jobs.job.state"], p.value]));
+    expect(depth(await collect())).toEqual({ available: 0, scheduled: 1, running: 1 });
+    release();
   });
 
   it("counters and histograms match the jobs run: 10 succeeded, 3 retried, 1 failed", async () => {

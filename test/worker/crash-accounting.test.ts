@@ -97,11 +97,11 @@ describe("crash accounting", () => {
       await reader.query("SELECT pg_current_xact_id()");
       await holder.query("BEGIN");
       await holder.query(`SELECT id FROM arrower.jobs WHERE id = $1 FOR UPDATE`, [id]);
-      expect((await reader.query(runningJobs)).rows).toEqual([{ id }]);
+      expect((await reader.query(runningJobs)).rows).toMatchObject([{ id }]);
       await reader.query("COMMIT");
       // A read of its own (the admin's, the metrics') gets no transaction id: nothing to commit.
       await reader.query("BEGIN");
-      expect((await reader.query(runningJobs)).rows).toEqual([{ id }]);
+      expect((await reader.query(runningJobs)).rows).toMatchObject([{ id }]);
       expect((await reader.query("SELECT pg_current_xact_id_if_assigned() AS xid")).rows).toEqual([{ xid: null }]);
       await reader.query("COMMIT");
     } finally {

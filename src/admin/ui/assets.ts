@@ -5,7 +5,8 @@
  *
  * The script is progressive enhancement only; every page and action works without it:
  * - counts marked `data-stat` refresh every 5 s from `/api/stats` (paused while the tab is hidden);
- * - a job page of a job that is still live reloads when the job's state changes;
+ * - a job page of a job that is still live reloads when the job's state changes, and shows the
+ *   progress a running job reports as it comes;
  * - forms marked `data-confirm` ask before they submit.
  */
 
@@ -130,15 +131,27 @@ export const APP_JS = `"use strict";
     later();
   }
 
-  // A live job's page reloads when the job's state changes (e.g. after "Retry").
+  // A live job's page reloads when the job's state changes (e.g. after "Retry"). New progress
+  // of a running job replaces the shown one in place (as text: never parsed as markup).
   var watch = document.querySelector("[data-watch-job]");
   if (watch) {
     var id = watch.getAttribute("data-watch-job");
     var seen = watch.getAttribute("data-state");
+    var seenProgress = watch.getAttribute("data-progress-at") || "";
+    var progressBox = document.querySelector("[data-progress]");
+    var progressTime = document.querySelector("[data-progress-time]");
     var poll = function () {
       if (document.hidden) return setTimeout(poll, 1000);
       getJson("/api/jobs/" + encodeURIComponent(id)).then(function (job) {
         if (!job || job.state !== seen) { window.location.reload(); return; }
+        var at = job.progress ? job.progress.updatedAt : "";
+        if (at !== seenProgress) {
+          // First progress (no box to fill yet) or none any more: the page shows it afresh.
+          if (!job.progress || !progressBox) { window.location.reload(); return; }
+          progressBox.textContent = JSON.stringify(job.progress.value, null, 2);
+          if (progressTime) progressTime.textContent = at.slice(0, 19).replace("T", " ") + "Z";
+          seenProgress = at;
+        }
         setTimeout(poll, 1000);
       }).catch(function () { setTimeout(poll, 5000); });
     };

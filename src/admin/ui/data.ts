@@ -8,9 +8,9 @@ import type { Engine } from "../../engine.ts";
 import { queryableOf } from "../../postgres/migrations.ts";
 import { isStale, listSchedulesOf, type ScheduleInfo } from "../../cron/schedules.ts";
 import type { JobState } from "../../job.ts";
-import { listPools, queueCounts, type PoolInfo } from "../api.ts";
+import { listPools, listRunning, queueCounts, type PoolInfo, type RunningJobInfo } from "../api.ts";
 
-export type { PoolInfo };
+export type { PoolInfo, RunningJobInfo };
 
 /** Buckets of the throughput sparkline: twelve of five minutes, the last hour. */
 export const BUCKETS = 12;
@@ -125,16 +125,38 @@ export async function readQueueTypes(engine: Engine, queue: string): Promise<str
   return rows.map((r) => r.type);
 }
 
-/** A job's state alone (`running` when a worker holds it), or null when it does not exist. */
-export async function readJobState(engine: Engine, id: string): Promise<{ state: JobState; attempts: number } | null> {
+/** What the job page's live refresh reads: a job's state and the progress it reported. */
+export interface WatchedJob {
+  state: JobState;
+  attempts: number;
+  progress: { value: unknown; updatedAt: Date } | null;
+}
+
+/**
+ * A job's state (`running` when a worker holds it: its transaction's lock, or a lease) with its
+ * reported progress, or null when it does not exist.
+ */
+export async function readJobState(engine: Engine, id: string): Promise<WatchedJob | null> {
   const q = engine.queries;
   return engine.transaction(async (client) => {
-    const { rows } = await client.query<{ state: JobState; attempts: number; running: boolean | null }>(q.uiJobState, [id]);
+    const { rows } = await client.query<{ state: JobState; attempts: number; running: boolean | null; progress: unknown; progress_at: Date | null }>(
+      q.uiJobState,
+      [id],
+    );
     const row = rows[0];
     if (!row) return null;
-    if (row.running && (row.state === "available" || row.state === "scheduled")) return { state: "running", attempts: row.attempts };
-    return { state: row.state, attempts: row.attempts };
+    const running = row.running && (row.state === "available" || row.state === "scheduled");
+    return {
+      state: running ? "running" : row.state,
+      attempts: row.attempts,
+      progress: row.progress_at ? { value: row.progress, updatedAt: row.progress_at } : null,
+    };
   });
+}
+
+/** The jobs running now in one queue, oldest first (see `listRunning`). */
+export async function readRunning(engine: Engine, queue: string): Promise<RunningJobInfo[]> {
+  return (await listRunning(engine)).filter((job) => job.queue === queue);
 }
 
 /** A schedule with whether it looks stale. */

@@ -2,7 +2,8 @@
  * The actions (POST, each behind the CSRF check of app.ts). Each answers with a redirect to the
  * page it came from and a flash message saying what it did (Post/Redirect/Get), or, when the
  * request asks for JSON, with `{ ok, kind, message }`. An action on a job that a worker is
- * running is refused at once (the admin API locks with NOWAIT) and says so: "Running".
+ * running is refused at once (the admin API locks with NOWAIT) and says so: "Running" — but a
+ * running lease-mode job can be cancelled (its worker is told to stop it).
  */
 import type { Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
@@ -45,8 +46,12 @@ export function registerActions(app: Hono<UiEnv>, deps: UiDeps): void {
   app.post("/jobs/:id/cancel", (c) =>
     act(c, deps, `/jobs/${encodeURIComponent(c.req.param("id"))}`, async () => {
       const id = jobId(c.req.param("id"));
+      // Only a lease-mode job can be cancelled while it runs (cancel refuses one in its transaction).
+      const before = await readJobState(engine, id);
       await admin.cancel(engine, id);
-      return `Job ${id} cancelled: it will not run, and stays in history as cancelled.`;
+      return before?.state === "running"
+        ? `Job ${id} cancelled while it ran: its worker was told to stop it, and it stays in history as cancelled.`
+        : `Job ${id} cancelled: it will not run, and stays in history as cancelled.`;
     }),
   );
 

@@ -1,5 +1,6 @@
 /**
- * JSON for the page script: counts for the auto-refresh, and a job's state for the job page.
+ * JSON for the page script: counts for the auto-refresh, and a job's state and reported
+ * progress for the job page.
  */
 import type { Hono } from "hono";
 import { parseJobId } from "../../api.ts";

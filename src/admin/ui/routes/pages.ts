@@ -8,7 +8,7 @@ import { validateJobName, validateQueueName } from "../../../config.ts";
 import { InvalidOptionsError } from "../../../errors.ts";
 import type { UiDeps, UiEnv } from "../context.ts";
 import { APP_CSS, APP_JS } from "../assets.ts";
-import { readFailedGroups, readKeepsSucceeded, readOverview, readQueueTypes, readSchedules } from "../data.ts";
+import { readFailedGroups, readKeepsSucceeded, readOverview, readQueueTypes, readRunning, readSchedules } from "../data.ts";
 import { listPools } from "../../api.ts";
 import {
   errorPage, failedPage, jobPage, LIST_STATES, loginPage, overviewPage, queuePage, schedulesPage, workersPage, type ListState,
@@ -43,14 +43,15 @@ export function registerPages(app: Hono<UiEnv>, deps: UiDeps): void {
     const state = listState(c.req.query("state"));
     const type = optionalType(c.req.query("type"));
     const cursor = optionalCursor(c.req.query("cursor"));
-    const [page, overview, types, keepsSucceeded] = await Promise.all([
+    const [page, overview, types, keepsSucceeded, running] = await Promise.all([
       admin.listJobs(engine, { queue, state, ...(type ? { type } : {}), limit: PAGE_SIZE }, cursor),
       readOverview(engine),
       readQueueTypes(engine, queue),
       readKeepsSucceeded(engine, queue),
+      readRunning(engine, queue),
     ]);
     const stats = overview.queues.find((q) => q.queue === queue) ?? null;
-    return c.html(queuePage(c.get("view"), { queue, stats, keepsSucceeded, state, type, types, jobs: page.jobs, cursor, next: page.next }).toString());
+    return c.html(queuePage(c.get("view"), { queue, stats, keepsSucceeded, state, type, types, jobs: page.jobs, cursor, next: page.next, running }).toString());
   });
 
   app.get("/jobs/:id", async (c) => {

@@ -3,14 +3,17 @@
  * everything from the database goes through the escaping `html` tag.
  */
 import type { AttemptInfo, JobDetails, JobInfo } from "../../api.ts";
-import type { FailedGroup, Overview, PoolInfo, QueueOverview, ScheduleView } from "../data.ts";
+import type { FailedGroup, Overview, PoolInfo, QueueOverview, RunningJobInfo, ScheduleView } from "../data.ts";
 import { html, type SafeHtml } from "../html.ts";
 import { CSRF_FIELD } from "../csrf.ts";
 import {
   badge, duration, enc, firstLine, layout, link, pager, postForm, relative, sparkline, statCell, time, type ViewContext,
 } from "./components.ts";
 
-/** States a job list can show (running jobs are not listable: their rows are locked). */
+/**
+ * States a job list can show. Running jobs have a table of their own on the queue page (a job
+ * running in its transaction also shows as available: its claim is not visible until it commits).
+ */
 export const LIST_STATES = ["available", "scheduled", "succeeded", "failed", "cancelled"] as const;
 export type ListState = (typeof LIST_STATES)[number];
 
@@ -103,11 +106,14 @@ export interface QueuePageData {
   jobs: JobInfo[];
   cursor: string | null;
   next: string | null;
+  /** The queue's jobs running now, oldest first. */
+  running: RunningJobInfo[];
 }
 
 export function queuePage(ctx: ViewContext, d: QueuePageData): SafeHtml {
   const path = `/queues/${enc(d.queue)}`;
   const s = d.stats;
+  const inTransaction = d.running.filter((j) => !j.lease).length;
   const tab = (state: ListState) =>
     html`<a href="${link(ctx, path, { state, type: d.type })}"${state === d.state ? html` class="active"` : ""}>${state}</a>`;
   return layout(
@@ -127,6 +133,10 @@ ${d.keepsSucceeded
   ? ""
   : html`<p class="muted" data-note="succeeded-not-kept">This queue keeps no succeeded jobs: its pools run with <code>retention: { succeeded: 0 }</code>, which deletes a job when it succeeds, so its succeeded counts and list stay empty. The <code>succeeded</code> events and the OpenTelemetry job counter still count them.</p>`}
 
+${d.running.length > 0
+  ? html`<h2>Running now <span class="muted small">(${d.running.length})</span></h2>
+<div class="card">${runningTable(ctx, d.running)}</div>`
+  : ""}
 <h2>Jobs</h2>
 <nav class="tabs">${LIST_STATES.map(tab)}</nav>
 <form method="get" action="${link(ctx, path)}" class="filters">
@@ -142,7 +152,9 @@ ${d.keepsSucceeded
       })
     : ""}
 </form>
-${s && s.running > 0 ? html`<p class="small muted">${s.running} running job${s.running === 1 ? "" : "s"} (from the pools' heartbeats) are listed as available while they run.</p>` : ""}
+${d.state === "available" && inTransaction > 0
+  ? html`<p class="small muted">${inTransaction} job${inTransaction === 1 ? "" : "s"} running in ${inTransaction === 1 ? "its transaction is" : "their transactions are"} listed as available too while ${inTransaction === 1 ? "it runs" : "they run"}: a claim is not visible until it commits.</p>`
+  : ""}
 <div class="card">${jobTable(ctx, d.jobs, d.state)}
 ${pager(ctx, path, { state: d.state, type: d.type }, d.cursor, d.next)}</div>`,
   );
@@ -164,6 +176,29 @@ export function jobTable(ctx: ViewContext, jobs: JobInfo[], state: ListState, op
   <td class="small">${time(finished ? j.finishedAt : j.runAt, ctx.now)}</td>
   <td class="small error-text">${firstLine(j.lastError, 120)}</td>
   ${options.retryButtons ? html`<td>${postForm(ctx, `/jobs/${enc(j.id)}/retry`, "Retry")}</td>` : ""}
+</tr>`,
+  )}</tbody></table>`;
+}
+
+/**
+ * The jobs running now: a lease-mode job with its lease's holder and expiry, one running in its
+ * transaction without (which pool runs it cannot be seen until it commits); both with the
+ * progress they reported.
+ */
+export function runningTable(ctx: ViewContext, jobs: RunningJobInfo[]): SafeHtml {
+  return html`<table class="running">
+<thead><tr><th>ID</th><th>Type</th><th class="num">Attempt</th><th>Held by</th><th>Started</th><th>Lease expires</th><th>Progress</th></tr></thead>
+<tbody>${jobs.map(
+    (j) => html`<tr data-running-job="${j.id}">
+  <td class="mono"><a href="${link(ctx, `/jobs/${enc(j.id)}`)}">${j.id}</a></td>
+  <td>${j.type}</td>
+  <td class="num">${j.attempt}/${j.maxAttempts}</td>
+  <td class="small">${j.lease ? html`<span title="lease">${j.lease.owner}</span>` : html`<span class="muted">its transaction</span>`}</td>
+  <td class="small">${time(j.lease?.startedAt, ctx.now)}</td>
+  <td class="small">${time(j.lease?.expiresAt, ctx.now)}</td>
+  <td class="small">${j.progress
+    ? html`<span class="mono">${firstLine(prettyJson(j.progress.value, 0), 80)}</span> <span class="muted">(${relative(j.progress.updatedAt, ctx.now)})</span>`
+    : html`<span class="muted">—</span>`}</td>
 </tr>`,
   )}</tbody></table>`;
 }
@@ -205,7 +240,17 @@ export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
   const attempts = attemptsOf(job);
   const traceId = job.traceId ?? [...attempts].reverse().find((a) => a.traceId)?.traceId ?? null;
   const actions: SafeHtml[] = [];
-  if (job.state === "running") {
+  // A leased job's row shows its running attempt; a transaction's claim is not visible yet.
+  const runningAttempt = job.lease ? job.attempts : job.attempts + 1;
+  if (job.state === "running" && job.lease) {
+    actions.push(
+      postForm(ctx, `/jobs/${enc(job.id)}/cancel`, "Cancel", {
+        title: "Stop it: its handler's signal aborts, and it moves to history as cancelled",
+        confirm: `Cancel job ${job.id} while it runs? Its handler is told to stop.`,
+      }),
+    );
+    actions.push(html`<span class="muted small">A worker is running this job under a lease: it can be cancelled (its handler is told to stop), not retried or deleted until it finishes.</span>`);
+  } else if (job.state === "running") {
     actions.push(html`<span class="muted small">A worker is running this job: it cannot be retried, cancelled or deleted until it finishes.</span>`);
   } else {
     actions.push(
@@ -221,7 +266,7 @@ export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
     ctx,
     `Job ${job.id}`,
     "none",
-    html`<h1 ${live ? html`data-watch-job="${job.id}" data-state="${job.state}"` : ""}>Job <span class="mono">${job.id}</span> · ${job.type} ${badge(job.state)}</h1>
+    html`<h1 ${live ? html`data-watch-job="${job.id}" data-state="${job.state}" data-progress-at="${job.progress?.updatedAt.toISOString() ?? ""}"` : ""}>Job <span class="mono">${job.id}</span> · ${job.type} ${badge(job.state)}</h1>
 <div class="actions">${actions}</div>
 <div class="grid2">
 <div>
@@ -238,6 +283,7 @@ export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
   ${job.startedAt ? html`<dt>Last started</dt><dd>${time(job.startedAt, ctx.now)}</dd>` : ""}
   ${job.finishedAt ? html`<dt>Finished</dt><dd>${time(job.finishedAt, ctx.now)}</dd>` : ""}
   ${job.pool ? html`<dt>Pool</dt><dd>${job.pool}</dd>` : ""}
+  ${job.lease ? html`<dt>Lease</dt><dd data-lease>held by ${job.lease.owner}, expires ${time(job.lease.expiresAt, ctx.now)}</dd>` : ""}
   <dt>Trace id</dt><dd class="mono">${traceId ?? html`<span class="muted">—</span>`}</dd>
   ${job.dedupKey ? html`<dt>Dedup key</dt><dd class="mono">${job.dedupKey}</dd>` : ""}
   ${job.scheduleId ? html`<dt>Schedule</dt><dd><a href="${link(ctx, "/schedules")}">#${job.scheduleId}</a>${job.tickAt ? html`, tick ${time(job.tickAt, ctx.now)}` : ""}</dd>` : ""}
@@ -246,6 +292,9 @@ export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
 <div>
 <h2>Payload</h2>
 <pre class="payload">${prettyJson(job.payload)}</pre>
+${job.progress ? html`<h2>Progress</h2>
+<pre class="payload progress" data-progress>${prettyJson(job.progress.value)}</pre>
+<p class="muted small">Reported <span data-progress-time>${time(job.progress.updatedAt, ctx.now)}</span></p>` : ""}
 ${job.result !== undefined ? html`<h2>Result</h2>
 <pre class="payload result">${prettyJson(job.result)}</pre>` : ""}
 </div>
@@ -268,7 +317,7 @@ ${attempts.length === 0
   <td>${a.error ? html`<details><summary class="error-text">${firstLine(a.error)}</summary><pre>${a.error}</pre></details>` : ""}</td>
 </tr>`,
     )}</tbody></table></div>`}
-${job.state === "running" ? html`<p class="flash running">Running now: attempt ${job.attempts + 1} of ${job.maxAttempts}.</p>` : ""}`,
+${job.state === "running" ? html`<p class="flash running">Running now: attempt ${runningAttempt} of ${job.maxAttempts}.</p>` : ""}`,
   );
 }
 
