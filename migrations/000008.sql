@@ -1,4 +1,6 @@
 -- arrower-jobs schema, version 8.
+-- Limits: rate limits, and the `group` of a job (enqueue option) that a queue's
+-- groupConcurrency caps per group, so that one tenant's backlog cannot take every worker.
 -- Rate limits (`rateLimit: { max, per }` of a job type or queue), cluster-wide: one row per
 -- limit, its current window and the jobs started in it. A worker takes a token in a statement
 -- of its own (autocommit) before it starts a job of a limited type: the row is locked for that
@@ -9,3 +11,7 @@ CREATE TABLE :ARROWER_SCHEMA.rate_limits (
   window_start  timestamptz NOT NULL,
   taken         integer NOT NULL
 );
+
+-- A job's group (enqueue's `group`, e.g. a tenant id; NULL: none). Nullable without a default:
+-- adding it rewrites nothing.
+ALTER TABLE :ARROWER_SCHEMA.jobs ADD COLUMN group_key text COLLATE "C";

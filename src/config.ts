@@ -217,9 +217,14 @@ export interface EnqueueOptions extends JobDefaults {
    * live job's id. Once the job has finished, the key is free again.
    */
   dedupKey?: string;
+  /**
+   * The group the jobs belong to, e.g. a tenant's id: a queue with `groupConcurrency` runs at
+   * most that many jobs of one group at once, so one group's backlog cannot take every worker.
+   */
+  group?: string;
 }
 
-const ENQUEUE_KEYS = [...DEFAULT_KEYS, "runAt", "dedupKey"] as const;
+const ENQUEUE_KEYS = [...DEFAULT_KEYS, "runAt", "dedupKey", "group"] as const;
 
 /** Validates enqueue options. */
 export function validateEnqueueOptions(input: unknown): EnqueueOptions {
@@ -238,6 +243,14 @@ export function validateEnqueueOptions(input: unknown): EnqueueOptions {
     }
     rejectLoneSurrogate(key, "dedupKey", what, "keys");
     out.dedupKey = key;
+  }
+  if (options.group !== undefined) {
+    const group = options.group;
+    if (typeof group !== "string" || group.length === 0 || group.length > 200 || group.includes("\u0000")) {
+      throw new InvalidOptionsError("group", `${what}: group must be a non-empty string of at most 200 characters without \\u0000, got ${describeValue(group)}`);
+    }
+    rejectLoneSurrogate(group, "group", what, "keys");
+    out.group = group;
   }
   return out;
 }

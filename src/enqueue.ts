@@ -44,6 +44,8 @@ export interface PreparedJob {
   maxAttempts: number;
   timeoutMs: number;
   dedupKey: string | null;
+  /** Its group (groupConcurrency), or null. */
+  group: string | null;
   /** Workflows: positions (in the call) of the jobs this one depends on; null when none. */
   parents: number[] | null;
   /** Workflows: what a parent that fails for good does to it (null when it depends on none). */
@@ -107,6 +109,7 @@ function prepareJob(job: Job, options: EnqueueOptions, maxPayloadBytes: number):
     maxAttempts: options.maxAttempts ?? defaults.maxAttempts ?? JOB_DEFAULTS.maxAttempts,
     timeoutMs: options.timeout ?? defaults.timeout ?? JOB_DEFAULTS.timeout,
     dedupKey: options.dedupKey ?? null,
+    group: options.group ?? null,
     parents: null,
     onParentFailure: null,
   };
@@ -201,7 +204,7 @@ function insertRows(engine: Engine, db: Queryable, sent: PreparedJob[], extras: 
   return db.query<EnqueueRow>(statement, insertValues(engine, sent, extras));
 }
 
-/** The parameters of the insert statements ($1 to $13). */
+/** The parameters of the insert statements ($1 to $14). */
 function insertValues(engine: Engine, sent: PreparedJob[], extras: EnqueueExtras): unknown[] {
   const trace = extras.traceContext ? JSON.stringify(extras.traceContext) : null;
   // Payloads as one JSON array; the other columns once when the batch shares the value (see the statement).
@@ -220,6 +223,7 @@ function insertValues(engine: Engine, sent: PreparedJob[], extras: EnqueueExtras
     [extras.scheduleId ?? null],
     [extras.tickAt ?? null],
     engine.queries.channel,
+    oneOrEach(sent, (j) => j.group),
   ];
 }
 

@@ -193,6 +193,7 @@ export class CronScheduler {
           // Capped, not refused: a schedule stored before timeouts were capped still runs.
           timeoutMs: Math.min(integerOption(row.timeout_ms ?? JOB_DEFAULTS.timeout, "timeout", TIMEOUT_RANGE[0], MAX_TIMER_MS, what), TIMEOUT_RANGE[1]),
           dedupKey: null,
+          group: null,
           parents: null,
           onParentFailure: null,
         },

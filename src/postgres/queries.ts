@@ -89,6 +89,10 @@ export class Queries {
     this.openSlot = "SET plan_cache_mode = force_generic_plan; SELECT pg_backend_pid() AS pid";
 
     this.claimTime = claimStatement(s, "j.run_at, j.id");
+    // Pools with groupConcurrency: the same claims, returning each job's group and leaving out
+    // the groups ($4) whose limit this pool found full.
+    this.claimPriorityGrouped = groupedClaim(this.claimPriority);
+    this.claimTimeGrouped = groupedClaim(this.claimTime);
     this.nextDueIn = `
       SELECT ceil(extract(epoch FROM (min(run_at) - clock_timestamp())) * 1000)::float8 AS ms
       FROM ${s}.jobs WHERE queue = $1 AND type = ANY($2::text[]) AND run_at > clock_timestamp()`;
@@ -769,6 +773,8 @@ export class Queries {
   readonly openSlot: string;
   readonly claimPriority: string;
   readonly claimTime: string;
+  readonly claimPriorityGrouped: string;
+  readonly claimTimeGrouped: string;
   readonly nextDueIn: string;
   readonly releaseJobs: string;
   readonly crashedAttempt: string;
@@ -853,16 +859,17 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup" | "w
     ["trace_context", "$10::jsonb[]"],
     ["schedule_id", "$11::bigint[]"],
     ["tick_at", "$12::timestamptz[]"],
+    ["group_key", "$14::text[]"],
   ] as const;
   const rows = `ROWS FROM (jsonb_array_elements($3::jsonb), unnest(${columns.map(([, array]) => array).join(", ")}))
              WITH ORDINALITY AS t(payload, ${columns.map(([name]) => name).join(", ")}, ord)`;
   const values = `${columns.map(([name, array]) => sharedColumn(name, array)).join(",\n               ")}`;
   const insert = `INSERT INTO ${s}.jobs (id, queue, type, payload, payload_meta, priority, run_at,
-                               max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at)`;
+                               max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at, group_key)`;
   const notified = `(SELECT count(pg_notify($13, q.queue)) FROM (SELECT DISTINCT queue FROM inserted) q) AS notified`;
   if (conflicts === "workflow") {
-    // Edges come as two arrays of positions in the call ($14 depends on $15, from 1); each
-    // job's onParentFailure as $16 (one per job, or one for all). A job with parents waits
+    // Edges come as two arrays of positions in the call ($15 depends on $16, from 1); each
+    // job's onParentFailure as $17 (one per job, or one for all). A job with parents waits
     // (run_at 'infinity') until its parents' finishing transactions release it.
     return `
       WITH input AS (
@@ -872,18 +879,18 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup" | "w
       ),
       edges AS (
         SELECT c.id AS job_id, p.id AS parent_id
-        FROM unnest($14::int[], $15::int[]) AS e(child, parent)
+        FROM unnest($15::int[], $16::int[]) AS e(child, parent)
         JOIN input c ON c.ord = e.child JOIN input p ON p.ord = e.parent
       ),
       pending AS (SELECT job_id, count(*)::int AS n FROM edges GROUP BY job_id),
-      policies AS (SELECT u.policy, u.ord FROM unnest($16::text[]) WITH ORDINALITY AS u(policy, ord)),
+      policies AS (SELECT u.policy, u.ord FROM unnest($17::text[]) WITH ORDINALITY AS u(policy, ord)),
       inserted AS (
-        ${insert.replace("schedule_id, tick_at)", "schedule_id, tick_at, deps_pending, has_dependants, on_parent_failure)")}
+        ${insert.replace("tick_at, group_key)", "tick_at, group_key, deps_pending, has_dependants, on_parent_failure)")}
         SELECT i.id, i.queue, i.type, i.payload, i.payload_meta::jsonb, i.priority,
                CASE WHEN p.n > 0 THEN 'infinity'::timestamptz ELSE coalesce(i.run_at, clock_timestamp()) END,
-               i.max_attempts, i.timeout_ms, i.dedup_key, i.trace_context, i.schedule_id, i.tick_at, p.n,
+               i.max_attempts, i.timeout_ms, i.dedup_key, i.trace_context, i.schedule_id, i.tick_at, i.group_key, p.n,
                CASE WHEN EXISTS (SELECT 1 FROM edges e WHERE e.parent_id = i.id) THEN true END,
-               CASE WHEN p.n > 0 THEN (SELECT policy FROM policies WHERE policies.ord = CASE WHEN cardinality($16::text[]) = 1 THEN 1 ELSE i.ord END) END
+               CASE WHEN p.n > 0 THEN (SELECT policy FROM policies WHERE policies.ord = CASE WHEN cardinality($17::text[]) = 1 THEN 1 ELSE i.ord END) END
         FROM input i LEFT JOIN pending p ON p.job_id = i.id
         RETURNING id, queue
       ),
@@ -903,7 +910,7 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup" | "w
         ${insert}
         SELECT nextval('${s}.job_id_seq'), queue, type, payload, payload_meta::jsonb, priority,
                coalesce(run_at, clock_timestamp()), max_attempts, timeout_ms, dedup_key, trace_context,
-               schedule_id, tick_at
+               schedule_id, tick_at, group_key
         FROM (SELECT t.ord, t.payload,
                ${values}
              FROM ${rows}) input
@@ -923,7 +930,7 @@ function enqueueStatement(s: string, conflicts: "none" | "ignore" | "dedup" | "w
       inserted AS (
         ${insert}
         SELECT id, queue, type, payload, payload_meta::jsonb, priority, coalesce(run_at, clock_timestamp()),
-               max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at
+               max_attempts, timeout_ms, dedup_key, trace_context, schedule_id, tick_at, group_key
         FROM input
         ON CONFLICT DO NOTHING
         RETURNING id, queue
@@ -1017,6 +1024,15 @@ function endRuns(s: string, history: string): string {
              SELECT id, run, attempts, state, last_error, started_at, finished_at, pool, trace_id FROM ended
              WHERE attempts > 0
                AND NOT EXISTS (SELECT 1 FROM ${s}.attempts a WHERE a.job_id = ended.id AND a.run = 0 AND a.attempt = ended.attempts))`;
+}
+
+/** A claim statement of a pool with groupConcurrency (see claimPriorityGrouped). */
+function groupedClaim(claim: string): string {
+  return rewrite(claim, [
+    ["j.lease_owner, j.has_dependants,", "j.lease_owner, j.has_dependants, j.group_key,"],
+    ["AND j.type = ANY($2::text[])", "AND j.type = ANY($2::text[]) AND (j.group_key IS NULL OR NOT (j.group_key = ANY($4::text[])))"],
+    ["next.has_dependants,", "next.has_dependants, next.group_key,"],
+  ]);
 }
 
 /**

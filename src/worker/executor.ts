@@ -165,6 +165,8 @@ interface ClaimedRow {
   leased_by: string | null;
   /** Workflows: jobs depend on this one (null: none); its finish settles them. */
   has_dependants: boolean | null;
+  /** Its group: claimed only by pools with groupConcurrency (undefined otherwise). */
+  group_key?: string | null;
   started_at: number;
 }
 
@@ -297,16 +299,16 @@ export class Slot {
       const limiter = this.host.limiter;
       const admitted: ClaimedRow[] = [];
       for (const job of rows) {
-        if (!limiter.limits(job.type)) admitted.push(job);
-        else if (await limiter.admit(connection, job.type, false)) {
+        if (!limiter.limits(job.type, job.group_key)) admitted.push(job);
+        else if (await limiter.admit(connection, job.type, job.group_key, false)) {
           admitted.push(job);
-          batch.wake ||= limiter.holdsSlot(job.type);
+          batch.wake ||= limiter.holdsSlot(job.type, job.group_key);
         }
       }
       rows = admitted;
-      if (leased && limiter.limits(leased.type)) {
+      if (leased && limiter.limits(leased.type, leased.group_key)) {
         // A lease-mode job's slot outlives this transaction: its worker connection holds it.
-        if (await limiter.admit(connection, leased.type, true)) leaseSlot = limiter.holdsSlot(leased.type);
+        if (await limiter.admit(connection, leased.type, leased.group_key, true)) leaseSlot = limiter.holdsSlot(leased.type, leased.group_key);
         else leased = undefined;
       }
     }
@@ -832,10 +834,15 @@ export class Slot {
   private sendClaim(connection: pg.Client, opening: string): { opened: Promise<unknown>; claim: Promise<Claim> } {
     const { engine, options, queue, jobTypes } = this.host;
     const q = engine.queries;
-    const values = [queue, this.host.claimTypes(), options.batchSize];
+    const grouped = this.host.limiter.groupConcurrency !== undefined;
+    const values = grouped ? [queue, this.host.claimTypes(), options.batchSize, this.host.limiter.excludedGroups()] : [queue, this.host.claimTypes(), options.batchSize];
     const [opened, claimed] = corked(connection, () => [
       connection.query(opening),
-      connection.query<ClaimedRow>(options.strategy === "time" ? prepared("claim_time", q.claimTime, values) : prepared("claim_priority", q.claimPriority, values)),
+      connection.query<ClaimedRow>(
+        grouped
+          ? options.strategy === "time" ? prepared("claim_time_grouped", q.claimTimeGrouped, values) : prepared("claim_priority_grouped", q.claimPriorityGrouped, values)
+          : options.strategy === "time" ? prepared("claim_time", q.claimTime, values) : prepared("claim_priority", q.claimPriority, values),
+      ),
     ] as const);
     const claim = Promise.allSettled([opened, claimed]).then(([o, c]): Claim => {
       if (o.status === "rejected") return { error: o.reason };

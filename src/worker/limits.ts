@@ -33,15 +33,25 @@ export class Limiter {
   /** Limits found full: until the next wake (concurrency) or a time, ms since the epoch (rate). */
   private readonly full = new Map<Limit, number>();
   private claimable: string[] | undefined;
+  /** Groups whose limit (groupConcurrency) was found full, until the next wake. */
+  private readonly fullGroups = new Set<string>();
+  private groupList: string[] = [];
 
   constructor(
     private readonly engine: Engine,
     private readonly control: ControlConnection,
     private readonly queue: string,
     queueLimits: ResolvedLimits | undefined,
+    /** The queue's groupConcurrency: at most this many jobs of one group at once. */
+    readonly groupConcurrency: number | undefined,
   ) {
     const schema = engine.options.schema;
     if (queueLimits) this.queueLimit = { key: `${schema}:queue:${queue}`, limits: queueLimits };
+  }
+
+  /** The groups to leave out of claims now (their limit was found full). */
+  excludedGroups(): string[] {
+    return this.groupList;
   }
 
   /** The limits of job type `type` (from defineJob), set at register. */
@@ -53,7 +63,7 @@ export class Limiter {
 
   /** Whether this pool has any limit to keep (else it never looks here). */
   get active(): boolean {
-    return this.queueLimit !== undefined || this.typeLimits.size > 0;
+    return this.queueLimit !== undefined || this.typeLimits.size > 0 || this.groupConcurrency !== undefined;
   }
 
   /** The job types to claim now: `all` less those whose limit is full; none while the queue's is. */
@@ -73,6 +83,10 @@ export class Limiter {
   woken(): void {
     for (const [limit, until] of this.full) if (until === Infinity) this.full.delete(limit);
     this.claimable = undefined;
+    if (this.fullGroups.size > 0) {
+      this.fullGroups.clear();
+      this.groupList = [];
+    }
   }
 
   /** Ms until the first full rate limit's window ends (undefined: none waits). */
@@ -82,9 +96,9 @@ export class Limiter {
     return first === undefined ? undefined : Math.max(0, first - Date.now());
   }
 
-  /** Whether a job of `type` is limited (the queue's limit counts). */
-  limits(type: string): boolean {
-    return this.queueLimit !== undefined || this.typeLimits.has(type);
+  /** Whether a job of `type` (in `group`) is limited (the queue's limit counts). */
+  limits(type: string, group: string | null | undefined): boolean {
+    return this.queueLimit !== undefined || this.typeLimits.has(type) || (this.groupConcurrency !== undefined && group != null);
   }
 
   /**
@@ -94,8 +108,17 @@ export class Limiter {
    * taken before a later limit refused stays held until the transaction ends (never more jobs
    * than the limit, at worst fewer for that long).
    */
-  async admit(client: pg.ClientBase, type: string, session: boolean): Promise<boolean> {
+  async admit(client: pg.ClientBase, type: string, group: string | null | undefined, session: boolean): Promise<boolean> {
     const q = this.engine.queries;
+    if (this.groupConcurrency !== undefined && group != null) {
+      const key = `${this.engine.options.schema}:group:${this.queue}:${group}`;
+      const { rows } = await client.query<{ slot: number }>(session ? q.limitSlotSession : q.limitSlot, [key, this.groupConcurrency]);
+      if (rows[0]!.slot < 0) {
+        this.fullGroups.add(group);
+        this.groupList = [...this.fullGroups];
+        return false;
+      }
+    }
     for (const limit of [this.queueLimit, this.typeLimits.get(type)]) {
       if (!limit) continue;
       if (limit.limits.concurrency !== undefined) {
@@ -117,9 +140,13 @@ export class Limiter {
     return true;
   }
 
-  /** Whether a job of `type` holds a concurrency slot (its end must wake the others). */
-  holdsSlot(type: string): boolean {
-    return this.queueLimit?.limits.concurrency !== undefined || this.typeLimits.get(type)?.limits.concurrency !== undefined;
+  /** Whether a job of `type` (in `group`) holds a concurrency slot (its end must wake the others). */
+  holdsSlot(type: string, group: string | null | undefined): boolean {
+    return (
+      this.queueLimit?.limits.concurrency !== undefined ||
+      this.typeLimits.get(type)?.limits.concurrency !== undefined ||
+      (this.groupConcurrency !== undefined && group != null)
+    );
   }
 
   private markFull(limit: Limit, until: number): void {

@@ -50,6 +50,12 @@ export interface QueueOptions extends LimitOptions {
    * (`failed: 0` prunes them at the next round).
    */
   retention?: { succeeded?: number; failed?: number };
+  /**
+   * At most this many jobs of one group (enqueue's `group`, e.g. a tenant) run at once in this
+   * queue, across all processes: 1 to 10,000. Jobs without a group are not limited. One
+   * tenant's backlog then leaves workers for the others.
+   */
+  groupConcurrency?: number;
 }
 
 /** Options with defaults applied. */
@@ -65,9 +71,10 @@ export interface ResolvedQueueOptions {
   retention: { succeeded?: number; failed?: number } | undefined;
   /** The queue's limits across all processes (`concurrency`, `rateLimit`), if any. */
   limits: ResolvedLimits | undefined;
+  groupConcurrency: number | undefined;
 }
 
-const KEYS = ["poolSize", "batchSize", "pollInterval", "poolName", "strategy", "backoff", "shutdownDeadline", "autoStartDelay", "retention", "concurrency", "rateLimit"] as const;
+const KEYS = ["poolSize", "batchSize", "pollInterval", "poolName", "strategy", "backoff", "shutdownDeadline", "autoStartDelay", "retention", "concurrency", "rateLimit", "groupConcurrency"] as const;
 
 /** Validates queue options. */
 export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueueOptions {
@@ -94,6 +101,7 @@ export function resolveQueueOptions(name: unknown, input: unknown): ResolvedQueu
     autoStartDelay: o.autoStartDelay === undefined ? 100 : integerOption(o.autoStartDelay, "autoStartDelay", 0, 60_000, what),
     retention: o.retention === undefined ? undefined : (retention as { succeeded?: number; failed?: number }),
     limits: resolveLimits(o, what),
+    groupConcurrency: o.groupConcurrency === undefined ? undefined : integerOption(o.groupConcurrency, "groupConcurrency", 1, 10_000, what),
   };
 }
 

@@ -84,7 +84,7 @@ export class WorkerPool<TX> implements SlotHost {
   ) {
     this.control = controlFor(engine);
     this.leases = new LeaseKeeper(engine, this.control, options.poolName, name);
-    this.limiter = new Limiter(engine, this.control, name, options.limits);
+    this.limiter = new Limiter(engine, this.control, name, options.limits, options.groupConcurrency);
   }
 
   get queue(): string {

@@ -81,7 +81,7 @@ describe("upgrading a schema with jobs in it", () => {
     );
     expect(collated.map((c) => c.column)).toEqual([
       "job_history.dedup_key", "job_history.queue", "job_history.state", "job_history.type",
-      "jobs.dedup_key", "jobs.lease_owner", "jobs.on_parent_failure", "jobs.queue", "jobs.type",
+      "jobs.dedup_key", "jobs.group_key", "jobs.lease_owner", "jobs.on_parent_failure", "jobs.queue", "jobs.type",
       "pools.job_types", "pools.name", "pools.queue",
       "queues.name",
       "rate_limits.key",

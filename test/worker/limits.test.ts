@@ -1,6 +1,6 @@
 /**
- * Limits across processes: `concurrency` of a job type (both modes) and of a queue is never
- * exceeded by 3 worker processes (holders counted from each run's start and end, by the
+ * Limits across processes: `concurrency` of a job type (both modes) and of a queue, and a
+ * queue's `groupConcurrency` per group, are never exceeded by 3 worker processes (holders counted from each run's start and end, by the
  * database's clock); a rate limit wakes its pool when its window ends, not by polling.
  */
 import { fileURLToPath } from "node:url";
@@ -9,7 +9,7 @@ import { defineJob, InvalidOptionsError } from "../../src/index.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
 import { startProcess, stopProcess, type WorkerProcess } from "../helpers/processes.ts";
 import pg from "pg";
-import { Capped, CappedLease, QA, QB } from "./fixtures/limits-jobs.ts";
+import { Capped, CappedLease, QA, QB, Tenant } from "./fixtures/limits-jobs.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/limits-process.ts", import.meta.url));
 
@@ -50,13 +50,18 @@ describe("limits", () => {
     const capped = await app.prisma.$jobs.enqueue(Array.from({ length: 120 }, (_, n) => Capped({ n })));
     const leased = await app.prisma.$jobs.enqueue(Array.from({ length: 60 }, (_, n) => CappedLease({ n })));
     const queued = await app.prisma.$jobs.enqueue(Array.from({ length: 120 }, (_, n) => (n % 2 ? QA({ n }) : QB({ n }))));
-    const all = [...capped, ...leased, ...queued];
+    const tenants = ["t1", "t2", "t3"];
+    const grouped = await Promise.all(tenants.map((group) => app.prisma.$jobs.enqueue(Array.from({ length: 30 }, (_, n) => Tenant({ n })), { group })));
+    const all = [...capped, ...leased, ...queued, ...grouped.flat()];
     await waitFor(async () => (await app.count("job_history", "id = ANY($1) AND state = 'succeeded'", [all])) === all.length, 120_000, "every job to succeed");
     expect(await app.count("attempts", "job_id = ANY($1)", [all])).toBe(0);
     // Each limit was reached (the test would prove nothing otherwise), never exceeded.
     expect(mostAtOnce(await notes(capped))).toBe(3);
     expect(mostAtOnce(await notes(leased))).toBe(2);
     expect(mostAtOnce(await notes(queued))).toBe(2);
+    // One at a time per group, several groups at once.
+    for (const ids of grouped) expect(mostAtOnce(await notes(ids))).toBe(1);
+    expect(mostAtOnce(await notes(grouped.flat()))).toBeGreaterThan(1);
   }, 180_000);
 
   it("a worker that dies holding a slot frees it at once: the other processes fill it", async () => {
@@ -98,10 +103,39 @@ describe("limits", () => {
     expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(800 - 20);
   }, 60_000);
 
+  it("a group's backlog does not starve another group: with groupConcurrency 1, a small tenant's jobs finish long before a big one's", async () => {
+    const Work = defineJob<{ n: number }>("group-work", { queue: "fair" });
+    const queue = app.prisma.$jobs.queue("fair", { poolSize: 4, pollInterval: 100, autoStartDelay: 60_000, groupConcurrency: 1 });
+    const ends: Record<string, number[]> = { big: [], small: [] };
+    let running: Record<string, number> = { big: 0, small: 0 };
+    const most: Record<string, number> = { big: 0, small: 0 };
+    await queue.register(Work, async ({ n }) => {
+      const group = n < 1000 ? "big" : "small";
+      most[group] = Math.max(most[group]!, ++running[group]!);
+      await new Promise((r) => setTimeout(r, 20));
+      running[group]!--;
+      ends[group]!.push(Date.now());
+    });
+    const big = await queue.enqueue(Array.from({ length: 40 }, (_, n) => Work({ n })), { group: "big" });
+    const small = await queue.enqueue(Array.from({ length: 4 }, (_, n) => Work({ n: 1000 + n })), { group: "small" });
+    await queue.start();
+    try {
+      await waitFor(async () => (await app.count("job_history", "id = ANY($1)", [[...big, ...small]])) === 44, 30_000, "every job");
+    } finally {
+      await queue.shutdown();
+    }
+    running = { big: 0, small: 0 };
+    expect(most).toEqual({ big: 1, small: 1 });
+    // The small tenant waited for none of the big one's 40 jobs: done before the big one's 10th.
+    expect(Math.max(...ends.small!)).toBeLessThan(ends.big!.sort((a, b) => a - b)[9]!);
+  }, 60_000);
+
   it("bad limits are refused with typed errors", () => {
     expect(() => defineJob("bad-1", { concurrency: 0 })).toThrow(InvalidOptionsError);
     expect(() => defineJob("bad-2", { rateLimit: { max: 5 } as never })).toThrow('defineJob("bad-2") defaults: rateLimit needs both max and per');
     expect(() => app.prisma.$jobs.queue("bad-3", { concurrency: 1.5 })).toThrow(InvalidOptionsError);
     expect(() => app.prisma.$jobs.queue("bad-4", { rateLimit: { max: 1, per: 1, extra: 1 } as never })).toThrow(InvalidOptionsError);
+    expect(() => app.prisma.$jobs.queue("bad-5", { groupConcurrency: 0 })).toThrow(InvalidOptionsError);
+    return expect(app.prisma.$jobs.enqueue(Tenant({ n: 1 }), { group: "" })).rejects.toBeInstanceOf(InvalidOptionsError);
   });
 });
