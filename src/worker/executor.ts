@@ -18,7 +18,7 @@
 import type pg from "pg";
 import type { Engine } from "../engine.ts";
 import type { ControlConnection } from "./control.ts";
-import type { Handler, JobEvent } from "../handler.ts";
+import type { Handler, JobContext, JobEvent } from "../handler.ts";
 import { deserializePayload, resultOf, serializeResult, type StoredPayload } from "../payload.ts";
 import { MAX_TIMER_MS, TIMEOUT_RANGE } from "../config.ts";
 import { backoffDelay, type ResolvedQueueOptions } from "./options.ts";
@@ -497,6 +497,23 @@ export class Slot {
     }
   }
 
+  /** What every handler gets besides its payload (the signal made only when read: RunningJob). */
+  private context(job: ClaimedRow, attempt: number, running: RunningJob, progress = (value: unknown) => this.reportProgress(running, value)): JobContext {
+    return {
+      jobId: job.id,
+      attempt,
+      maxAttempts: job.max_attempts,
+      get signal() {
+        return running.signal;
+      },
+      queue: this.host.queue,
+      runAt: toDate(job.run_at),
+      createdAt: toDate(job.created_at),
+      progress,
+      parentResult: (type) => this.parentResult(job.id, type),
+    };
+  }
+
   /** `ctx.parentResult(type)`: read from history (the parents have committed), on the installation's pool. */
   private async parentResult<P, R>(jobId: string, type: JobType<P, R>): Promise<R | undefined> {
     if (!isJobType(type)) throw new InvalidJobError(`parentResult expects a job type from defineJob(), got ${typeof type}`);
@@ -653,23 +670,14 @@ export class Slot {
     const { queue, engine, transactions } = this.host;
     const handler = this.host.handlers.get(job.type)!;
     this.armTimeout(running, job.timeout_ms);
+    // After complete(tx) the job's row (and its progress) is gone: nothing more to show.
+    const progress = (value: unknown) => (lease.completing ? (progressText(job.id, value), Promise.resolve()) : this.reportProgress(running, value));
+    const context = Object.defineProperty(this.context(job, attempt, running, progress), "leaseExpiresAt", {
+      get: () => new Date(lease.confirmedUntil),
+      enumerable: true,
+    });
     const run = (async () => {
-      const result = await handler(payload, {
-        jobId: job.id,
-        attempt,
-        maxAttempts: job.max_attempts,
-        get signal() {
-          return running.signal;
-        },
-        queue,
-        runAt: toDate(job.run_at),
-        createdAt: toDate(job.created_at),
-        // After complete(tx) the job's row (and its progress) is gone: nothing more to show.
-        progress: (value: unknown) => (lease.completing ? (progressText(job.id, value), Promise.resolve()) : this.reportProgress(running, value)),
-        parentResult: (type: JobType<unknown, unknown>) => this.parentResult(job.id, type),
-        get leaseExpiresAt() {
-          return new Date(lease.confirmedUntil);
-        },
+      const result = await handler(payload, Object.assign(context, {
         complete: async (tx: unknown, ...rest: unknown[]) => {
           const stored = serializeResult(rest[0], job.type, engine.options.maxPayloadBytes);
           const q = engine.queries;
@@ -683,7 +691,7 @@ export class Slot {
           lease.completing = true;
           if (job.has_dependants) await transactions.queryIn(tx, q.settleDependants, [[job.id], [], q.channel]);
         },
-      } as never);
+      }) as never);
       if (result instanceof JobSnooze) throw result;
       return serializeResult(result, job.type, engine.options.maxPayloadBytes);
     })();
@@ -715,20 +723,7 @@ export class Slot {
   ): Promise<Outcome> {
     const { queue, engine } = this.host;
     const run = this.host.transactions.run(connection, job.timeout_ms + ABORT_GRACE_MS * 2, this.savepoint, async (tx) => {
-      const result = await handler(payload, {
-        tx,
-        jobId: job.id,
-        attempt,
-        maxAttempts: job.max_attempts,
-        get signal() {
-          return running.signal;
-        },
-        queue,
-        runAt: toDate(job.run_at),
-        createdAt: toDate(job.created_at),
-        progress: (value) => this.reportProgress(running, value),
-        parentResult: (type) => this.parentResult(job.id, type),
-      });
+      const result = await handler(payload, Object.assign(this.context(job, attempt, running), { tx }));
       // A snooze is not a success: thrown, it rolls the handler's writes back like a failure.
       if (result instanceof JobSnooze) throw result;
       // Serialised here, inside the handler's transaction: a value that cannot be stored fails
