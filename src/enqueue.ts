@@ -94,6 +94,11 @@ function linkWorkflow(jobs: Job[], prepared: PreparedJob[], options: EnqueueOpti
     });
     prepared[index]!.onParentFailure = job.onParentFailure ?? "cancel";
   });
+  // Checked here, not at the insert, so that the testing queue refuses it too.
+  const size = prepared.reduce((sum, job) => sum + job.payload.length + (job.payloadMeta?.length ?? 0), 0);
+  if (size > STATEMENT_TEXT_BUDGET) {
+    throw new InvalidOptionsError("dependsOn", `a workflow is enqueued in one statement, and this one's payloads are ${size} characters, over ${STATEMENT_TEXT_BUDGET}: store large data in your own tables and pass ids`);
+  }
 }
 
 function prepareJob(job: Job, options: EnqueueOptions, maxPayloadBytes: number): PreparedJob {
@@ -232,10 +237,7 @@ function insertValues(engine: Engine, sent: PreparedJob[], extras: EnqueueExtras
  * matched to ids drawn in the same statement).
  */
 async function insertWorkflow(engine: Engine, db: Queryable, jobs: PreparedJob[], extras: EnqueueExtras): Promise<string[]> {
-  const size = jobs.reduce((sum, job) => sum + job.payload.length + (job.payloadMeta?.length ?? 0), 0);
-  if (size > STATEMENT_TEXT_BUDGET) {
-    throw new InvalidOptionsError("dependsOn", `a workflow is enqueued in one statement, and this one's payloads are ${size} characters, over ${STATEMENT_TEXT_BUDGET}: store large data in your own tables and pass ids`);
-  }
+  // Its size is bounded by linkWorkflow (STATEMENT_TEXT_BUDGET).
   const children: number[] = [];
   const parents: number[] = [];
   jobs.forEach((job, index) => job.parents?.forEach((parent) => (children.push(index + 1), parents.push(parent + 1))));

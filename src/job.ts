@@ -122,7 +122,8 @@ export function dependsOn<P>(job: Job<P>, parents: readonly Job[], options: Depe
   if (policy !== "cancel" && policy !== "run") {
     throw new InvalidOptionsError("onParentFailure", `dependsOn options: onParentFailure must be "cancel" or "run", got ${describeValue(policy)}`);
   }
-  const all = [...(job.dependsOn ?? []), ...parents.filter((p) => !job.dependsOn?.includes(p))];
+  // A parent listed twice (here or by an earlier dependsOn) is one edge: the database keeps one.
+  const all = [...new Set([...(job.dependsOn ?? []), ...parents])];
   return Object.freeze({ [JOB_BRAND]: true as const, type: job.type, payload: job.payload, dependsOn: Object.freeze(all), onParentFailure: policy });
 }
 

@@ -18,7 +18,8 @@ export {
   type DrainOptions,
   type RunSummary,
   type TestingJobEvent,
+  type TestingWorkflow,
 } from "./testing/queue.ts";
-export type { JobAssertions } from "./testing/assertions.ts";
-export type { QueuedJob, FinishedJob } from "./testing/store.ts";
+export type { JobAssertions, WorkflowJob } from "./testing/assertions.ts";
+export type { QueuedJob, FinishedJob, FinishedState } from "./testing/store.ts";
 export { DrainLimitError, NoHandlerError, type QueuedCount } from "./testing/errors.ts";

@@ -5,11 +5,29 @@
  */
 import { AssertionError } from "node:assert";
 import { inspect, isDeepStrictEqual } from "node:util";
-import { integerOption } from "../config.ts";
-import { InvalidJobError } from "../errors.ts";
-import { isJob, isJobType, type Job, type JobType } from "../job.ts";
+import { describeValue, integerOption } from "../config.ts";
+import { InvalidJobError, InvalidOptionsError } from "../errors.ts";
+import { isJob, isJobType, JobState, type DependsOnOptions, type Job, type JobType } from "../job.ts";
 import { roundTripPayload } from "../payload.ts";
-import type { QueuedJob } from "./store.ts";
+import type { FinishedJob, QueuedJob } from "./store.ts";
+
+/** A job as the assertions see it: queued, or finished. */
+type AnyJob = QueuedJob | FinishedJob;
+
+/**
+ * One job of a workflow as {@link JobAssertions.workflow} expects it.
+ *
+ * @example
+ * ```ts
+ * const expected: WorkflowJob = { type: Resize, state: "cancelled" };
+ * ```
+ */
+export interface WorkflowJob {
+  /** Its job type, from `defineJob()` (of any payload and result). */
+  type: (payload: never) => Job;
+  /** Its state now: one of `JobState` (`"waiting"`, `"succeeded"`, `"cancelled"`…). */
+  state: JobState;
+}
 
 /**
  * Assertions on the jobs queued in a testing queue, as they are when each method is called.
@@ -34,13 +52,59 @@ export interface JobAssertions {
   contains(job: Job): JobAssertions;
   /** No job of the same type with a deeply equal payload is queued. */
   notContains(job: Job): JobAssertions;
+  /**
+   * Workflows: exactly `count` jobs of `type` are waiting for jobs they depend on (state
+   * `"waiting"`; they count in {@link queued} too).
+   *
+   * @example
+   * ```ts
+   * await placeOrder({ jobs }, order);
+   * await jobs.runAll(); // the charge runs; the shipment is released, the email still waits
+   * jobs.assert().waiting(Ship, 0).waiting(Email, 1);
+   * ```
+   */
+  waiting<P>(type: JobType<P>, count: number): JobAssertions;
+  /**
+   * Workflows: a queued job like `job` (same type, deeply equal payload, as {@link contains})
+   * was enqueued depending on jobs like `parents` — one each, in any order, and no others;
+   * they may have finished since. With `options.onParentFailure`, also with that policy
+   * (without it, either). It reads like the `dependsOn(job, parents, options)` call it checks.
+   *
+   * @example
+   * ```ts
+   * await placeOrder({ jobs }, { id: 7 });
+   * jobs.assert()
+   *   .dependsOn(Ship({ orderId: 7 }), [Charge({ orderId: 7 })])
+   *   .dependsOn(Email({ orderId: 7 }), [Ship({ orderId: 7 })], { onParentFailure: "run" });
+   * ```
+   */
+  dependsOn(job: Job, parents: readonly Job[], options?: DependsOnOptions): JobAssertions;
+  /**
+   * Workflows: the workflow of job `of` (its id, or a job like it, queued or finished) has
+   * exactly these jobs, in id order (the order of the enqueue call), each of this type and in
+   * this state.
+   *
+   * @example
+   * ```ts
+   * const ids = await jobs.enqueue([charge, dependsOn(Ship({ orderId: 7 }), [charge])]);
+   * await jobs.drain();
+   * jobs.assert().workflow(ids[0]!, [
+   *   { type: Charge, state: "failed" },
+   *   { type: Ship, state: "cancelled" },
+   * ]);
+   * ```
+   */
+  workflow(of: string | Job, jobs: readonly WorkflowJob[]): JobAssertions;
 }
 
 /** How many queued jobs a failure message lists before "… and N more". */
 export const MAX_LISTED = 10;
 
-/** Assertions over `list()`, read afresh by each method. */
-export function createAssertions(list: () => readonly QueuedJob[]): JobAssertions {
+/**
+ * Assertions over `list()`, the queued jobs, read afresh by each method; `everything()` gives
+ * every job, queued or finished, in id order (default: `list`).
+ */
+export function createAssertions(list: () => readonly QueuedJob[], everything: () => readonly AnyJob[] = list): JobAssertions {
   const assertions: JobAssertions = {
     empty() {
       const queued = list();
@@ -90,8 +154,104 @@ export function createAssertions(list: () => readonly QueuedJob[]): JobAssertion
       }
       return assertions;
     },
+    waiting(type, expected) {
+      const name = jobTypeName(type, "waiting");
+      integerOption(expected, "count", 0, Number.MAX_SAFE_INTEGER, `assert().waiting("${name}", count)`);
+      const queued = list();
+      const found = queued.filter((job) => job.type === name && job.state === JobState.waiting).length;
+      if (found !== expected) {
+        fail(`expected ${count(expected)} of type "${name}" waiting for jobs they depend on, found ${found}.\n${listing(queued)}`, found, expected, "waiting", assertions);
+      }
+      return assertions;
+    },
+    dependsOn(job, parents, options) {
+      const { type, payload } = expectedJob(job, "dependsOn");
+      if (!Array.isArray(parents) || parents.length === 0) {
+        throw new InvalidJobError(`assert().dependsOn(${type}(…), parents) expects a non-empty array of jobs, got ${Array.isArray(parents) ? "an empty array" : describeValue(parents)}`);
+      }
+      const wanted = parents.map((parent) => expectedJob(parent, "dependsOn"));
+      const policy = policyOption(options);
+      const queued = list();
+      const all = everything();
+      const byId = new Map(all.map((j) => [j.id, j]));
+      const candidates = queued.filter((q) => matches(q, type, payload));
+      const parentsOf = (q: AnyJob) => q.dependsOn.map((id) => byId.get(id)).filter((p) => p !== undefined);
+      const ok = (q: QueuedJob) => sameJobs(parentsOf(q), wanted) && (policy === undefined || q.onParentFailure === policy);
+      if (!candidates.some(ok)) {
+        const expectation = `a queued "${type}" job with payload ${show(payload)} that depends on ${wanted.map((w) => `${w.type} ${show(w.payload)}`).join(", ")}${policy === undefined ? "" : ` (onParentFailure "${policy}")`}`;
+        const theirs = [...new Set(candidates.flatMap((q) => q.dependsOn))].map((id) => byId.get(id)).filter((p) => p !== undefined);
+        const found =
+          candidates.length === 0
+            ? `found none.\n${sameTypeListing(queued, type)}`
+            : `found ${candidates.length === 1 ? "one" : candidates.length} with that payload depending on other jobs:\n${render(candidates)}` +
+              (theirs.length === 0 ? "" : `\nThe jobs they depend on:\n${render(theirs)}`);
+        const actual = candidates.map((q) => ({ dependsOn: parentsOf(q).map((p) => ({ type: p.type, payload: p.payload })), onParentFailure: q.onParentFailure }));
+        const expected = { dependsOn: wanted, onParentFailure: policy ?? "any" };
+        fail(`expected ${expectation}, ${found}`, actual.length === 1 ? actual[0] : actual, expected, "dependsOn", assertions);
+      }
+      return assertions;
+    },
+    workflow(of, expectedJobs) {
+      const expected = workflowJobs(expectedJobs);
+      const all = everything();
+      const id = workflowIdOf(of, all);
+      const members = id === null ? [] : all.filter((j) => j.workflowId === id);
+      const actual = members.map((j) => ({ type: j.type, state: j.state }));
+      if (id === null || !isDeepStrictEqual(actual, expected)) {
+        const wanted = expected.length === 0 ? "no jobs" : expected.map((j) => `${j.type} ${j.state}`).join(", ");
+        const found =
+          id === null
+            ? typeof of === "string"
+              ? `job ${of} is ${all.some((j) => j.id === of) ? "in no workflow (it was enqueued without dependsOn)" : "unknown"}`
+              : `no job of type "${of.type.name}" with payload ${show(expectedJob(of, "workflow").payload)} is in a workflow`
+            : `found (${members.length}):\n${render(members, true)}`;
+        fail(`expected workflow${id === null ? "" : ` ${id}`} to have ${wanted}; ${found}`, actual, expected, "workflow", assertions);
+      }
+      return assertions;
+    },
   };
   return assertions;
+}
+
+/** Whether `actual` are jobs like `wanted`, one each, in any order. */
+function sameJobs(actual: readonly AnyJob[], wanted: readonly { type: string; payload: unknown }[]): boolean {
+  if (actual.length !== wanted.length) return false;
+  const left = [...actual];
+  return wanted.every((w) => {
+    const at = left.findIndex((a) => matches(a, w.type, w.payload));
+    if (at === -1) return false;
+    left.splice(at, 1);
+    return true;
+  });
+}
+
+function policyOption(options: unknown): "cancel" | "run" | undefined {
+  if (options === undefined) return undefined;
+  const policy = (options as DependsOnOptions | null)?.onParentFailure;
+  if (policy === undefined || policy === "cancel" || policy === "run") return policy;
+  throw new InvalidOptionsError("onParentFailure", `assert().dependsOn() options: onParentFailure must be "cancel" or "run", got ${describeValue(policy)}`);
+}
+
+const STATES = new Set<unknown>(Object.values(JobState));
+
+function workflowJobs(jobs: unknown): { type: string; state: JobState }[] {
+  if (!Array.isArray(jobs)) throw new InvalidJobError(`assert().workflow(of, jobs) expects an array of { type, state }, got ${describeValue(jobs)}`);
+  return jobs.map((job: unknown, index) => {
+    const { type, state } = (typeof job === "object" && job !== null ? job : {}) as Partial<WorkflowJob>;
+    const name = jobTypeName(type, "workflow");
+    if (!STATES.has(state)) {
+      throw new InvalidOptionsError("state", `assert().workflow(): jobs[${index}].state must be one of ${[...STATES].map((s) => `"${String(s)}"`).join(", ")}, got ${describeValue(state)}`);
+    }
+    return { type: name, state: state! };
+  });
+}
+
+/** The workflow id of job `of` (an id, or the first job like it that is in a workflow); null: none. */
+function workflowIdOf(of: unknown, all: readonly AnyJob[]): string | null {
+  if (typeof of === "string") return all.find((j) => j.id === of)?.workflowId ?? null;
+  if (!isJob(of)) throw new InvalidJobError(`assert().workflow(of) expects a job id or a job, e.g. Charge({ orderId: 7 }), got ${describeValue(of)}`);
+  const { type, payload } = expectedJob(of, "workflow");
+  return all.find((j) => j.workflowId !== null && matches(j, type, payload))?.workflowId ?? null;
 }
 
 function fail(message: string, actual: unknown, expected: unknown, operator: keyof JobAssertions, assertions: JobAssertions): never {
@@ -122,7 +282,7 @@ function expectedJob(job: unknown, method: string): { type: string; payload: unk
   return { type: job.type.name, payload };
 }
 
-function matches(job: QueuedJob, type: string, payload: unknown): boolean {
+function matches(job: AnyJob, type: string, payload: unknown): boolean {
   return job.type === type && isDeepStrictEqual(job.payload, payload);
 }
 
@@ -145,11 +305,24 @@ function sameTypeListing(queued: readonly QueuedJob[], type: string): string {
   return lines.join("\n");
 }
 
-/** One line per job: `  #3 send-welcome (default) { userId: 1, at: 2026-01-01T00:00:00.000Z }`. */
-export function render(queued: readonly QueuedJob[]): string {
-  const lines = queued.slice(0, MAX_LISTED).map((job) => `  #${job.id} ${job.type} (${job.queue}) ${show(job.payload)}`);
+/**
+ * One line per job: `  #3 send-welcome (default) { userId: 1, at: 2026-01-01T00:00:00.000Z }`;
+ * a job that is waiting or finished (or any, with `states`) says so, and one in a workflow what
+ * it depends on: `  #2 resize (default) waiting, depends on #1 { width: 100 }`.
+ */
+export function render(queued: readonly AnyJob[], states = false): string {
+  const lines = queued.slice(0, MAX_LISTED).map((job) => `  #${job.id} ${job.type} (${job.queue})${annotation(job, states)} ${show(job.payload)}`);
   if (queued.length > MAX_LISTED) lines.push(`  … and ${queued.length - MAX_LISTED} more`);
   return lines.join("\n");
+}
+
+function annotation(job: AnyJob, states: boolean): string {
+  const notes: string[] = [];
+  if (states || (job.state !== JobState.available && job.state !== JobState.scheduled && job.state !== JobState.running)) notes.push(job.state);
+  if (job.dependsOn.length > 0) {
+    notes.push(`depends on ${job.dependsOn.map((id) => `#${id}`).join(", ")}${job.onParentFailure === "run" ? ' (onParentFailure "run")' : ""}`);
+  }
+  return notes.length === 0 ? "" : ` ${notes.join(", ")}`;
 }
 
 /** A payload on one line, bounded: Dates, Maps, Sets and BigInts stay recognisable. */

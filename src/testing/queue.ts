@@ -13,7 +13,7 @@ import { prepareJobs } from "../enqueue.ts";
 import { InvalidJobError, InvalidOptionsError, LeaseLostError } from "../errors.ts";
 import { isJobType, isLeaseJobType, JOB_DEFAULTS, type Job, type JobType, type LeaseJobType } from "../job.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES_LIMIT, resultOf, serializeResult, type StoredPayload } from "../payload.ts";
-import { JobSnooze } from "../outcomes.ts";
+import { JobSnooze, UnrecoverableError } from "../outcomes.ts";
 import {
   checkRegistration,
   type Handler,
@@ -64,6 +64,21 @@ export interface TestingJobsOptions<TX> {
 }
 
 /**
+ * A workflow as {@link TestingJobs.getWorkflow} returns it.
+ *
+ * @example
+ * ```ts
+ * expect(jobs.getWorkflow(id)).toMatchObject({ id, jobs: [{ state: "succeeded" }, { state: "available", dependsOn: [id] }] });
+ * ```
+ */
+export interface TestingWorkflow {
+  /** The workflow's id: the id of the first job of the enqueue call. */
+  id: string;
+  /** Its jobs, queued and finished, in id order; each lists the ids it depends on (`dependsOn`). */
+  jobs: Array<QueuedJob | FinishedJob>;
+}
+
+/**
  * Options of {@link TestingJobs.drain}.
  *
  * @example
@@ -87,7 +102,7 @@ export interface DrainOptions {
 export interface RunSummary {
   /** Rounds run: `runAll` runs at most one; each `drain` round runs every job queued at its start. */
   rounds: number;
-  /** Handler calls made. */
+  /** Handler calls made (snoozed ones too: `snooze(ms)` runs the job again after `ms`, uncounted). */
   attempts: number;
   /** Jobs that succeeded. */
   succeeded: number;
@@ -98,7 +113,7 @@ export interface RunSummary {
 }
 
 /**
- * An attempt's outcome, emitted under its `kind` (`"succeeded"`, `"retrying"`, `"failed"`) like
+ * An attempt's outcome, emitted under its `kind` (`"succeeded"`, `"retrying"`, `"failed"`, `"snoozed"`) like
  * the real pool's job events; listen once `QueueEvents` declares them.
  *
  * @example
@@ -107,7 +122,7 @@ export interface RunSummary {
  * ```
  */
 export interface TestingJobEvent {
-  kind: "succeeded" | "retrying" | "failed";
+  kind: "succeeded" | "retrying" | "failed" | "snoozed";
   jobId: string;
   type: string;
   queue: string;
@@ -133,7 +148,9 @@ const BACKOFF = { ...resolveQueueOptions(JOB_DEFAULTS.queue, {}).backoff, jitter
  *
  * Both job modes run: a transaction-mode handler gets `ctx.tx` (the `tx` option), a lease-mode
  * one `ctx.complete(tx)`, for which {@link TestingJobs.transaction} stands in for the app's
- * transactions. `ctx.progress()` validates like the real worker and shows on `all()`.
+ * transactions. `ctx.progress()` validates like the real worker and shows on `all()`. Workflows
+ * (`dependsOn`) wait, run, pass results (`ctx.parentResult`) and cancel as on the real queue;
+ * `getJob`, `getWorkflow`, `cancelled()` and `assert().dependsOn()`/`workflow()` show them.
  *
  * @typeParam TX what handlers receive as `tx` (see {@link TestingJobsOptions.tx})
  *
@@ -182,8 +199,12 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
 
   /**
    * Enqueues one job and returns its id, with the real queue's validation, serialisation and
-   * dedup keys. Inside a handler run by `runAll`/`drain`, the job becomes visible when the
-   * handler returns and is dropped if it throws, as with `tx.$jobs.enqueue` in the real queue.
+   * dedup keys. Inside a handler run by `runAll`/`drain` (or a {@link TestingJobs.transaction}),
+   * the job becomes visible when the handler returns and is dropped if it throws, as with
+   * `tx.$jobs.enqueue` in the real queue.
+   *
+   * Workflows (`dependsOn`) work as on the real queue: a job that depends on others waits
+   * (state `"waiting"`, not due) until they have all succeeded; see {@link TestingJobs.drain}.
    * @throws InvalidJobError, InvalidPayloadError, InvalidOptionsError, InvalidNameError
    */
   enqueue<P>(job: Job<P>, options?: EnqueueOptions): Promise<string>;
@@ -366,6 +387,8 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
               maxAttempts: prepared.maxAttempts,
               timeoutMs: prepared.timeoutMs,
               dedupKey: null,
+              parents: null,
+              onParentFailure: null,
             },
           ],
           now,
@@ -389,7 +412,10 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
    * ```
    */
   assert(): JobAssertions {
-    return createAssertions(() => this.all());
+    return createAssertions(
+      () => this.all(),
+      () => [...this.all(), ...this.#store.finishedJobs()].sort((a, b) => Number(a.id) - Number(b.id)),
+    );
   }
 
   /**
@@ -436,7 +462,40 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
    * ```
    */
   all(): QueuedJob[] {
-    return this.#store.liveJobs().map(toQueued);
+    const now = Date.now();
+    return this.#store.liveJobs().map((job) => toQueued(job, now));
+  }
+
+  /**
+   * A job by id, queued (with its state now: `"waiting"` while jobs it depends on have not
+   * settled) or finished; undefined for an unknown id. A fresh copy each call.
+   *
+   * @example
+   * ```ts
+   * const [fetchId, resizeId] = await jobs.enqueue([fetch, dependsOn(Resize({ width: 100 }), [fetch])]);
+   * expect(jobs.getJob(resizeId)).toMatchObject({ state: "waiting", dependsOn: [fetchId], workflowId: fetchId });
+   * ```
+   */
+  getJob(id: string): QueuedJob | FinishedJob | undefined {
+    return this.#store.view(id, Date.now());
+  }
+
+  /**
+   * Workflows: the jobs enqueued with job `id` in a call that used `dependsOn`, queued and
+   * finished, in id order, each with the ids it depends on — the admin API's `getWorkflow`.
+   * The workflow's id is its first job's. undefined when job `id` is in none (or unknown).
+   *
+   * @example
+   * ```ts
+   * await jobs.drain();
+   * expect(jobs.getWorkflow(fetchId)?.jobs.map((j) => j.state)).toEqual(["failed", "cancelled"]);
+   * ```
+   */
+  getWorkflow(id: string): TestingWorkflow | undefined {
+    const workflowId = this.getJob(id)?.workflowId;
+    if (workflowId == null) return undefined;
+    const now = Date.now();
+    return { id: workflowId, jobs: this.#store.workflowMembers(workflowId).map((member) => this.#store.view(member, now)!) };
   }
 
   /**
@@ -467,6 +526,21 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   }
 
   /**
+   * Workflows: jobs cancelled because a job they depend on failed for good (`dependsOn`, with
+   * `onParentFailure: "cancel"`, the default), in the order they were cancelled. They never
+   * ran: `attempts` is 0 and `lastError` says why, as in the real queue's history.
+   *
+   * @example
+   * ```ts
+   * await jobs.drain();
+   * expect(jobs.cancelled().map((j) => j.type)).toEqual(["resize", "notify"]);
+   * ```
+   */
+  cancelled(): FinishedJob[] {
+    return this.#store.finishedJobs("cancelled");
+  }
+
+  /**
    * Forgets all jobs (queued, succeeded, failed) and restarts ids at 1. Handlers stay registered.
    *
    * @example
@@ -484,7 +558,8 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
   /**
    * Runs each job that is due now (`runAt <= Date.now()`, so fake timers apply) once, through
    * the registered handlers, in the real queue's order: priority, then runAt, then id. Jobs that
-   * handlers enqueue, and retries (which are due after a backoff), wait for the next call.
+   * handlers enqueue, retries (which are due after a backoff), snoozed jobs, and jobs released by
+   * the jobs they depend on (`dependsOn`), wait for the next call.
    * @throws NoHandlerError (before running anything) when a due job's type has no handler
    *
    * @example
@@ -509,6 +584,11 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
    * Runs everything until nothing is queued: future jobs too, jobs the handlers enqueue, and
    * retries, until each job succeeds or fails its last attempt (`failed()` lists those). Each
    * round runs the jobs queued at its start, in the real queue's order.
+   *
+   * Workflows (`dependsOn`) run as on the real queue: a job runs in a round after all the jobs
+   * it depends on have succeeded (`ctx.parentResult(Type)` reads their results). When one of
+   * them fails for good, it is cancelled (`cancelled()`), and so are the jobs depending on it,
+   * unless it was enqueued with `onParentFailure: "run"`: that parent then counts as done.
    * @throws DrainLimitError after `maxRounds` rounds with jobs still queued
    * @throws NoHandlerError (before running the round) when a job's type has no handler
    *
@@ -534,11 +614,11 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
     }
   }
 
-  /** Live jobs no run is holding, in run order. */
+  /** Live jobs no run is holding and not waiting for jobs they depend on, in run order. */
   #runnable(): StoredJob[] {
     return this.#store
       .liveJobs()
-      .filter((job) => !job.running)
+      .filter((job) => !job.running && job.pending === 0)
       .sort(runOrder);
   }
 
@@ -572,9 +652,16 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
       this.#emit({ kind: "succeeded", jobId: job.id, type: job.type, queue: job.queue, attempt });
       return;
     }
+    if (outcome.error instanceof JobSnooze) {
+      // As in the real queue: again after the delay, this attempt not counted.
+      this.#store.snooze(job, new Date(now.getTime() + outcome.error.delayMs));
+      this.#emit({ kind: "snoozed", jobId: job.id, type: job.type, queue: job.queue, attempt });
+      return;
+    }
     const text = describeError(outcome.error);
     const retryAt = new Date(now.getTime() + backoffDelay(BACKOFF, attempt));
-    const kind = this.#store.fail(job, attempt, text, outcome.error, now, retryAt);
+    const final = attempt >= job.maxAttempts || outcome.error instanceof UnrecoverableError;
+    const kind = this.#store.fail(job, attempt, text, outcome.error, now, retryAt, final);
     if (kind === "failed") summary.failed++;
     else summary.retried++;
     this.#emit({ kind, jobId: job.id, type: job.type, queue: job.queue, attempt, error: text });
@@ -589,8 +676,10 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
       const payload = decodePayload(job);
       const context: HandlerContext<TX> = { ...this.#context(run), tx: this.#txFor() };
       const returned = await this.#attempt.run(tx, () => handler(payload, context));
+      // A snooze is not a success: the attempt's writes roll back, as in the real worker.
+      if (returned instanceof JobSnooze) throw returned;
       // As in the real worker: a value that cannot be stored fails the attempt.
-      if (!(returned instanceof JobSnooze)) result = serializeResult(returned, job.type, this.#maxPayloadBytes);
+      result = serializeResult(returned, job.type, this.#maxPayloadBytes);
     } catch (error) {
       this.#store.rollback(tx);
       return { ok: false, error };
@@ -619,7 +708,8 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
       const returned = await handler(payload, context);
       // Completed: what the handler returns is not stored again (as in the real queue).
       if (run.completed) return { ok: true, result: undefined };
-      return { ok: true, result: returned instanceof JobSnooze ? undefined : serializeResult(returned, job.type, this.#maxPayloadBytes) };
+      if (returned instanceof JobSnooze) return { ok: false, error: returned };
+      return { ok: true, result: serializeResult(returned, job.type, this.#maxPayloadBytes) };
     } catch (error) {
       // A throw after complete() committed changes nothing: the job has succeeded.
       return run.completed ? { ok: true, result: undefined } : { ok: false, error };
@@ -643,6 +733,10 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
         const text = progressText(job.id, value);
         if (!run.ended) this.#store.setProgress(job, text);
         return Promise.resolve();
+      },
+      parentResult: async <P, R>(type: JobType<P, R>) => {
+        if (!isJobType(type)) throw new InvalidJobError(`parentResult expects a job type from defineJob(), got ${typeof type}`);
+        return this.#store.parentResult(job.id, type.name) as R | undefined;
       },
     };
   }

@@ -49,6 +49,24 @@ export interface QueuedJob<P = unknown> {
   /** The error of its last failed attempt, or null. */
   lastError: string | null;
   /**
+   * `"available"` (due), `"scheduled"` (due later), `"waiting"` (for jobs it depends on, see
+   * `dependsOn`) or `"running"`, as the admin API's `getJob(id).state` says.
+   */
+  state: "available" | "scheduled" | "waiting" | "running";
+  /**
+   * Workflows: the ids of the jobs it depends on (`dependsOn` at enqueue), in id order; empty
+   * when none. They stay listed once they have finished.
+   */
+  dependsOn: string[];
+  /** Workflows: what a parent that fails for good does to it (`dependsOn` options); null when it depends on none. */
+  onParentFailure: "cancel" | "run" | null;
+  /**
+   * Workflows: the id of the workflow it belongs to (the id of the first job of the enqueue call
+   * that made it, as the admin API's `getJob(id).workflowId`), or null when that call used no
+   * `dependsOn`.
+   */
+  workflowId: string | null;
+  /**
    * While an attempt runs: the latest value its handler reported with `ctx.progress()`, as the
    * database would return it (`getJob(id).progress` in the real queue). Absent when none was
    * reported; cleared when the attempt ends (succeeds, fails or is retried), as the real queue
@@ -66,9 +84,12 @@ export interface QueuedJob<P = unknown> {
  * expect(failed?.errors).toHaveLength(failed!.maxAttempts);
  * ```
  */
-export interface FinishedJob<P = unknown> extends QueuedJob<P> {
-  /** How it ended. */
-  state: "succeeded" | "failed";
+export interface FinishedJob<P = unknown> extends Omit<QueuedJob<P>, "state"> {
+  /**
+   * How it ended. `"cancelled"`: a job it depends on failed for good or was cancelled
+   * (`dependsOn` with `onParentFailure: "cancel"`, the default); it never ran.
+   */
+  state: FinishedState;
   /** When it finished. */
   finishedAt: Date;
   /** The error text of every failed attempt, oldest first (empty for a first-time success). */
@@ -81,6 +102,12 @@ export interface FinishedJob<P = unknown> extends QueuedJob<P> {
    */
   result: unknown;
 }
+
+/** How a finished job ended. */
+export type FinishedState = "succeeded" | "failed" | "cancelled";
+
+/** What a dependant cancelled by its parent's failure keeps as its last error (the real queue's text). */
+export const CANCELLED_BY_PARENT = 'cancelled: a job it depends on failed or was cancelled (dependsOn, onParentFailure "cancel")';
 
 /** A live job's row. Mutable only through {@link MemoryStore}. */
 export interface StoredJob {
@@ -107,11 +134,19 @@ export interface StoredJob {
   result?: StoredPayload;
   /** The running attempt's latest progress as the jsonb column would return it; undefined: none. */
   progress?: string;
+  /** Workflows: the ids of the jobs it depends on, in id order (empty: none). */
+  readonly parents: readonly string[];
+  /** Workflows: parents not yet settled; it waits (is not due) while above 0. */
+  pending: number;
+  readonly onParentFailure: "cancel" | "run" | null;
+  readonly workflowId: string | null;
+  /** Workflows: whether jobs depend on it (its end settles them). */
+  readonly hasDependants: boolean;
 }
 
 interface FinishedRecord {
   job: StoredJob;
-  state: "succeeded" | "failed";
+  state: FinishedState;
   finishedAt: Date;
 }
 
@@ -144,15 +179,24 @@ export class MemoryStore {
    * Inserts prepared jobs, live or into `tx`, and returns their ids in input order. A dedup key
    * that is live in the job's queue (or pending in the same transaction, or earlier in the same
    * batch) yields that job's id instead, as in PostgreSQL.
+   *
+   * A workflow (jobs with `parents`, which `prepareJobs` gives by position in the call and
+   * never with a dedup key) gets ids in input order; its jobs belong to the workflow of the
+   * first, and those with parents wait until their parents settle them.
    */
   insert(jobs: readonly PreparedJob[], now: Date, tx?: MemoryTransaction): string[] {
     const target = tx?.open ? tx : undefined;
-    return jobs.map((job) => {
+    const workflow = jobs.some((job) => job.parents !== null);
+    const firstSeq = this.seq + 1;
+    const idAt = (index: number) => String(firstSeq + index);
+    const parentIndexes = new Set(jobs.flatMap((job) => job.parents ?? []));
+    return jobs.map((job, index) => {
       if (job.dedupKey !== null) {
         const existing = this.findByDedupKey(job.queue, job.dedupKey, target);
         if (existing) return existing.id;
       }
       const seq = ++this.seq;
+      const parents = [...new Set(job.parents ?? [])].sort((a, b) => a - b).map(idAt);
       const stored: StoredJob = {
         id: String(seq),
         seq,
@@ -172,6 +216,11 @@ export class MemoryStore {
         errors: [],
         thrown: undefined,
         running: false,
+        parents,
+        pending: parents.length,
+        onParentFailure: job.onParentFailure,
+        workflowId: workflow ? idAt(0) : null,
+        hasDependants: parentIndexes.has(index),
       };
       if (target) target.pending.push(stored);
       else this.live.set(stored.id, stored);
@@ -207,11 +256,36 @@ export class MemoryStore {
     return [...this.live.values()].sort((a, b) => a.seq - b.seq);
   }
 
-  /** Finished jobs in the order they finished. */
-  finishedJobs(state: "succeeded" | "failed"): FinishedJob[] {
-    return this.finished
-      .filter((r) => r.state === state)
-      .map((r) => ({ ...toQueued(r.job), state: r.state, finishedAt: r.finishedAt, errors: [...r.job.errors], thrown: r.job.thrown, result: decodeResult(r.job) }));
+  /** Finished jobs in the order they finished (of one state, or all). */
+  finishedJobs(state?: FinishedState): FinishedJob[] {
+    return this.finished.filter((r) => state === undefined || r.state === state).map(toFinished);
+  }
+
+  /** The public view of a job by id, live or finished; undefined when unknown. */
+  view(id: string, now: number): QueuedJob | FinishedJob | undefined {
+    const live = this.live.get(id);
+    if (live) return toQueued(live, now);
+    const record = this.finished.find((r) => r.job.id === id);
+    return record && toFinished(record);
+  }
+
+  /** The ids of a workflow's jobs (live and finished), in id order. */
+  workflowMembers(workflowId: string): string[] {
+    const jobs = [...this.live.values(), ...this.finished.map((r) => r.job)].filter((job) => job.workflowId === workflowId);
+    return jobs.sort((a, b) => a.seq - b.seq).map((job) => job.id);
+  }
+
+  /**
+   * The result of job `id`'s first (by id) parent of type `type` that succeeded: what
+   * `ctx.parentResult(type)` reads. undefined when there is none, or it returned nothing.
+   */
+  parentResult(id: string, type: string): unknown {
+    const job = this.live.get(id);
+    for (const parentId of job?.parents ?? []) {
+      const parent = this.finished.find((r) => r.job.id === parentId && r.state === "succeeded" && r.job.type === type);
+      if (parent) return decodeResult(parent.job);
+    }
+    return undefined;
   }
 
   /** A finished job by id (undefined while live, or unknown). */
@@ -250,27 +324,62 @@ export class MemoryStore {
     job.running = false;
     this.live.delete(job.id);
     this.finished.push({ job, state: "succeeded", finishedAt: now });
+    this.settleDependants(job, "succeeded", now);
   }
 
   /**
-   * Records a failed attempt: the job is retried at `retryAt`, or kept as failed after its last
-   * attempt. Returns which.
+   * Records a failed attempt: the job is retried at `retryAt`, or kept as failed when the attempt
+   * is `final` (its last, or an UnrecoverableError). Returns which.
    */
-  fail(job: StoredJob, attempt: number, error: string, thrown: unknown, now: Date, retryAt: Date): "retrying" | "failed" {
+  fail(job: StoredJob, attempt: number, error: string, thrown: unknown, now: Date, retryAt: Date, final: boolean): "retrying" | "failed" {
     job.attempts = attempt;
     job.lastError = error;
     job.errors.push(error);
     job.thrown = thrown;
     job.running = false;
     job.progress = undefined;
-    if (this.live.get(job.id) !== job) return attempt >= job.maxAttempts ? "failed" : "retrying";
-    if (attempt >= job.maxAttempts) {
+    if (this.live.get(job.id) !== job) return final ? "failed" : "retrying";
+    if (final) {
       this.live.delete(job.id);
       this.finished.push({ job, state: "failed", finishedAt: now });
+      this.settleDependants(job, "failed", now);
       return "failed";
     }
     job.runAt = retryAt;
     return "retrying";
+  }
+
+  /**
+   * Settles the dependants of a parent that finished, as the real queue does in the parent's
+   * finishing transaction: one whose parents have all settled becomes due now. When the parent
+   * failed, its dependants with `onParentFailure: "cancel"` are cancelled, and in turn theirs;
+   * for those with `"run"`, the failed (or cancelled) parent counts as done.
+   */
+  private settleDependants(parent: StoredJob, outcome: "succeeded" | "failed", now: Date): void {
+    if (!parent.hasDependants) return;
+    const settled: { id: string; failed: boolean }[] = [{ id: parent.id, failed: outcome === "failed" }];
+    for (let next = settled.shift(); next !== undefined; next = settled.shift()) {
+      for (const job of this.liveJobs()) {
+        if (job.pending === 0 || !job.parents.includes(next.id)) continue;
+        if (next.failed && job.onParentFailure === "cancel") {
+          this.live.delete(job.id);
+          job.lastError = CANCELLED_BY_PARENT;
+          job.runAt = new Date(now.getTime());
+          this.finished.push({ job, state: "cancelled", finishedAt: now });
+          settled.push({ id: job.id, failed: true });
+          continue;
+        }
+        job.pending--;
+        if (job.pending === 0) job.runAt = new Date(now.getTime());
+      }
+    }
+  }
+
+  /** A snoozed attempt: the job runs again at `runAt`, the attempt not counted. */
+  snooze(job: StoredJob, runAt: Date): void {
+    job.running = false;
+    job.progress = undefined;
+    job.runAt = runAt;
   }
 
   /** Forgets every job, live and finished, and restarts the id sequence. */
@@ -298,8 +407,20 @@ export function decodeResult(job: StoredJob): unknown {
   return stored === undefined ? undefined : deserializePayload(JSON.parse(stored.json), stored.meta === null ? null : JSON.parse(stored.meta));
 }
 
-/** The public view of a stored job. */
-export function toQueued(job: StoredJob): QueuedJob {
+/** The public view of a live job; its state as of `now` (ms). */
+export function toQueued(job: StoredJob, now: number): QueuedJob {
+  const state = job.running ? "running" : job.pending > 0 ? "waiting" : job.runAt.getTime() > now ? "scheduled" : "available";
+  return { ...columns(job), state };
+}
+
+/** The public view of a finished job. */
+function toFinished(record: FinishedRecord): FinishedJob {
+  const { job, state, finishedAt } = record;
+  return { ...columns(job), state, finishedAt, errors: [...job.errors], thrown: job.thrown, result: decodeResult(job) };
+}
+
+/** What live and finished jobs show alike, as fresh values. */
+function columns(job: StoredJob): Omit<QueuedJob, "state"> {
   return {
     id: job.id,
     type: job.type,
@@ -313,6 +434,9 @@ export function toQueued(job: StoredJob): QueuedJob {
     timeout: job.timeoutMs,
     dedupKey: job.dedupKey,
     lastError: job.lastError,
+    dependsOn: [...job.parents],
+    onParentFailure: job.onParentFailure,
+    workflowId: job.workflowId,
     ...(job.progress === undefined ? {} : { progress: JSON.parse(job.progress) as ProgressValue }),
   };
 }

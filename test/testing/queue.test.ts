@@ -73,6 +73,10 @@ describe("standing in for the real queue", () => {
       timeout: 5,
       dedupKey: "welcome-1",
       lastError: null,
+      state: "scheduled",
+      dependsOn: [],
+      onParentFailure: null,
+      workflowId: null,
     } satisfies QueuedJob);
   });
 

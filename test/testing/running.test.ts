@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ArrowerJobsError, defineJob, InvalidOptionsError, type Enqueuer, type HandlerContext } from "../../src/index.ts";
+import { ArrowerJobsError, defineJob, InvalidOptionsError, snooze, UnrecoverableError, type Enqueuer, type HandlerContext } from "../../src/index.ts";
 import { createTestingJobs, DrainLimitError, NoHandlerError, type TestingJobs } from "../../src/testing.ts";
 
 const Order = defineJob<{ orderId: number }>("order");
@@ -140,6 +140,38 @@ describe("drain()", () => {
     expect(await jobs.drain()).toMatchObject({ attempts: 3, retried: 2, succeeded: 1 });
     const [done] = jobs.succeeded();
     expect(done).toMatchObject({ attempts: 3, state: "succeeded", errors: ["non-Error thrown: 'not yet'", "non-Error thrown: 'not yet'"] });
+  });
+
+  it("an UnrecoverableError fails the job at once, like the real queue", async () => {
+    await jobs.register(Charge, () => {
+      throw new UnrecoverableError("the card was deleted");
+    });
+    await jobs.enqueue(Charge({ orderId: 7, cents: 500n }));
+    expect(await jobs.drain()).toEqual({ rounds: 1, attempts: 1, succeeded: 0, retried: 0, failed: 1 });
+    expect(jobs.failed()[0]).toMatchObject({ attempts: 1, maxAttempts: 3, lastError: expect.stringMatching(/^UnrecoverableError: the card was deleted/) });
+  });
+
+  it("snooze(ms) runs the job again after ms, the attempt not counted and its follow-ups dropped", async () => {
+    const seen: number[] = [];
+    const events: unknown[] = [];
+    jobs.on("snoozed", (event) => events.push(event));
+    await jobs.register(Order, async ({ orderId }, { tx, attempt }) => {
+      seen.push(attempt);
+      await tx.$jobs.enqueue(Receipt({ orderId, at: new Date(0) }));
+      if (seen.length === 1) return snooze(60_000);
+    });
+    await jobs.register(Receipt, () => undefined);
+    const id = await jobs.enqueue(Order({ orderId: 1 }));
+    const before = Date.now();
+    expect(await jobs.runAll()).toEqual({ rounds: 1, attempts: 1, succeeded: 0, retried: 0, failed: 0 });
+    const [snoozed] = jobs.all();
+    expect(snoozed).toMatchObject({ id, state: "scheduled", attempts: 0 });
+    expect(snoozed!.runAt.getTime()).toBeGreaterThanOrEqual(before + 60_000);
+    jobs.assert().queuedTotal(1).queued(Receipt, 0);
+    expect(events).toEqual([{ kind: "snoozed", jobId: id, type: "order", queue: "default", attempt: 1 }]);
+    await jobs.drain();
+    expect(seen).toEqual([1, 1]);
+    expect(jobs.succeeded().map((j) => [j.type, j.attempts])).toEqual([["order", 1], ["receipt", 1]]);
   });
 
   it("drops the follow-ups of a failed attempt, like a rolled-back tx", async () => {

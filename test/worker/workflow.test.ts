@@ -25,7 +25,7 @@ describe("workflows", () => {
   async function finished(ids: string[]) {
     await waitFor(async () => (await app.count("job_history", "id = ANY($1)", [ids])) === ids.length, 20_000, "the workflow to finish");
     return app.rows<{ id: string; type: string; state: string; attempts: number; last_error: string | null }>(
-      `SELECT id::text AS id, type, state, attempts, last_error FROM arrower.job_history WHERE id = ANY($1) ORDER BY id`,
+      `SELECT h.id::text AS id, h.type, h.state, h.attempts, h.last_error FROM arrower.job_history h WHERE h.id = ANY($1) ORDER BY h.id`,
       [ids],
     );
   }
