@@ -387,6 +387,7 @@ export class TestingJobs<TX = unknown> implements Queue<TX> {
               maxAttempts: prepared.maxAttempts,
               timeoutMs: prepared.timeoutMs,
               dedupKey: null,
+              group: null,
               parents: null,
               onParentFailure: null,
             },
