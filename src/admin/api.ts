@@ -120,10 +120,12 @@ export interface JobPage {
 /** Per-queue counts. */
 export interface QueueStats {
   queue: string;
-  /** All live jobs (due and scheduled). */
+  /** All live jobs (due, scheduled and waiting). */
   queued: number;
   due: number;
   scheduled: number;
+  /** Live jobs waiting for the jobs they depend on (`dependsOn`) to succeed. */
+  waiting: number;
   /** Live jobs that failed at least once and wait for their next attempt. */
   retrying: number;
   /** Jobs running now, from the pools' heartbeats. */
@@ -609,6 +611,7 @@ export async function queueCounts(engine: Engine, client?: pg.ClientBase): Promi
     queued: number;
     due: number;
     scheduled: number;
+    waiting: number;
     retrying: number;
     running: number;
     failed: number;
@@ -624,6 +627,7 @@ export async function queueCounts(engine: Engine, client?: pg.ClientBase): Promi
     queued: r.queued,
     due: r.due,
     scheduled: r.scheduled,
+    waiting: r.waiting,
     running: r.running,
     failed: r.failed,
     retrying: r.retrying,
@@ -643,7 +647,7 @@ export async function stats(engine: Engine): Promise<QueueStats[]> {
   const rows: QueueStats[] = counts.map((c) => ({ ...c, succeededLastHour: succeeded.get(c.queue) ?? 0 }));
   for (const [queue, n] of succeeded) {
     if (!rows.some((r) => r.queue === queue)) {
-      rows.push({ queue, queued: 0, due: 0, scheduled: 0, retrying: 0, running: 0, failed: 0, succeededLastHour: n, noHandler: 0, pools: 0, paused: false });
+      rows.push({ queue, queued: 0, due: 0, scheduled: 0, waiting: 0, retrying: 0, running: 0, failed: 0, succeededLastHour: n, noHandler: 0, pools: 0, paused: false });
     }
   }
   return rows.sort((a, b) => a.queue.localeCompare(b.queue));

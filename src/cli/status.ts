@@ -22,12 +22,14 @@ const FLAGS = {
 /** One queue's counts. */
 export interface QueueStatus {
   name: string;
-  /** Live jobs: due + scheduled (running ones included, they are still live). */
+  /** Live jobs: due + scheduled + waiting (running ones included, they are still live). */
   queued: number;
   /** Live jobs whose run_at has passed. */
   due: number;
   /** Live jobs whose run_at is in the future (retries waiting for their backoff included). */
   scheduled: number;
+  /** Live jobs waiting for the jobs they depend on (`dependsOn`) to succeed. */
+  waiting: number;
   /** Jobs running now, from the heartbeats of the queue's live pools. */
   running: number;
   /** Jobs kept as failed after their last attempt. */
@@ -97,10 +99,11 @@ export const statusCommand: Command = {
   summary: "Job counts per queue and the live worker pools",
   help: () => `Usage: arrower-jobs status [--config path | --database-url url [--schema name]] [--json]
 
-Prints per queue: queued (due + scheduled), due, scheduled, running, failed, retrying,
-no handler (no live pool runs that job type), paused, pools; then the live worker pools; then
-the running jobs that hold a lease (lease mode: its pool and expiry) or reported progress; then
-the cron schedules, soonest first, those no running code declares any more marked stale.
+Prints per queue: queued (due + scheduled + waiting), due, scheduled, waiting (for the jobs
+they depend on), running, failed, retrying, no handler (no live pool runs that job type),
+paused, pools; then the live worker pools; then the running jobs that hold a lease (lease
+mode: its pool and expiry) or reported progress; then the cron schedules, soonest first, those
+no running code declares any more marked stale.
 
 Flags:
 ${formatFlags(FLAGS)}`,
@@ -146,7 +149,7 @@ async function readStatus(engine: Engine, configured: string[]): Promise<StatusR
     // Queues of the config that nothing has touched yet still get a row: an empty queue is news too.
     for (const name of configured) {
       if (!queues.has(name)) {
-        queues.set(name, { name, queued: 0, due: 0, scheduled: 0, running: 0, failed: 0, retrying: 0, noHandler: 0, paused: false, pools: 0 });
+        queues.set(name, { name, queued: 0, due: 0, scheduled: 0, waiting: 0, running: 0, failed: 0, retrying: 0, noHandler: 0, paused: false, pools: 0 });
       }
     }
     return {
@@ -186,8 +189,8 @@ export function formatReport(report: StatusReport, now: Date = new Date()): stri
   } else {
     lines.push(
       ...table(
-        ["QUEUE", "QUEUED", "DUE", "SCHEDULED", "RUNNING", "FAILED", "RETRYING", "NO HANDLER", "PAUSED", "POOLS"],
-        report.queues.map((q) => [q.name, q.queued, q.due, q.scheduled, q.running, q.failed, q.retrying, q.noHandler, q.paused ? "yes" : "no", q.pools]),
+        ["QUEUE", "QUEUED", "DUE", "SCHEDULED", "WAITING", "RUNNING", "FAILED", "RETRYING", "NO HANDLER", "PAUSED", "POOLS"],
+        report.queues.map((q) => [q.name, q.queued, q.due, q.scheduled, q.waiting, q.running, q.failed, q.retrying, q.noHandler, q.paused ? "yes" : "no", q.pools]),
       ),
     );
   }

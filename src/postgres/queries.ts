@@ -363,12 +363,14 @@ export class Queries {
     this.terminateBackend = `SELECT pg_terminate_backend($1::int, 5000) AS terminated`;
     // A leased job (lease mode) counts as due, like a job running in its transaction (whose row
     // still looks due): its run_at is the lease's expiry, not a time it waits for. Its attempts
-    // count the one running, so it is retrying only from its second attempt on.
+    // count the one running, so it is retrying only from its second attempt on. A job waiting
+    // for the jobs it depends on (dependsOn; run_at 'infinity') is waiting, not scheduled.
     this.status = `
       WITH live AS (
         SELECT queue, count(*) AS queued,
                count(*) FILTER (WHERE run_at <= clock_timestamp() OR lease_owner IS NOT NULL) AS due,
-               count(*) FILTER (WHERE run_at > clock_timestamp() AND lease_owner IS NULL) AS scheduled,
+               count(*) FILTER (WHERE run_at > clock_timestamp() AND lease_owner IS NULL AND NOT coalesce(deps_pending > 0, false)) AS scheduled,
+               count(*) FILTER (WHERE deps_pending > 0) AS waiting,
                count(*) FILTER (WHERE attempts > CASE WHEN ${leaseHeld("j")} THEN 1 ELSE 0 END) AS retrying
         FROM ${s}.jobs j GROUP BY queue),
       failed AS (SELECT queue, count(*) AS failed FROM ${s}.job_history WHERE state = 'failed' GROUP BY queue),
@@ -379,7 +381,8 @@ export class Queries {
                 UNION SELECT name FROM ${s}.queues)
       SELECT n.queue,
              coalesce(l.queued, 0)::int AS queued, coalesce(l.due, 0)::int AS due,
-             coalesce(l.scheduled, 0)::int AS scheduled, coalesce(l.retrying, 0)::int AS retrying,
+             coalesce(l.scheduled, 0)::int AS scheduled, coalesce(l.waiting, 0)::int AS waiting,
+             coalesce(l.retrying, 0)::int AS retrying,
              coalesce(p.running, 0)::int AS running, coalesce(f.failed, 0)::int AS failed,
              coalesce(p.pools, 0)::int AS pools, coalesce(q.paused, false) AS paused,
              (SELECT count(*) FROM ${s}.jobs j WHERE j.queue = n.queue AND NOT EXISTS (
@@ -711,12 +714,24 @@ export class Queries {
     // A job's state alone, for the job page's live refresh (a live job locked by a transaction
     // in progress, or held by a lease, is running), with the progress it reported.
     this.uiJobState = `
-      SELECT CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'available' END AS state, attempts,
+      SELECT ${liveState("j")} AS state, attempts,
              ${runningNow("j")} OR ${leaseHeld("j")} AS running,
              p.value AS progress, p.updated_at AS progress_at
       FROM ${s}.jobs j LEFT JOIN ${s}.progress p ON p.job_id = j.id WHERE j.id = $1::bigint
       UNION ALL
       SELECT state, attempts, false AS running, NULL::jsonb, NULL::timestamptz FROM ${s}.job_history WHERE id = $1::bigint`;
+    // The states of a workflow's jobs by id, for the workflow page's live refresh (running as
+    // for uiJobState); a job pruned from history has none.
+    this.uiWorkflowStates = `
+      SELECT w.job_id::text AS id,
+             CASE WHEN j.id IS NULL THEN h.state
+                  WHEN coalesce(${runningNow("j")}, false) OR ${leaseHeld("j")} THEN 'running'
+                  ELSE ${liveState("j")} END AS state,
+             coalesce(j.attempts, h.attempts) AS attempts
+      FROM ${s}.workflow_jobs w
+      LEFT JOIN ${s}.jobs j ON j.id = w.job_id LEFT JOIN ${s}.job_history h ON h.id = w.job_id
+      WHERE w.workflow_id = $1::bigint AND (j.id IS NOT NULL OR h.id IS NOT NULL)
+      ORDER BY w.job_id`;
     // --- end ui ----------------------------------------------------------------------------------
   }
 
@@ -817,6 +832,7 @@ export class Queries {
   readonly uiFailedGroups: string;
   readonly uiQueueTypes: string;
   readonly uiJobState: string;
+  readonly uiWorkflowStates: string;
   readonly runningJobs: string;
   // --- end ui ---
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defineJob, DuplicateJobError, InvalidOptionsError, JobNotFoundError, JobRunningError, snooze, UnrecoverableError } from "../../src/index.ts";
+import { defineJob, dependsOn, DuplicateJobError, InvalidOptionsError, JobNotFoundError, JobRunningError, snooze, UnrecoverableError } from "../../src/index.ts";
 import { useTestApp, waitFor } from "../helpers/app.ts";
 
 const Task = defineJob<{ n: number }>("task");
@@ -90,6 +90,24 @@ describe("admin API", () => {
 
     release.open();
     await waitFor(async () => (await app.prisma.$jobs.getJob(running))?.state === "succeeded", 10_000, "the leased job to succeed");
+  });
+
+  it("stats() counts jobs waiting for the jobs they depend on as waiting, not scheduled; released, they are due", async () => {
+    const parent = Task({ n: 1 });
+    const ids = await app.prisma.$jobs.enqueue(
+      [parent, dependsOn(Task({ n: 2 }), [parent], { onParentFailure: "run" }), dependsOn(Task({ n: 3 }), [parent])],
+      { queue: "wf-stats" },
+    );
+    await app.prisma.$jobs.enqueue(Task({ n: 4 }), { queue: "wf-stats", runAt: new Date(Date.now() + 3_600_000) });
+    const counts = async () => (await app.prisma.$jobs.stats()).find((s) => s.queue === "wf-stats");
+    expect(await counts()).toEqual({
+      queue: "wf-stats", queued: 4, due: 1, scheduled: 1, waiting: 2, running: 0, failed: 0, retrying: 0,
+      noHandler: 4, paused: false, pools: 0, succeededLastHour: 0,
+    });
+    // Cancelling the parent releases the dependant that runs anyway, and cancels the other.
+    await app.prisma.$jobs.cancel(ids[0]!);
+    expect(await counts()).toMatchObject({ queued: 2, due: 1, scheduled: 1, waiting: 0 });
+    expect((await app.prisma.$jobs.getJob(ids[1]!))!.state).toBe("available");
   });
 
   it("a leased job whose lease expired is listed as available again, with the time it was due", async () => {

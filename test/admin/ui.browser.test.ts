@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Dialog, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { defineJob, UnrecoverableError, type ProgressValue, type Queue } from "../../src/index.ts";
+import { defineJob, dependsOn, UnrecoverableError, type ProgressValue, type Queue } from "../../src/index.ts";
 import { serveAdmin, type AdminServer } from "../../src/admin/ui/index.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
 
@@ -28,6 +28,8 @@ if (!haveChromium && !inCI) {
 const Charge = defineJob<{ order: string }>("charge");
 const Note = defineJob<{ text: string }>("note");
 const Transcode = defineJob<{ video: string }>("transcode", { mode: "lease", leaseTimeout: 60_000 });
+const Render = defineJob<{ page: number }>("render");
+const Bind = defineJob<{ pages: number }>("bind");
 const TOKEN = "browser-token-0123456789abcdef";
 
 (haveChromium || inCI ? describe : describe.skip)("admin UI in headless Chromium", () => {
@@ -200,6 +202,38 @@ const TOKEN = "browser-token-0123456789abcdef";
     expect(dialogs).toEqual([`confirm: Cancel job ${id} while it runs? Its handler is told to stop.`]);
     await waitFor(() => reason !== undefined, 5_000, "the handler's signal to abort");
     expect(reason).toMatchObject({ code: "LEASE_LOST", reason: "cancelled" });
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("a workflow's page follows its jobs: a parent succeeding releases its dependant, and the page shows it", async () => {
+    // Nothing here runs Bind: released, it stays available.
+    const queue = app.prisma.$jobs.queue("books", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000 });
+    queues.push(queue);
+    const started = { yes: false };
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await queue.register(Render, async () => {
+      started.yes = true;
+      await released;
+    });
+    const render = Render({ page: 1 });
+    const [renderId, bindId] = (await app.prisma.$jobs.enqueue([render, dependsOn(Bind({ pages: 1 }), [render])], { queue: "books" })) as [string, string];
+    await queue.start();
+    await waitFor(() => started.yes, 10_000, "the parent to start");
+
+    await page.goto(url(`/workflows/${renderId}`));
+    const badge = (id: string) => page.locator(`tr[data-job="${id}"] .badge`).textContent();
+    expect(await badge(renderId)).toBe("running");
+    expect(await badge(bindId)).toBe("waiting");
+    release();
+    await expect.poll(() => badge(bindId), { timeout: 10_000 }).toBe("available");
+    expect(await badge(renderId)).toBe("succeeded");
+    // From the workflow to the dependant's page, and back through its workflow link.
+    await page.locator(`tr[data-job="${bindId}"] a[href$="/jobs/${bindId}"]`).first().click();
+    await page.waitForURL(new RegExp(`/jobs/${bindId}$`));
+    expect(await page.locator(`tr[data-related="depends on"][data-job="${renderId}"] .badge`).textContent()).toBe("succeeded");
+    await page.locator("[data-workflow-link]").click();
+    await page.waitForURL(new RegExp(`/workflows/${renderId}$`));
     expect(consoleErrors).toEqual([]);
   });
 

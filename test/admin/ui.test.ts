@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
-import { defineJob, InvalidOptionsError, UnrecoverableError, type Queue } from "../../src/index.ts";
+import { defineJob, dependsOn, InvalidOptionsError, UnrecoverableError, type Queue } from "../../src/index.ts";
 import { createAdminApp, serveAdmin, type FetchHandler } from "../../src/admin/ui/index.ts";
 import { resolveServeOptions } from "../../src/admin/ui/server.ts";
 import { escapeHtml, html } from "../../src/admin/ui/html.ts";
@@ -20,6 +20,10 @@ const Task = defineJob<{ n: number }>("task");
 const Note = defineJob<{ text: string; tags?: Set<string>; at?: Date }>("note");
 const Other = defineJob<{ n: number }>("other");
 const Upload = defineJob<{ file: string }>("upload", { mode: "lease", leaseTimeout: 60_000 });
+const Fetch = defineJob<{ url: string }>("wf-fetch");
+const Audit = defineJob<{ url: string }>("wf-audit");
+const Resize = defineJob<{ width: number }>("wf-resize");
+const Publish = defineJob<{ to: string }>("wf-publish");
 
 /** A gate a handler waits at until the test opens it. */
 function gate() {
@@ -487,10 +491,153 @@ describe("admin UI (handler)", () => {
     expect(await client.page("/queues/escaping?state=succeeded")).not.toContain("succeeded-not-kept");
   });
 
+  it("a workflow's page lists its jobs in enqueue order with step, state, attempts and what each depends on; a job's page links to it with its parents and dependants", async () => {
+    // Fetch runs; nothing here runs Audit, so Resize (which needs both) keeps waiting, and Publish after it.
+    const queue = app.prisma.$jobs.queue("wf-ui", { poolSize: 1, pollInterval: 100, autoStartDelay: 60_000 });
+    queues.push(queue);
+    await queue.register(Fetch, async () => {});
+    const fetch = Fetch({ url: "https://example.com/a.png" });
+    const audit = Audit({ url: "https://example.com/a.png" });
+    const resize = dependsOn(Resize({ width: 100 }), [fetch, audit]);
+    const publish = dependsOn(Publish({ to: "cdn" }), [resize]);
+    const [fetchId, auditId, resizeId, publishId] = (await app.prisma.$jobs.enqueue([fetch, audit, resize, publish], { queue: "wf-ui" })) as [string, string, string, string];
+    const succeeded = new Promise<void>((resolve) => queue.on("succeeded", (event) => event.jobId === fetchId && resolve()));
+    await queue.start();
+    await succeeded;
+
+    const client = new Client(ui);
+    const page = await client.page(`/workflows/${fetchId}`);
+    expect(page).toContain(`<title>Workflow ${fetchId} · arrower-jobs</title>`);
+    expect(page).toContain(`4 jobs in queue <a href="/queues/wf-ui">wf-ui</a>`);
+    const rows = [...page.matchAll(/<tr data-job="(\d+)">([\s\S]*?)<\/tr>/g)].map(([, id, row]) => ({
+      id,
+      cells: [...row!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((m) => m[1]!.replace(/<[^>]+>/g, "").replace(/\s+/g, " ").replaceAll("&quot;", '"').trim()),
+      row: row!,
+    }));
+    // In enqueue order: id, step, type, state, attempts, depends on, payload (then times and errors).
+    expect(rows.map((r) => [r.id, ...r.cells.slice(0, 7)])).toEqual([
+      [fetchId, fetchId, "1", "wf-fetch", "succeeded", "1/25", "—", `{"url":"https://example.com/a.png"}`],
+      [auditId, auditId, "1", "wf-audit", "available", "0/25", "—", `{"url":"https://example.com/a.png"}`],
+      [resizeId, resizeId, "2", "wf-resize", "waiting", "0/25", `${fetchId}, ${auditId}`, `{"width":100}`],
+      [publishId, publishId, "3", "wf-publish", "waiting", "0/25", resizeId, `{"to":"cdn"}`],
+    ]);
+    expect(rows[2]!.row).toContain(`<a href="/jobs/${fetchId}">${fetchId}</a>, <a href="/jobs/${auditId}">${auditId}</a>`);
+    expect(rows[2]!.row).toContain("after the jobs it depends on");
+    // Live jobs remain: the page's script watches it, by the version /api/workflows answers.
+    const version = /data-watch-workflow="(\d+)" data-version="([^"]+)"/.exec(page);
+    expect(version?.[1]).toBe(fetchId);
+    const api = await (await client.get(`/api/workflows/${fetchId}`, { accept: "application/json" })).json();
+    expect(api).toEqual({
+      id: fetchId,
+      version: version![2],
+      jobs: [
+        { id: fetchId, state: "succeeded", attempts: 1 },
+        { id: auditId, state: "available", attempts: 0 },
+        { id: resizeId, state: "waiting", attempts: 0 },
+        { id: publishId, state: "waiting", attempts: 0 },
+      ],
+    });
+    // By the id of any of its jobs, the same workflow.
+    expect(await client.page(`/workflows/${publishId}`)).toContain(`data-watch-workflow="${fetchId}"`);
+
+    // The waiting job's page: its workflow, what it depends on and what needs it, with their states.
+    const job = await client.page(`/jobs/${resizeId}`);
+    expect(job).toContain(`<span class="badge waiting">waiting</span>`);
+    expect(job).toContain(`<dt>Workflow</dt><dd><a href="/workflows/${fetchId}" data-workflow-link>workflow ${fetchId}</a></dd>`);
+    expect(job).toContain("once the jobs it depends on have succeeded");
+    const related = [...job.matchAll(/<tr data-related="([^"]+)" data-job="(\d+)">([\s\S]*?)<\/tr>/g)].map(([, relation, id, row]) => [
+      relation,
+      id,
+      /<td>(wf-[a-z]+)<\/td>/.exec(row!)?.[1],
+      /class="badge (\w+)"/.exec(row!)?.[1],
+    ]);
+    expect(related).toEqual([
+      ["depends on", fetchId, "wf-fetch", "succeeded"],
+      ["depends on", auditId, "wf-audit", "available"],
+      ["needed by", publishId, "wf-publish", "waiting"],
+    ]);
+    // It cannot be made due before its parents; it can be cancelled or deleted. Its page watches it.
+    expect(job).not.toContain(`action="/jobs/${resizeId}/retry"`);
+    expect(job).toContain(`action="/jobs/${resizeId}/cancel"`);
+    expect(job).toContain(`data-watch-job="${resizeId}" data-state="waiting"`);
+    expect(await (await client.get(`/api/jobs/${resizeId}`, { accept: "application/json" })).json()).toEqual({ id: resizeId, state: "waiting", attempts: 0, progress: null });
+    const refused = await client.post(`/jobs/${resizeId}/retry`, { _csrf: await client.csrf() }, { accept: "application/json" });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({
+      ok: false,
+      kind: "error",
+      message: `job ${resizeId} waits for the jobs it depends on (dependsOn) and runs once they have all succeeded; it cannot be run before them: cancel or delete it instead`,
+    });
+    expect((await app.prisma.$jobs.getJob(resizeId))!.state).toBe("waiting");
+
+    // A parent's page lists what needs it; a job in no workflow shows none of this.
+    expect(await client.page(`/jobs/${fetchId}`)).toContain(`<tr data-related="needed by" data-job="${resizeId}">`);
+    const loneId = await app.prisma.$jobs.enqueue(Task({ n: 1 }), { queue: "wf-ui" });
+    expect(await client.page(`/jobs/${loneId}`)).not.toContain("Workflow");
+
+    // The waiting tab lists them; the counts show them where scheduled ones are shown.
+    const waitingTab = await client.page("/queues/wf-ui?state=waiting");
+    expect(waitingTab).toContain(`<a href="/queues/wf-ui?state=waiting" class="active">waiting</a>`);
+    const listed = [...waitingTab.split("<h2>Jobs</h2>")[1]!.matchAll(/<a href="\/jobs\/(\d+)">/g)].map((m) => m[1]);
+    expect(listed).toEqual([publishId, resizeId]);
+    expect(waitingTab).toContain(`<span data-queue="wf-ui" data-stat="waiting" class="num">2</span>`);
+    expect(await client.page("/")).toContain(`<a href="/queues/wf-ui?state=waiting"><span data-queue="wf-ui" data-stat="waiting" class="num">2</span></a>`);
+    const stats = (await (await client.get("/api/stats", { accept: "application/json" })).json()) as { queues: Array<{ queue: string }> };
+    expect(stats.queues.find((q) => q.queue === "wf-ui")).toMatchObject({ due: 2, scheduled: 0, waiting: 2 });
+
+    // Cancelling a parent cancels its dependants (onParentFailure "cancel"): the page says why, and stops watching.
+    await app.prisma.$jobs.cancel(auditId);
+    const done = await client.page(`/workflows/${fetchId}`);
+    expect(done).not.toContain("data-watch-workflow");
+    expect([...done.matchAll(/<tr data-job="\d+">[\s\S]*?class="badge (\w+)"/g)].map((m) => m[1])).toEqual(["succeeded", "cancelled", "cancelled", "cancelled"]);
+    expect(await client.page(`/jobs/${publishId}`)).toContain(
+      `<h2>Last error</h2><pre>cancelled: a job it depends on failed or was cancelled (dependsOn, onParentFailure &quot;cancel&quot;)</pre>`,
+    );
+  });
+
+  it("the workflow page shows hostile payloads, types and errors as text; an unknown workflow is a 404", async () => {
+    const evil = `<script>window.__xss = 1</script><img src=x onerror="alert(1)">`;
+    const first = Note({ text: evil });
+    const ids = await app.prisma.$jobs.enqueue([first, dependsOn(Note({ text: `"'&${evil}` }), [first])], { queue: "wf-evil" });
+    // A row another writer left: type and error are not checked by the database.
+    await app.rows(`UPDATE arrower.jobs SET type = $2, last_error = $3 WHERE id = $1`, [ids[1], `<b onmouseover=alert(2)>x</b>`, `<script>alert(3)</script>`]);
+
+    const client = new Client(ui);
+    for (const path of [`/workflows/${ids[0]}`, `/jobs/${ids[0]}`, `/jobs/${ids[1]}`]) {
+      const page = await client.page(path);
+      expect(page, path).not.toContain("<script>window.__xss");
+      expect(page, path).not.toContain("<img src=x");
+      expect(page, path).not.toContain("<b onmouseover");
+      expect(page, path).not.toContain("<script>alert(3)");
+      expect(page, path).toContain(escapeHtml(`<b onmouseover=alert(2)>x</b>`));
+    }
+    const page = await client.page(`/workflows/${ids[0]}`);
+    expect(page).toContain(escapeHtml(`{"text":"<script>window.__xss = 1</script><img src=x onerror=\\"alert(1)\\">"}`));
+    expect(page).toContain(escapeHtml(`<script>alert(3)</script>`));
+
+    const lone = await app.prisma.$jobs.enqueue(Note({ text: "alone" }), { queue: "wf-evil" });
+    const cases: Array<[string, RegExp]> = [
+      ["/workflows/999999999", /There is no workflow 999999999: no job of that id belongs to one/],
+      [`/workflows/${lone}`, new RegExp(`There is no workflow ${lone}: no job of that id belongs to one`)],
+      ["/workflows/abc", /There is no workflow abc: workflow ids are job ids, numbers/],
+      ["/workflows/99999999999999999999", /There is no workflow 99999999999999999999/],
+      ["/workflows/%3Cscript%3E", /There is no workflow &lt;script&gt;/],
+    ];
+    for (const [path, message] of cases) {
+      const response = await client.get(path);
+      expect(response.status, path).toBe(404);
+      expect(await response.text(), path).toMatch(message);
+    }
+    for (const id of ["999999999", "abc", String(lone)]) {
+      const response = await client.get(`/api/workflows/${id}`, { accept: "application/json" });
+      expect(response.status, id).toBe(404);
+    }
+  });
+
   it("bad parameters are a 400 page naming the problem; unknown jobs a 404", async () => {
     const client = new Client(ui);
     const cases: Array<[string, number, RegExp]> = [
-      ["/queues/paging?state=bogus", 400, /state must be one of available, scheduled, succeeded, failed, cancelled/],
+      ["/queues/paging?state=bogus", 400, /state must be one of available, scheduled, waiting, succeeded, failed, cancelled/],
       ["/queues/paging?cursor=abc", 400, /cursor must be a job id/],
       ["/queues/bad%20name", 400, /queue name &quot;bad name&quot; may only contain/],
       ["/queues/paging?type=%3Cscript%3E", 400, /job type name &quot;&lt;script&gt;&quot;/],
@@ -523,7 +670,7 @@ describe("admin UI (handler)", () => {
     const client = new Client(ui);
     const stats = (await (await client.get("/api/stats", { accept: "application/json" })).json()) as { queues: Array<{ queue: string }> };
     expect(stats.queues.find((q) => q.queue === "json")).toEqual({
-      queue: "json", due: 1, scheduled: 0, running: 0, retrying: 0, failed: 0, succeededLastHour: 0, failedLastHour: 0, noHandler: 1, pools: 0, paused: false,
+      queue: "json", due: 1, scheduled: 0, waiting: 0, running: 0, retrying: 0, failed: 0, succeededLastHour: 0, failedLastHour: 0, noHandler: 1, pools: 0, paused: false,
     });
     const job = await (await client.get(`/api/jobs/${id}`, { accept: "application/json" })).json();
     expect(job).toEqual({ id, state: "available", attempts: 0, progress: null });

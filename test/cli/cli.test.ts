@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { defineJob } from "../../src/index.ts";
+import { defineJob, dependsOn } from "../../src/index.ts";
 import { latestVersion } from "../../src/postgres/migrations.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
 
@@ -249,24 +249,26 @@ describe("arrower-jobs CLI", { timeout: 120_000 }, () => {
   it("status shows the counts per queue, as a table and as JSON", async () => {
     await app.prisma.$jobs.enqueue([Ping({ n: 1 }), Ping({ n: 2 }), Ping({ n: 3 })]);
     await app.prisma.$jobs.enqueue(Ping({ n: 4 }), { runAt: new Date(Date.now() + 3_600_000) });
-    await app.prisma.$jobs.enqueue(Mail({ to: "a@example.com" }), { queue: "mail" });
+    // A workflow: the second mail waits for the first (waiting, not scheduled).
+    const first = Mail({ to: "a@example.com" });
+    await app.prisma.$jobs.enqueue([first, dependsOn(Mail({ to: "b@example.com" }), [first])], { queue: "mail" });
 
     const json = await cli(["status", "--json"]);
     expect(json.code).toBe(0);
     const report = JSON.parse(json.stdout) as { queues: Array<Record<string, unknown>> };
     expect(report.queues).toEqual([
-      { name: "default", queued: 4, due: 3, scheduled: 1, running: 0, failed: 0, retrying: 0, noHandler: 4, paused: false, pools: 0 },
-      { name: "mail", queued: 1, due: 1, scheduled: 0, running: 0, failed: 0, retrying: 0, noHandler: 1, paused: false, pools: 0 },
+      { name: "default", queued: 4, due: 3, scheduled: 1, waiting: 0, running: 0, failed: 0, retrying: 0, noHandler: 4, paused: false, pools: 0 },
+      { name: "mail", queued: 2, due: 1, scheduled: 0, waiting: 1, running: 0, failed: 0, retrying: 0, noHandler: 2, paused: false, pools: 0 },
       // Configured, never used: listed with zeros.
-      { name: "slow", queued: 0, due: 0, scheduled: 0, running: 0, failed: 0, retrying: 0, noHandler: 0, paused: false, pools: 0 },
+      { name: "slow", queued: 0, due: 0, scheduled: 0, waiting: 0, running: 0, failed: 0, retrying: 0, noHandler: 0, paused: false, pools: 0 },
     ]);
 
     const table = await cli(["status"]);
     expect(table.code).toBe(0);
     const lines = table.stdout.split("\n");
-    expect(lines.find((l) => l.includes("QUEUE"))).toMatch(/QUEUE\s+QUEUED\s+DUE\s+SCHEDULED\s+RUNNING\s+FAILED\s+RETRYING\s+NO HANDLER\s+PAUSED\s+POOLS/);
-    expect(lines.find((l) => l.trim().startsWith("default"))?.trim().split(/\s+/)).toEqual(["default", "4", "3", "1", "0", "0", "0", "4", "no", "0"]);
-    expect(lines.find((l) => l.trim().startsWith("mail"))?.trim().split(/\s+/)).toEqual(["mail", "1", "1", "0", "0", "0", "0", "1", "no", "0"]);
+    expect(lines.find((l) => l.includes("QUEUE"))).toMatch(/QUEUE\s+QUEUED\s+DUE\s+SCHEDULED\s+WAITING\s+RUNNING\s+FAILED\s+RETRYING\s+NO HANDLER\s+PAUSED\s+POOLS/);
+    expect(lines.find((l) => l.trim().startsWith("default"))?.trim().split(/\s+/)).toEqual(["default", "4", "3", "1", "0", "0", "0", "0", "4", "no", "0"]);
+    expect(lines.find((l) => l.trim().startsWith("mail"))?.trim().split(/\s+/)).toEqual(["mail", "2", "1", "0", "1", "0", "0", "0", "2", "no", "0"]);
   });
 
   it("status lists the schedules and marks the ones no running code declares any more", async () => {

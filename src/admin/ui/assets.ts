@@ -7,6 +7,7 @@
  * - counts marked `data-stat` refresh every 5 s from `/api/stats` (paused while the tab is hidden);
  * - a job page of a job that is still live reloads when the job's state changes, and shows the
  *   progress a running job reports as it comes;
+ * - a workflow page with live jobs reloads when one of its jobs changes state (every 2 s);
  * - forms marked `data-confirm` ask before they submit.
  */
 
@@ -43,6 +44,7 @@ pre { background:#0f172a; color:#e2e8f0; padding:12px 14px; border-radius:6px; o
 .badge { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px; font-weight:600; background:#eef2f6; color:#344054; white-space:nowrap; }
 .badge.available { background:#e0eaff; color:#3538cd; }
 .badge.scheduled { background:#f2f4f7; color:#475467; }
+.badge.waiting { background:#e0f2fe; color:#026aa2; }
 .badge.running { background:#ebe9fe; color:#5925dc; }
 .badge.running::before { content:""; display:inline-block; width:7px; height:7px; border-radius:50%; background:var(--run); margin-right:6px; vertical-align:1px; }
 .badge.succeeded { background:#d1fadf; color:#05603a; }
@@ -156,6 +158,21 @@ export const APP_JS = `"use strict";
       }).catch(function () { setTimeout(poll, 5000); });
     };
     setTimeout(poll, 1000);
+  }
+
+  // A workflow's page reloads when one of its jobs changes state (or attempts).
+  var workflow = document.querySelector("[data-watch-workflow]");
+  if (workflow) {
+    var workflowId = workflow.getAttribute("data-watch-workflow");
+    var version = workflow.getAttribute("data-version");
+    var pollWorkflow = function () {
+      if (document.hidden) return setTimeout(pollWorkflow, 2000);
+      getJson("/api/workflows/" + encodeURIComponent(workflowId)).then(function (data) {
+        if (!data || data.version !== version) { window.location.reload(); return; }
+        setTimeout(pollWorkflow, 2000);
+      }).catch(function () { setTimeout(pollWorkflow, 5000); });
+    };
+    setTimeout(pollWorkflow, 2000);
   }
 })();
 `;

@@ -22,6 +22,8 @@ export interface QueueOverview {
   queue: string;
   due: number;
   scheduled: number;
+  /** Live jobs waiting for the jobs they depend on (`dependsOn`). */
+  waiting: number;
   running: number;
   retrying: number;
   failed: number;
@@ -75,7 +77,7 @@ export async function readOverview(engine: Engine): Promise<Overview> {
     let entry = byQueue.get(queue);
     if (!entry) {
       entry = {
-        queue, due: 0, scheduled: 0, running: 0, retrying: 0, failed: 0, succeededLastHour: 0, failedLastHour: 0,
+        queue, due: 0, scheduled: 0, waiting: 0, running: 0, retrying: 0, failed: 0, succeededLastHour: 0, failedLastHour: 0,
         noHandler: 0, paused: false, pools: [], succeededSeries: empty(), failedSeries: empty(),
       };
       byQueue.set(queue, entry);
@@ -178,4 +180,29 @@ export async function readSchedules(engine: Engine): Promise<{ schedules: Schedu
     schedules: schedules.map((s) => ({ ...s, stale: isStale(s.declaredAt, pools) })),
     livePools: pools.filter((p) => p.alive && p.startedAt !== null).length,
   };
+}
+
+/** What the workflow page's live refresh reads: each job's state and attempts, by id. */
+export interface WatchedWorkflowJob {
+  id: string;
+  state: JobState;
+  attempts: number;
+}
+
+/**
+ * The states of the jobs of workflow `workflowId` (the id of its first job), in enqueue order,
+ * in one statement: running as for {@link readJobState}, pruned jobs left out. Empty when there
+ * is no such workflow.
+ */
+export async function readWorkflowStates(engine: Engine, workflowId: string): Promise<WatchedWorkflowJob[]> {
+  const { rows } = await engine.pool().query<WatchedWorkflowJob>(engine.queries.uiWorkflowStates, [workflowId]);
+  return rows;
+}
+
+/**
+ * A workflow's jobs' states as one string: the workflow page carries the one it was rendered
+ * with, and reloads when `/api/workflows/:id` answers another.
+ */
+export function workflowVersion(jobs: readonly WatchedWorkflowJob[]): string {
+  return jobs.map((j) => `${j.id}:${j.state}:${j.attempts}`).join(" ");
 }

@@ -9,7 +9,7 @@ import type { Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as admin from "../../api.ts";
 import { validateJobName, validateQueueName } from "../../../config.ts";
-import { InvalidOptionsError, JobNotFoundError } from "../../../errors.ts";
+import { InvalidJobError, InvalidOptionsError, JobNotFoundError } from "../../../errors.ts";
 import { cookieOptions, type UiDeps, type UiEnv } from "../context.ts";
 import { digestEqual, SESSION_COOKIE } from "../auth.ts";
 import { readJobState } from "../data.ts";
@@ -36,6 +36,10 @@ export function registerActions(app: Hono<UiEnv>, deps: UiDeps): void {
     act(c, deps, `/jobs/${encodeURIComponent(c.req.param("id"))}`, async () => {
       const id = jobId(c.req.param("id"));
       const before = await readJobState(engine, id);
+      // Made due, it would run before the jobs it depends on: the page offers no "Run now".
+      if (before?.state === "waiting") {
+        throw new InvalidJobError(`job ${id} waits for the jobs it depends on (dependsOn) and runs once they have all succeeded; it cannot be run before them: cancel or delete it instead`);
+      }
       await admin.retry(engine, id);
       return before && (before.state === "available" || before.state === "scheduled")
         ? `Job ${id} is due now: a worker will run it shortly.`

@@ -11,7 +11,7 @@ import { APP_CSS, APP_JS } from "../assets.ts";
 import { readFailedGroups, readKeepsSucceeded, readOverview, readQueueTypes, readRunning, readSchedules } from "../data.ts";
 import { listPools } from "../../api.ts";
 import {
-  errorPage, failedPage, jobPage, LIST_STATES, loginPage, overviewPage, queuePage, schedulesPage, workersPage, type ListState,
+  errorPage, failedPage, jobPage, LIST_STATES, loginPage, overviewPage, queuePage, schedulesPage, workersPage, workflowPage, type ListState,
 } from "../views/pages.ts";
 import { safeNext } from "./actions.ts";
 
@@ -65,7 +65,26 @@ export function registerPages(app: Hono<UiEnv>, deps: UiDeps): void {
     }
     const job = parsed === null ? null : await admin.getJob(engine, parsed);
     if (!job) return c.html(errorPage(view, 404, "Not found", `Job ${id} does not exist (any more).`).toString(), 404);
-    return c.html(jobPage(view, job).toString());
+    // Its parents and dependants, with their states (null when it was pruned meanwhile).
+    const workflow = job.workflowId === null ? null : await admin.getWorkflow(engine, job.workflowId);
+    return c.html(jobPage(view, job, workflow).toString());
+  });
+
+  // A workflow by its id (its first job's) or the id of any of its jobs.
+  app.get("/workflows/:id", async (c) => {
+    const id = c.req.param("id");
+    const view = c.get("view");
+    let parsed: string | null;
+    try {
+      parsed = admin.parseJobId(id);
+    } catch {
+      return c.html(errorPage(view, 404, "Not found", `There is no workflow ${id}: workflow ids are job ids, numbers.`).toString(), 404);
+    }
+    const workflow = parsed === null ? null : await admin.getWorkflow(engine, parsed);
+    if (!workflow) {
+      return c.html(errorPage(view, 404, "Not found", `There is no workflow ${id}: no job of that id belongs to one (any more).`).toString(), 404);
+    }
+    return c.html(workflowPage(view, workflow).toString());
   });
 
   app.get("/failed", async (c) => {

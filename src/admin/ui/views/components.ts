@@ -88,9 +88,12 @@ export function badge(text: string, kind: string = text): SafeHtml {
   return html`<span class="badge ${kind}">${text}</span>`;
 }
 
-/** A timestamp: UTC, with "… ago"/"in …" relative to now, in a <time> element. */
+/**
+ * A timestamp: UTC, with "… ago"/"in …" relative to now, in a <time> element. A time that is no
+ * date (PostgreSQL's 'infinity' arrives as the number Infinity) shows as a dash.
+ */
 export function time(date: Date | null | undefined, now: Date): SafeHtml {
-  if (!date) return html`<span class="muted">—</span>`;
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) return html`<span class="muted">—</span>`;
   const iso = date.toISOString();
   return html`<time datetime="${iso}" title="${iso}">${iso.slice(0, 19).replace("T", " ")}Z <span class="muted small">(${relative(date, now)})</span></time>`;
 }

@@ -2,8 +2,8 @@
  * The pages. Each takes its data and the {@link ViewContext} and returns the whole document;
  * everything from the database goes through the escaping `html` tag.
  */
-import type { AttemptInfo, JobDetails, JobInfo } from "../../api.ts";
-import type { FailedGroup, Overview, PoolInfo, QueueOverview, RunningJobInfo, ScheduleView } from "../data.ts";
+import type { AttemptInfo, JobDetails, JobInfo, WorkflowInfo } from "../../api.ts";
+import { workflowVersion, type FailedGroup, type Overview, type PoolInfo, type QueueOverview, type RunningJobInfo, type ScheduleView } from "../data.ts";
 import { html, type SafeHtml } from "../html.ts";
 import { CSRF_FIELD } from "../csrf.ts";
 import {
@@ -13,8 +13,9 @@ import {
 /**
  * States a job list can show. Running jobs have a table of their own on the queue page (a job
  * running in its transaction also shows as available: its claim is not visible until it commits).
+ * Waiting jobs wait for the jobs they depend on (`dependsOn`).
  */
-export const LIST_STATES = ["available", "scheduled", "succeeded", "failed", "cancelled"] as const;
+export const LIST_STATES = ["available", "scheduled", "waiting", "succeeded", "failed", "cancelled"] as const;
 export type ListState = (typeof LIST_STATES)[number];
 
 // --- overview ----------------------------------------------------------------------------------
@@ -30,12 +31,12 @@ export function overviewPage(ctx: ViewContext, data: Overview): SafeHtml {
 <div class="card">
 <table class="queues">
   <thead><tr>
-    <th>Queue</th><th class="num">Due</th><th class="num">Scheduled</th><th class="num">Running</th>
+    <th>Queue</th><th class="num">Due</th><th class="num">Scheduled</th><th class="num" title="Waiting for the jobs they depend on">Waiting</th><th class="num">Running</th>
     <th class="num">Retrying</th><th class="num">Failed</th><th class="num">Succeeded 1 h</th>
     <th>Throughput 1 h</th><th>Live pools</th><th class="num" title="Live jobs no live pool has a handler for">No handler</th><th></th>
   </tr></thead>
   <tbody>
-  ${rows.length > 0 ? rows : html`<tr><td colspan="11" class="muted">No queues yet: enqueue a job or start a worker.</td></tr>`}
+  ${rows.length > 0 ? rows : html`<tr><td colspan="12" class="muted">No queues yet: enqueue a job or start a worker.</td></tr>`}
   </tbody>
 </table>
 </div>
@@ -74,6 +75,7 @@ function overviewRow(ctx: ViewContext, q: QueueOverview): SafeHtml {
       <span data-queue="${q.queue}" data-stat="paused" class="badge paused"${q.paused ? "" : html` hidden`}>paused</span></td>
     ${statCell(q.queue, "due", q.due, link(ctx, queuePath, { state: "available" }))}
     ${statCell(q.queue, "scheduled", q.scheduled, link(ctx, queuePath, { state: "scheduled" }))}
+    ${statCell(q.queue, "waiting", q.waiting, link(ctx, queuePath, { state: "waiting" }))}
     ${statCell(q.queue, "running", q.running)}
     ${statCell(q.queue, "retrying", q.retrying)}
     ${statCell(q.queue, "failed", q.failed, link(ctx, "/failed", { queue: q.queue }))}
@@ -124,8 +126,8 @@ export function queuePage(ctx: ViewContext, d: QueuePageData): SafeHtml {
   <span data-queue="${d.queue}" data-stat="paused" class="badge paused"${s?.paused ? "" : html` hidden`}>paused</span>
   <span class="actions">${pauseButton(ctx, d.queue, s?.paused ?? false)}</span></h1>
 ${s
-  ? html`<div class="card"><table><thead><tr><th class="num">Due</th><th class="num">Scheduled</th><th class="num">Running</th><th class="num">Retrying</th><th class="num">Failed</th><th class="num">Succeeded 1 h</th><th class="num">No handler</th><th>Throughput 1 h</th><th>Live pools</th></tr></thead>
-<tbody><tr>${statCell(d.queue, "due", s.due)}${statCell(d.queue, "scheduled", s.scheduled)}${statCell(d.queue, "running", s.running)}${statCell(d.queue, "retrying", s.retrying)}${statCell(d.queue, "failed", s.failed)}${statCell(d.queue, "succeededLastHour", s.succeededLastHour)}${statCell(d.queue, "noHandler", s.noHandler)}
+  ? html`<div class="card"><table><thead><tr><th class="num">Due</th><th class="num">Scheduled</th><th class="num" title="Waiting for the jobs they depend on">Waiting</th><th class="num">Running</th><th class="num">Retrying</th><th class="num">Failed</th><th class="num">Succeeded 1 h</th><th class="num">No handler</th><th>Throughput 1 h</th><th>Live pools</th></tr></thead>
+<tbody><tr>${statCell(d.queue, "due", s.due)}${statCell(d.queue, "scheduled", s.scheduled)}${statCell(d.queue, "waiting", s.waiting)}${statCell(d.queue, "running", s.running)}${statCell(d.queue, "retrying", s.retrying)}${statCell(d.queue, "failed", s.failed)}${statCell(d.queue, "succeededLastHour", s.succeededLastHour)}${statCell(d.queue, "noHandler", s.noHandler)}
 <td>${sparkline(s.succeededSeries, s.failedSeries, `${d.queue}: throughput in the last hour`)}</td>
 <td class="pools small">${s.pools.length === 0 ? html`<span class="muted">none</span>` : s.pools.map((p) => html`<span>${p.name} <span class="muted">${p.running}/${p.size}</span></span>`)}</td></tr></tbody></table></div>`
   : html`<p class="muted">Nothing is known about this queue yet.</p>`}
@@ -152,6 +154,9 @@ ${d.running.length > 0
       })
     : ""}
 </form>
+${d.state === "waiting"
+  ? html`<p class="small muted">Waiting jobs depend on other jobs of their workflow (<code>dependsOn</code>): each becomes due once all of them have succeeded. Its page links to its workflow.</p>`
+  : ""}
 ${d.state === "available" && inTransaction > 0
   ? html`<p class="small muted">${inTransaction} job${inTransaction === 1 ? "" : "s"} running in ${inTransaction === 1 ? "its transaction is" : "their transactions are"} listed as available too while ${inTransaction === 1 ? "it runs" : "they run"}: a claim is not visible until it commits.</p>`
   : ""}
@@ -173,11 +178,18 @@ export function jobTable(ctx: ViewContext, jobs: JobInfo[], state: ListState, op
   <td>${j.type}</td>
   <td>${badge(j.state)}</td>
   <td class="num">${j.attempts}/${j.maxAttempts}</td>
-  <td class="small">${time(finished ? j.finishedAt : j.runAt, ctx.now)}</td>
+  <td class="small">${runAtCell(ctx, j, finished)}</td>
   <td class="small error-text">${firstLine(j.lastError, 120)}</td>
   ${options.retryButtons ? html`<td>${postForm(ctx, `/jobs/${enc(j.id)}/retry`, "Retry")}</td>` : ""}
 </tr>`,
   )}</tbody></table>`;
+}
+
+/** When a job runs (or ran): a waiting job runs once its parents have succeeded (its run_at is 'infinity'). */
+function runAtCell(ctx: ViewContext, job: JobInfo, finished: boolean): SafeHtml {
+  if (finished) return time(job.finishedAt, ctx.now);
+  if (job.state === "waiting") return html`<span class="muted">after the jobs it depends on</span>`;
+  return time(job.runAt, ctx.now);
 }
 
 /**
@@ -235,8 +247,13 @@ function attemptsOf(job: JobDetails): AttemptRow[] {
   return rows.sort((a, b) => a.run - b.run || a.attempt - b.attempt);
 }
 
-export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
-  const live = job.state === "available" || job.state === "scheduled" || job.state === "running";
+/**
+ * A job's page; `workflow`: the workflow it belongs to (`job.workflowId`), whose jobs it depends
+ * on and that depend on it are listed with their states.
+ */
+export function jobPage(ctx: ViewContext, job: JobDetails, workflow: WorkflowInfo | null = null): SafeHtml {
+  const waiting = job.state === "waiting";
+  const live = job.state === "available" || job.state === "scheduled" || waiting || job.state === "running";
   const attempts = attemptsOf(job);
   const traceId = job.traceId ?? [...attempts].reverse().find((a) => a.traceId)?.traceId ?? null;
   const actions: SafeHtml[] = [];
@@ -253,14 +270,18 @@ export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
   } else if (job.state === "running") {
     actions.push(html`<span class="muted small">A worker is running this job: it cannot be retried, cancelled or deleted until it finishes.</span>`);
   } else {
-    actions.push(
-      postForm(ctx, `/jobs/${enc(job.id)}/retry`, live ? "Run now" : "Retry", {
-        className: "primary",
-        title: live ? "Make it due now" : "Run it again as a fresh job (attempts from zero)",
-      }),
-    );
+    // A waiting job cannot be made due: it runs once the jobs it depends on have succeeded.
+    if (!waiting) {
+      actions.push(
+        postForm(ctx, `/jobs/${enc(job.id)}/retry`, live ? "Run now" : "Retry", {
+          className: "primary",
+          title: live ? "Make it due now" : "Run it again as a fresh job (attempts from zero)",
+        }),
+      );
+    }
     if (live) actions.push(postForm(ctx, `/jobs/${enc(job.id)}/cancel`, "Cancel", { title: "Move it to history as cancelled" }));
     actions.push(postForm(ctx, `/jobs/${enc(job.id)}/delete`, "Delete", { className: "danger", confirm: `Delete job ${job.id} and its attempts for good?` }));
+    if (waiting) actions.push(html`<span class="muted small">It waits for the jobs it depends on: it becomes due once they have all succeeded.</span>`);
   }
   return layout(
     ctx,
@@ -279,7 +300,8 @@ export function jobPage(ctx: ViewContext, job: JobDetails): SafeHtml {
   <dt>Priority</dt><dd>${job.priority}</dd>
   <dt>Timeout</dt><dd>${duration(job.timeoutMs)}</dd>
   <dt>Created</dt><dd>${time(job.createdAt, ctx.now)}</dd>
-  <dt>Run at</dt><dd>${time(job.runAt, ctx.now)}</dd>
+  <dt>Run at</dt><dd>${waiting ? html`<span class="muted">once the jobs it depends on have succeeded</span>` : time(job.runAt, ctx.now)}</dd>
+  ${job.workflowId ? html`<dt>Workflow</dt><dd><a href="${link(ctx, `/workflows/${enc(job.workflowId)}`)}" data-workflow-link>workflow ${job.workflowId}</a></dd>` : ""}
   ${job.startedAt ? html`<dt>Last started</dt><dd>${time(job.startedAt, ctx.now)}</dd>` : ""}
   ${job.finishedAt ? html`<dt>Finished</dt><dd>${time(job.finishedAt, ctx.now)}</dd>` : ""}
   ${job.pool ? html`<dt>Pool</dt><dd>${job.pool}</dd>` : ""}
@@ -299,7 +321,8 @@ ${job.result !== undefined ? html`<h2>Result</h2>
 <pre class="payload result">${prettyJson(job.result)}</pre>` : ""}
 </div>
 </div>
-${job.lastError && job.state !== "failed" && live ? html`<h2>Last error</h2><pre>${job.lastError}</pre>` : ""}
+${job.lastError && (live || job.state === "cancelled") ? html`<h2>Last error</h2><pre>${job.lastError}</pre>` : ""}
+${workflow ? relatedJobs(ctx, job, workflow) : ""}
 <h2>Attempts</h2>
 ${attempts.length === 0
   ? html`<p class="muted">${job.state === "running" ? "The first attempt is running now." : "No attempt yet."}</p>`
@@ -319,6 +342,100 @@ ${attempts.length === 0
     )}</tbody></table></div>`}
 ${job.state === "running" ? html`<p class="flash running">Running now: attempt ${runningAttempt} of ${job.maxAttempts}.</p>` : ""}`,
   );
+}
+
+/**
+ * On a job's page: the jobs of its workflow it depends on and those that depend on it, with
+ * their states. A parent pruned from history shows as its id alone.
+ */
+function relatedJobs(ctx: ViewContext, job: JobDetails, workflow: WorkflowInfo): SafeHtml {
+  const byId = new Map(workflow.jobs.map((j) => [j.id, j]));
+  const parents = byId.get(job.id)?.dependsOn ?? [];
+  const dependants = workflow.jobs.filter((j) => j.dependsOn.includes(job.id));
+  const row = (relation: string, id: string) => {
+    const other = byId.get(id);
+    return html`<tr data-related="${relation}" data-job="${id}">
+  <td class="small muted">${relation}</td>
+  <td class="mono"><a href="${link(ctx, `/jobs/${enc(id)}`)}">${id}</a></td>
+  <td>${other ? other.type : html`<span class="muted">pruned from history</span>`}</td>
+  <td>${other ? badge(other.state) : ""}</td>
+  <td class="num">${other ? `${other.attempts}/${other.maxAttempts}` : ""}</td>
+</tr>`;
+  };
+  const rows = [...parents.map((id) => row("depends on", id)), ...dependants.map((j) => row("needed by", j.id))];
+  return html`<h2>Workflow <a class="small" href="${link(ctx, `/workflows/${enc(workflow.id)}`)}">${workflow.id} (${workflow.jobs.length} job${workflow.jobs.length === 1 ? "" : "s"})</a></h2>
+${rows.length === 0
+  ? html`<p class="muted">It depends on no job of its workflow, and none depends on it.</p>`
+  : html`<div class="card"><table class="related">
+<thead><tr><th></th><th>ID</th><th>Type</th><th>State</th><th class="num">Attempts</th></tr></thead>
+<tbody>${rows}</tbody></table></div>`}`;
+}
+
+// --- workflow ----------------------------------------------------------------------------------
+
+/**
+ * A workflow (jobs enqueued together with `dependsOn`): every job in enqueue order with its
+ * step (1 for jobs that depend on none, else one more than the latest step it depends on), type,
+ * state, attempts, the jobs it depends on and the start of its payload. While any job is live the page reloads when a
+ * state changes (see `/api/workflows/:id`).
+ */
+export function workflowPage(ctx: ViewContext, workflow: WorkflowInfo): SafeHtml {
+  const jobs = workflow.jobs;
+  const steps = stepsOf(jobs);
+  const queues = [...new Set(jobs.map((j) => j.queue))];
+  const showQueue = queues.length > 1;
+  const live = jobs.some((j) => j.state === "available" || j.state === "scheduled" || j.state === "waiting" || j.state === "running");
+  const counts = new Map<string, number>();
+  for (const j of jobs) counts.set(j.state, (counts.get(j.state) ?? 0) + 1);
+  const finished = (j: JobInfo) => j.state === "succeeded" || j.state === "failed" || j.state === "cancelled";
+  return layout(
+    ctx,
+    `Workflow ${workflow.id}`,
+    "none",
+    html`<h1 ${live ? html`data-watch-workflow="${workflow.id}" data-version="${workflowVersion(jobs)}"` : ""}>Workflow <span class="mono">${workflow.id}</span>
+  <span class="muted small">${jobs.length} job${jobs.length === 1 ? "" : "s"}${queues.length === 1 ? html` in queue <a href="${link(ctx, `/queues/${enc(queues[0]!)}`)}">${queues[0]}</a>` : ""}</span></h1>
+<p class="actions" data-state-counts>${[...counts].map(([state, n]) => html`<span>${badge(state)} ${n}</span>`)}</p>
+${jobs.length === 0
+  ? html`<p class="muted">Its jobs have been pruned from history.</p>`
+  : html`<div class="card"><table class="workflow">
+<thead><tr><th>ID</th><th class="num" title="1: depends on no job; else one more than the latest step it depends on">Step</th>${showQueue ? html`<th>Queue</th>` : ""}<th>Type</th><th>State</th><th class="num">Attempts</th><th>Depends on</th><th>Payload</th><th>Run at / finished</th><th>Last error</th></tr></thead>
+<tbody>${jobs.map(
+      (j) => html`<tr data-job="${j.id}">
+  <td class="mono"><a href="${link(ctx, `/jobs/${enc(j.id)}`)}">${j.id}</a></td>
+  <td class="num">${steps.get(j.id)}</td>
+  ${showQueue ? html`<td><a href="${link(ctx, `/queues/${enc(j.queue)}`)}">${j.queue}</a></td>` : ""}
+  <td>${j.type}</td>
+  <td>${badge(j.state)}</td>
+  <td class="num">${j.attempts}/${j.maxAttempts}</td>
+  <td class="mono small">${j.dependsOn.length === 0
+    ? html`<span class="muted">—</span>`
+    : j.dependsOn.map((id, i) => html`${i > 0 ? ", " : ""}<a href="${link(ctx, `/jobs/${enc(id)}`)}">${id}</a>`)}</td>
+  <td class="small mono">${firstLine(prettyJson(j.payload, 0), 80)}</td>
+  <td class="small">${runAtCell(ctx, j, finished(j))}</td>
+  <td class="small error-text">${firstLine(j.lastError, 120)}</td>
+</tr>`,
+    )}</tbody></table></div>`}`,
+  );
+}
+
+/** Each job's step: 1 when it depends on no job (of those still there), else 1 + its parents' latest. */
+function stepsOf(jobs: WorkflowInfo["jobs"]): Map<string, number> {
+  const byId = new Map(jobs.map((j) => [j.id, j]));
+  const steps = new Map<string, number>();
+  const stepOf = (id: string, seen: Set<string>): number => {
+    const known = steps.get(id);
+    if (known !== undefined) return known;
+    const job = byId.get(id);
+    // A parent pruned from history, or a loop (none can be enqueued): counts as no parent.
+    if (!job || seen.has(id)) return 0;
+    seen.add(id);
+    const step = 1 + Math.max(0, ...job.dependsOn.map((parent) => stepOf(parent, seen)));
+    seen.delete(id);
+    steps.set(id, step);
+    return step;
+  };
+  for (const job of jobs) stepOf(job.id, new Set());
+  return steps;
 }
 
 /**
