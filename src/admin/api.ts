@@ -45,7 +45,8 @@ export interface JobInfo {
   /** The decoded payload; the raw JSON when it cannot be decoded. */
   payload: unknown;
   priority: number;
-  runAt: Date;
+  /** When it is (or was) due; null while it waits for the jobs it depends on (state `waiting`). */
+  runAt: Date | null;
   createdAt: Date;
   attempts: number;
   maxAttempts: number;
@@ -196,7 +197,8 @@ function toInfo(row: JobRow): JobInfo {
     state: row.state,
     payload,
     priority: row.priority,
-    runAt: row.run_at,
+    // A waiting job's run_at is 'infinity' (pg gives Infinity): it has no due time yet.
+    runAt: row.run_at instanceof Date && Number.isFinite(row.run_at.getTime()) ? row.run_at : row.state === JobState.waiting ? null : row.run_at,
     createdAt: row.created_at,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
@@ -345,7 +347,7 @@ export async function retry(engine: Engine, jobId: string): Promise<string> {
     // Each statement sees what committed before it (READ COMMITTED): a round that lost a race
     // (the key's holder finished, another retry revived the job) looks again.
     for (let round = 1; ; round++) {
-      if (await lockLive(client, q.adminLockLive, id, "retry", { leased: "refuse" })) {
+      if (await lockLive(client, q.adminLockLive, id, "retry", { leased: "refuse", waiting: "refuse" })) {
         await client.query(q.adminRunNow, [id, q.channel]);
         return id;
       }
@@ -432,15 +434,25 @@ export async function deleteJob(engine: Engine, jobId: string): Promise<void> {
  * (JobRunningError): in transaction mode its row is locked; in lease mode a lease holds it,
  * refused unless `leased` is "allow" (cancel: the holder is told).
  */
-async function lockLive(client: pg.PoolClient, sql: string, id: string, action: string, options: { leased: "allow" | "refuse" } = { leased: "allow" }): Promise<boolean> {
-  let rows: { leased: boolean }[];
+async function lockLive(
+  client: pg.PoolClient,
+  sql: string,
+  id: string,
+  action: string,
+  options: { leased: "allow" | "refuse"; waiting?: "refuse" } = { leased: "allow" },
+): Promise<boolean> {
+  let rows: { leased: boolean; waiting: boolean }[];
   try {
-    ({ rows } = await client.query<{ leased: boolean }>(sql, [id]));
+    ({ rows } = await client.query<{ leased: boolean; waiting: boolean }>(sql, [id]));
   } catch (error) {
     if (isLockNotAvailable(error)) throw new JobRunningError(id, action);
     throw error;
   }
   if (rows[0]?.leased && options.leased === "refuse") throw new JobRunningError(id, action);
+  // Run now, it would run before the jobs it depends on.
+  if (rows[0]?.waiting && options.waiting === "refuse") {
+    throw new InvalidJobError(`job ${id} waits for the jobs it depends on (dependsOn): it cannot ${action} before they have succeeded; retry a failed parent, or cancel it`);
+  }
   return rows.length > 0;
 }
 

@@ -481,7 +481,7 @@ export class Queries {
     // NOWAIT turns that into an immediate "running" instead of a wait.
     // A lease-mode job runs unlocked: `leased` says a lease holds it.
     this.adminLockLive = `
-      SELECT id::text AS id, queue, ${leaseHeld(`${s}.jobs`)} AS leased
+      SELECT id::text AS id, queue, ${leaseHeld(`${s}.jobs`)} AS leased, coalesce(deps_pending > 0, false) AS waiting
       FROM ${s}.jobs WHERE id = $1::bigint FOR UPDATE NOWAIT`;
     // Is a live job locked by a worker right now? (no row: locked, or gone)
     // Ordered by the qualified column: a bare "id" would sort by the text output column ("9" >

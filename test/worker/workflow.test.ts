@@ -56,6 +56,8 @@ describe("workflows", () => {
     const ids = await app.prisma.$jobs.enqueue([notify, resize, fetch], { queue: "wf-order" });
 
     expect(await app.prisma.$jobs.getJob(ids[0]!)).toMatchObject({ state: "waiting", workflowId: ids[0] });
+    expect((await app.prisma.$jobs.getJob(ids[0]!))!.runAt).toBeNull();
+    await expect(app.prisma.$jobs.retry(ids[0]!)).rejects.toThrow(`job ${ids[0]} waits for the jobs it depends on (dependsOn): it cannot retry before they have succeeded`);
     expect((await app.prisma.$jobs.listJobs({ state: "waiting", queue: "wf-order" })).jobs.map((j) => j.id).sort()).toEqual([ids[0], ids[1]].sort());
     const workflow = await app.prisma.$jobs.getWorkflow(ids[2]!);
     expect(workflow).toMatchObject({
