@@ -196,6 +196,8 @@ export class Slot {
   private timed: RunningJob | undefined;
   /** Why the connection failed while a job ran (its transaction is gone; see onConnectionError). */
   private lost: Error | undefined;
+  /** The job running is a lease-mode one (its connection idles meanwhile). */
+  private leased = false;
 
   constructor(private readonly host: SlotHost) {}
 
@@ -221,7 +223,8 @@ export class Slot {
    */
   private onConnectionError(connection: pg.Client, error: Error): void {
     this.host.engine.logger.warn("worker connection error", { queue: this.host.queue, error });
-    if (connection !== this.connection || !this.current) return;
+    // A lease-mode job holds nothing on this connection: its outcome is written on a new one.
+    if (connection !== this.connection || !this.current || this.leased) return;
     this.lost = error;
     this.current.abort(new ConnectionLostError(error));
   }
@@ -361,7 +364,8 @@ export class Slot {
   /** Frees the concurrency slots this connection's session holds, and wakes the queue's pools. */
   private async freeSessionSlots(): Promise<void> {
     const { engine, control, queue } = this.host;
-    await this.connection?.query(engine.queries.limitUnlockAll);
+    // A connection lost meanwhile took its locks with it: start on a new one.
+    await this.connection?.query(engine.queries.limitUnlockAll).catch(() => this.close());
     await control.query(engine.queries.wakeQueue, [engine.queries.channel, queue]).catch(() => undefined);
   }
 
@@ -553,6 +557,7 @@ export class Slot {
     const finishValues = (state: "succeeded" | "failed", error: string | null, result: StoredPayload | undefined) =>
       [job.id, state, attempt, error, job.started_at, pool, trace.traceId, owner, result?.json ?? null, result?.meta ?? null];
     this.current = running;
+    this.leased = true;
     let outcome: Outcome | undefined;
     try {
       let payload: unknown;
@@ -608,6 +613,7 @@ export class Slot {
       leases.release(lease);
       this.timed = undefined;
       this.current = undefined;
+      this.leased = false;
     }
   }
 

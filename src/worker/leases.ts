@@ -38,7 +38,11 @@ export function cancelMessage(id: string): string {
 export class LeaseKeeper {
   private readonly held = new Map<string, Held>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the armed renewal fires (local ms). */
+  private timerAt = Infinity;
   private renewing = false;
+  /** A renewal was asked for (a cancel's NOTIFY) while one was in flight: another follows it. */
+  private again = false;
 
   constructor(
     private readonly engine: Engine,
@@ -58,8 +62,10 @@ export class LeaseKeeper {
       job,
       confirmedUntil: takenAt + ms,
       completing: false,
+      // A cancel's NOTIFY asks for a renewal now, which tells for sure (the control connection
+      // also calls every listener after a reconnect, when notifications may have been missed).
       unsubscribe: this.control.subscribe(cancelMessage(job.id), () => {
-        if (this.held.get(job.id) === lease && !lease.completing) lost("cancelled");
+        if (this.held.get(job.id) === lease) this.arm(0);
       }),
     };
     this.held.set(job.id, lease);
@@ -76,6 +82,7 @@ export class LeaseKeeper {
     if (this.held.size === 0) {
       clearTimeout(this.timer);
       this.timer = undefined;
+      this.timerAt = Infinity;
     }
   }
 
@@ -83,21 +90,29 @@ export class LeaseKeeper {
   stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerAt = Infinity;
     for (const lease of this.held.values()) lease.unsubscribe();
     this.held.clear();
   }
 
-  /** The next renewal: a third of the shortest lease from now (re-armed as leases come and go). */
-  private arm(): void {
+  /**
+   * Arms the next renewal: in `delay` ms, by default a third of the shortest lease held. An
+   * earlier one already armed stands: a pool that starts jobs all the time must still renew.
+   */
+  private arm(delay?: number): void {
     if (this.held.size === 0) return;
-    const interval = Math.max(50, Math.floor(Math.min(...[...this.held.values()].map((l) => l.ms)) / 3));
+    const interval = delay ?? Math.max(50, Math.floor(Math.min(...[...this.held.values()].map((l) => l.ms)) / 3));
+    const at = Date.now() + interval;
+    if (this.timer && this.timerAt <= at) return;
     clearTimeout(this.timer);
+    this.timerAt = at;
     this.timer = setTimeout(() => void this.renew(), interval);
     this.timer.unref();
   }
 
   private async renew(): Promise<void> {
     this.timer = undefined;
+    this.timerAt = Infinity;
     const now = Date.now();
     // A lease not confirmed in time may be another worker's by now: stop its job (its fenced
     // outcome will tell). Checked here too, not only after a renewal: one may hang while the
@@ -108,7 +123,8 @@ export class LeaseKeeper {
     // The next tick is armed before this renewal is awaited, so that a renewal that hangs does
     // not stop the expiry check above.
     this.arm();
-    if (!this.renewing && this.held.size > 0) {
+    if (this.renewing) this.again = true;
+    else if (this.held.size > 0) {
       this.renewing = true;
       const leases = [...this.held.values()];
       const sentAt = Date.now();
@@ -133,6 +149,10 @@ export class LeaseKeeper {
         this.engine.logger.warn("lease renewal failed", { queue: this.queue, leases: leases.length, error });
       } finally {
         this.renewing = false;
+        if (this.again) {
+          this.again = false;
+          this.arm(0);
+        }
       }
     }
   }

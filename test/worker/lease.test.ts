@@ -335,4 +335,64 @@ describe("lease mode", () => {
     expect(events.map((e) => [e.jobId, e.kind]).sort()).toEqual([[root, "failed"], [after, "succeeded"]].sort());
     expect(await app.prisma.$jobs.getResult(Edge, after!)).toEqual({ ok: true });
   });
+
+  it("a pool that starts lease jobs all the time still renews its long one's lease (a second pool never takes it over)", async () => {
+    const Steady = defineJob<{ n: number }>("steady", { mode: "lease", leaseTimeout: 600 });
+    const busy = queue("lease-busy", { poolSize: 2, poolName: "busy" });
+    const rival = queue("lease-busy", { poolName: "rival" });
+    const release = gate();
+    const longStarted = gate();
+    const ranBy: string[] = [];
+    await busy.register(Steady, async ({ n }) => {
+      if (n === 0) {
+        longStarted.open();
+        await release.opened;
+      }
+    });
+    await rival.register(Steady, async ({ n }) => void ranBy.push(`rival ${n}`));
+    const [long] = await busy.enqueue([Steady({ n: 0 })]);
+    await busy.start();
+    await longStarted.opened;
+    await rival.start();
+    // 2 s of short lease jobs, a new lease every few ms: the long lease (600 ms) must be renewed.
+    const until = Date.now() + 2_000;
+    const shorts: string[] = [];
+    while (Date.now() < until) {
+      shorts.push(await busy.enqueue(Steady({ n: 1 })));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    release.open();
+    await waitFor(async () => (await app.count("job_history", "id = ANY($1)", [[long!, ...shorts]])) === shorts.length + 1, 20_000, "every job");
+    expect(await app.count("attempts", "job_id = $1", [long])).toBe(0);
+    expect(await app.rows(`SELECT state, attempts, pool FROM arrower.job_history WHERE id = $1`, [long])).toEqual([{ state: "succeeded", attempts: 1, pool: "busy" }]);
+  });
+
+  it("a running leased job survives its pool's connections being cut (the slot's and the control one): renewal resumes, nothing is aborted", async () => {
+    const Survivor = defineJob<{ n: number }>("survivor", { mode: "lease", leaseTimeout: 5_000 });
+    const q = queue("lease-cut", { poolName: "cut" });
+    const started = gate();
+    const release = gate();
+    let aborted: unknown;
+    await q.register(Survivor, async (_, { signal }) => {
+      signal.addEventListener("abort", () => (aborted = signal.reason));
+      started.open();
+      await release.opened;
+    });
+    const id = await q.enqueue(Survivor({ n: 1 }));
+    await q.start();
+    await started.opened;
+    // Every session of the test database but the observer's: the slot, the control connection
+    // (its reconnect calls every listener, the lease's cancel one included), Prisma's pool.
+    await app.rows(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+    const [before] = await app.rows<{ run_at: Date }>(`SELECT run_at FROM arrower.jobs WHERE id = $1`, [id]);
+    // The lease is renewed again once the control connection is back.
+    await waitFor(async () => {
+      const [row] = await app.rows<{ run_at: Date }>(`SELECT run_at FROM arrower.jobs WHERE id = $1`, [id]);
+      return row!.run_at.getTime() > before!.run_at.getTime();
+    }, 15_000, "a renewal after the reconnect");
+    release.open();
+    await waitFor(async () => (await app.count("job_history", "id = $1", [id])) === 1, 15_000, "the job to finish");
+    expect(aborted).toBeUndefined();
+    expect(await app.rows(`SELECT state, attempts FROM arrower.job_history WHERE id = $1`, [id])).toEqual([{ state: "succeeded", attempts: 1 }]);
+  });
 });
