@@ -7,12 +7,15 @@
  *   npm run bench -- --quick           sizes ÷10–20: a smoke test for CI, figures mean little
  *   npm run bench -- scale             scale mode (see scale.ts): claim throughput with 1,000,000
  *                                      queued and 5,000,000 in history; worker memory
- *   options: --runs N  --systems arrower,graphile,…  --scenarios process,latency,…  --no-pgbench
+ *   options: --runs N  --systems arrower,graphile,…  --scenarios process,process-lease,…  --no-pgbench
+ *                                      (--scenarios takes the rows' keys: enqueue-single, enqueue-batch,
+ *                                      process, process-batched, process-batched-lean, process-horizon,
+ *                                      process-lease, latency, pgbench)
  *
  * Each measurement runs in a child process of its own (child.ts) on a fresh copy of a database
- * the system migrated once (lib/server.ts). Runs alternate the order of the systems (forward,
- * backward, forward, …); a cell is the median of the runs, a ratio the median of the per-run
- * ratios. Results: bench/results/latest.{json,md} (latest-quick.* for --quick).
+ * the system migrated once (lib/server.ts). Runs alternate the order of the systems and of the
+ * rows (forward, backward, forward, …); a cell is the median of the runs, a ratio the median of
+ * the per-run ratios. Results: bench/results/latest.{json,md} (latest-quick.* for --quick).
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -96,6 +99,7 @@ interface ScenarioDef {
   batch?: number;
   gapMs?: number;
   holdHorizon?: boolean;
+  longJobMs?: number;
   /** Systems that have no such mode: not run, the cell says why. */
   notApplicable?: Partial<Record<SystemId, string>>;
 }
@@ -130,6 +134,16 @@ function scenarios(quick: boolean): ScenarioDef[] {
       variant: "default",
       n: processN,
       holdHorizon: true,
+      notApplicable: { bullmqredis: "Redis: no PostgreSQL transaction" },
+    },
+    {
+      // The cause of the row above, in lease mode: a long job of ours that holds no transaction.
+      key: "process-lease",
+      label: `process ${fmtInt(processN)}, 10 workers, beside one 60 s job (ours in lease mode) (jobs/s)`,
+      scenario: "process",
+      variant: "default",
+      n: processN,
+      longJobMs: 60_000,
       notApplicable: { bullmqredis: "Redis: no PostgreSQL transaction" },
     },
     { key: "latency", label: `wake-up latency, ${latencyN} jobs 20 ms apart`, scenario: "latency", variant: "default", n: latencyN, gapMs: 20 },
@@ -370,7 +384,8 @@ async function runDefault(args: Args, server: Server, dbs: Databases, machine: M
     console.log(`bullmq (redis): skipped, ${skipped.bullmqredis}`);
   } else if (systems.includes("bullmqredis")) machine.redis = redisUrl();
 
-  const defs = scenarios(args.quick).filter((d) => !args.scenarios || args.scenarios.some((s) => d.key === s || d.scenario === s));
+  // By key: `process` is the plain 10-worker row only (it used to select every processing row).
+  const defs = scenarios(args.quick).filter((d) => !args.scenarios || args.scenarios.includes(d.key));
   if (defs.length === 0) systems = [];
 
   // One migrated template per PostgreSQL system.
@@ -397,7 +412,9 @@ async function runDefault(args: Args, server: Server, dbs: Databases, machine: M
   for (let run = 0; run < args.runs; run++) {
     const order = run % 2 === 0 ? systems : [...systems].reverse();
     console.log(`\nrun ${run + 1}/${args.runs}: ${order.map((s) => SYSTEM_LABELS[s]).join(" → ")}`);
-    for (const def of defs) {
+    // The rows alternate too: a row's figure ÷ another's (the notes' "÷ plain processing") must
+    // not carry the machine's drift between the first and the last row of a run.
+    for (const def of run % 2 === 0 ? defs : [...defs].reverse()) {
       for (const system of order) {
         const cellKey = `${def.key}/${system}`;
         if (def.notApplicable?.[system] || unsupported.has(cellKey)) continue;
@@ -413,6 +430,7 @@ async function runDefault(args: Args, server: Server, dbs: Databases, machine: M
           ...(def.batch ? { batch: def.batch } : {}),
           ...(def.gapMs ? { gapMs: def.gapMs } : {}),
           ...(def.holdHorizon ? { holdHorizon: true } : {}),
+          ...(def.longJobMs ? { longJobMs: def.longJobMs } : {}),
         };
         const load1 = Math.round(os.loadavg()[0]! * 100) / 100;
         const outcome = await runChild<Measurement>({ op: "measure", task }, 600_000);
@@ -432,7 +450,8 @@ async function runDefault(args: Args, server: Server, dbs: Databases, machine: M
           const d = m.details ?? {};
           console.log(`${label} p50 ${d.p50} ms  p95 ${d.p95} ms  p99 ${d.p99} ms   (load ${load1})`);
         } else {
-          console.log(`${label} ${fmtInt(m.value ?? NaN)} jobs/s   (load ${load1})`);
+          const xmin = m.details?.oldestSnapshotXids;
+          console.log(`${label} ${fmtInt(m.value ?? NaN)} jobs/s   (load ${load1}${xmin === undefined ? "" : `; oldest snapshot at the end: ${fmtInt(Number(xmin))} transactions old`})`);
         }
       }
     }
@@ -573,6 +592,18 @@ function buildRows(
   return rows;
 }
 
+/** A system's figure for scenario `key` ÷ its plain `process` figure of the same run, median over the runs. */
+function ratioToPlain(recorded: Recorded[], key: string, system: SystemId): number | undefined {
+  const perRun: number[] = [];
+  for (const run of new Set(recorded.map((m) => m.run))) {
+    const value = (k: string) => recorded.find((m) => m.key === k && m.system === system && m.run === run && !m.error && !m.unsupported)?.value;
+    const beside = value(key);
+    const plain = value("process");
+    if (beside !== undefined && plain !== undefined && plain > 0) perRun.push(beside / plain);
+  }
+  return perRun.length ? median(perRun) : undefined;
+}
+
 function num(v: unknown): number | undefined {
   return typeof v === "number" ? v : undefined;
 }
@@ -624,10 +655,21 @@ function renderReport(
   const pgTen = pgbench.ten.length ? median(pgbench.ten.map((r) => r.rowsPerSecond)) : undefined;
 
   const notes: string[] = [];
-  notes.push(`Cells: median of ${args.runs} run(s), systems in alternating order; ratios: median of the per-run ratios ours ÷ peer (throughput: above 1 is better for us; latency: below 1 is better for us).`);
+  notes.push(`Cells: median of ${args.runs} run(s), systems and rows in alternating order; ratios: median of the per-run ratios ours ÷ peer (throughput: above 1 is better for us; latency: below 1 is better for us).`);
   notes.push("Processing: from the first handler call until the store holds no pending job; every job is a no-op; the cost of counting crashed attempts is included in arrower-jobs' figures.");
   notes.push("Latency: handler start minus the moment `enqueue` resolved (negative when the worker started the job before the producer saw its enqueue return).");
   if (oursProcess !== undefined && pgOne) notes.push(`arrower-jobs processes at ${((oursProcess / pgOne) * 100).toFixed(0)} % of pgbench's 1-row claim+delete rate${pgTen ? ` (${((oursProcess / pgTen) * 100).toFixed(0)} % of its 10-row rate)` : ""}.`);
+  for (const [key, label] of [
+    ["process-lease", "beside one long job (ours in lease mode)"],
+    ["process-horizon", "while another transaction stays open"],
+  ] as const) {
+    const ratios = shown
+      .map((s) => [s, ratioToPlain(recorded, key, s)] as const)
+      .filter((entry): entry is readonly [SystemId, number] => entry[1] !== undefined);
+    if (ratios.length === 0) continue;
+    const target = key === "process-lease" ? " (target for arrower-jobs: ≥ 0.90×)" : "";
+    notes.push(`Processing ${label} ÷ plain processing (10 workers, per-run ratio, median): ${ratios.map(([s, r]) => `${SYSTEM_LABELS[s]} ${fmtRatio(r)}`).join(", ")}${target}.`);
+  }
   for (const [key, reason] of unsupported) notes.push(`${key}: n/a — ${reason}`);
   for (const [system, reason] of Object.entries(skipped)) notes.push(`${SYSTEM_LABELS[system as SystemId]}: skipped — ${reason}`);
   const errors = recorded.filter((m) => m.error);

@@ -9,7 +9,11 @@
  *   first handler call to the moment the store holds no pending job (polled every 5 ms once every
  *   handler has run) → jobs/s
  * - process with holdHorizon: the same while another connection keeps a transaction open (as a
- *   long job of arrower-jobs does): PostgreSQL can clean up no row deleted or updated meanwhile
+ *   long job of arrower-jobs does in transaction mode): PostgreSQL can clean up no row deleted
+ *   or updated meanwhile
+ * - process with longJobMs: the same while ONE long job runs beside, started before the workers
+ *   (arrower-jobs: in lease mode, in the same queue; peers: their own long job); the figure
+ *   counts only if the long job still ran when the short ones were done
  * - latency: workers idle; n jobs enqueued `gapMs` apart, each awaited; latency = handler start −
  *   enqueue resolved → p50/p95/p99 ms
  */
@@ -31,6 +35,8 @@ export interface Task {
   gapMs?: number;
   /** process: hold a transaction open on another connection for the whole run (the vacuum horizon). */
   holdHorizon?: boolean;
+  /** process: run one job of this length (ms, at most) beside the short ones, on a worker of its own. */
+  longJobMs?: number;
 }
 
 export interface Measurement {
@@ -77,9 +83,32 @@ async function processJobs(h: Harness, task: Task): Promise<Partial<Measurement>
   if (queued !== n) throw new Error(`expected ${n} queued jobs, the store holds ${queued}`);
   const horizon = task.holdHorizon ? await holdTransaction(task.url) : undefined;
   try {
-    return await measureProcessing(h, task);
+    let longEnded = false;
+    if (task.longJobMs) {
+      if (!h.startLongJob) throw new Unsupported("no long job defined for this system");
+      await h.startLongJob(task.longJobMs, () => (longEnded = true));
+    }
+    const measured = await measureProcessing(h, task);
+    if (longEnded) throw new Error(`${task.system}: the long job ended before the ${n} short ones were done (processing took over ${task.longJobMs} ms)`);
+    // What holds the vacuum horizon back: the oldest snapshot in the database, in transactions.
+    if ((task.holdHorizon || task.longJobMs) && PG_SYSTEMS.includes(task.system)) measured.details!.oldestSnapshotXids = await oldestSnapshotAge(task.url);
+    return measured;
   } finally {
     await horizon?.end();
+  }
+}
+
+/** How many transactions old the oldest snapshot of another session of the database is (0: none). */
+async function oldestSnapshotAge(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ age: number }>(
+      "SELECT coalesce(max(age(backend_xmin)), 0)::int AS age FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    return rows[0]!.age;
+  } finally {
+    await client.end();
   }
 }
 

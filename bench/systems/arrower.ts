@@ -8,6 +8,9 @@
  *   that rejects the option means the library has no batched mode yet ("n/a").
  * - batched-lean: batched, and `retention: { succeeded: 0 }` (succeeded jobs are deleted, not
  *   moved to history: what graphile-worker always does).
+ * - long job: one lease-mode job (`defineJob(name, { mode: "lease" })`, default leaseTimeout) in
+ *   the same queue, run by a pool of 1 of its own (`poolName: "bench-long"`) beside the 10
+ *   workers: its claim commits at once and its handler holds no transaction.
  */
 import { readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -19,6 +22,7 @@ import { jobs, defineJob, InvalidOptionsError, type Logger, type QueueOptions } 
 import { Unsupported, type Harness, type HarnessContext, type SystemModule, type Variant } from "./types.ts";
 
 const Noop = defineJob<{ i: number }>("bench-noop");
+const Long = defineJob<{ ms: number }>("bench-long", { mode: "lease" });
 const QUEUE = "default";
 const POOL_SIZE = 10;
 
@@ -72,6 +76,9 @@ export const arrower: SystemModule = {
     const probe = new pg.Client({ connectionString: ctx.url });
     await probe.connect();
     let queue: ReturnType<typeof prisma.$jobs.queue> | undefined;
+    let longQueue: ReturnType<typeof prisma.$jobs.queue> | undefined;
+    let releaseLong = () => {};
+    const longReleased = new Promise<void>((resolve) => (releaseLong = resolve));
 
     return {
       async enqueue(i) {
@@ -95,8 +102,23 @@ export const arrower: SystemModule = {
         });
         await queue.start();
       },
+      async startLongJob(ms, onEnd) {
+        longQueue = prisma.$jobs.queue(QUEUE, { poolSize: 1, poolName: "bench-long", autoStartDelay: 60_000 });
+        let started!: () => void;
+        const running = new Promise<void>((resolve) => (started = resolve));
+        await longQueue.register(Long, async (job) => {
+          started();
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([longReleased, new Promise<void>((resolve) => (timer = setTimeout(resolve, job.ms)))]);
+          clearTimeout(timer);
+          onEnd();
+        });
+        await prisma.$jobs.enqueue(Long({ ms }), { queue: QUEUE });
+        await longQueue.start();
+        await running;
+      },
       async pending() {
-        const { rows } = await probe.query<{ n: number }>("SELECT count(*)::int AS n FROM arrower.jobs WHERE queue = $1", [QUEUE]);
+        const { rows } = await probe.query<{ n: number }>("SELECT count(*)::int AS n FROM arrower.jobs WHERE queue = $1 AND type = $2", [QUEUE, Noop.name]);
         return rows[0]!.n;
       },
       describe(variant) {
@@ -105,6 +127,8 @@ export const arrower: SystemModule = {
           : `queue poolSize ${POOL_SIZE} (one job per transaction)`;
       },
       async close() {
+        releaseLong();
+        await longQueue?.shutdown({ deadline: 5_000 });
         await queue?.shutdown({ deadline: 5_000 });
         await probe.end().catch(() => undefined);
         await prisma.$disconnect();

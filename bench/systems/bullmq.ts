@@ -7,6 +7,8 @@
  *   `removeOnComplete: true` (the docs' retention advice; graphile-worker also deletes
  *   completed jobs, arrower-jobs moves them to history).
  * - batched: not applicable (batches are a BullMQ Pro feature).
+ * - long job: a queue of its own (`bench-long`) with a `Worker` of concurrency 1 beside the 10
+ *   (PostgreSQL backend; the Redis row is n/a, as for the open-transaction row).
  */
 import pg from "pg";
 import { Queue, Worker, createPostgresBackend, runMigrations, type ConnectionOptions } from "bullmq";
@@ -14,6 +16,7 @@ import { packageVersion } from "../lib/versions.ts";
 import { Unsupported, type Harness, type HarnessContext, type SystemModule } from "./types.ts";
 
 const QUEUE = "bench-noop";
+const LONG_QUEUE = "bench-long";
 const CONCURRENCY = 10;
 const JOB_OPTIONS = { removeOnComplete: true, removeOnFail: 1000 } as const;
 
@@ -61,6 +64,10 @@ function make(backend: Backend): SystemModule {
       queue.on("error", (error) => console.error("bullmq queue error:", error));
       await queue.waitUntilReady();
       let worker: WorkerLike | undefined;
+      let longQueue: { close(): Promise<void> } | undefined;
+      let longWorker: WorkerLike | undefined;
+      let releaseLong = () => {};
+      const longReleased = new Promise<void>((resolve) => (releaseLong = resolve));
       return {
         async enqueue(i) {
           await queue.add(QUEUE, { i });
@@ -81,6 +88,31 @@ function make(backend: Backend): SystemModule {
           started.on("error", (error: unknown) => console.error("bullmq worker error:", error));
           await started.waitUntilReady();
         },
+        async startLongJob(ms, onEnd) {
+          if (backend !== "pg") throw new Unsupported("Redis: no PostgreSQL transaction");
+          let started!: () => void;
+          const running = new Promise<void>((resolve) => (started = resolve));
+          const q = new Queue(LONG_QUEUE, { connection: { connectionString: ctx.url, max: 2 }, defaultJobOptions: JOB_OPTIONS }, createPostgresBackend);
+          longQueue = q;
+          q.on("error", (error) => console.error("bullmq long queue error:", error));
+          const started_: WorkerLike = new Worker(
+            LONG_QUEUE,
+            async (job: { data: { ms: number } }) => {
+              started();
+              let timer: NodeJS.Timeout | undefined;
+              await Promise.race([longReleased, new Promise<void>((resolve) => (timer = setTimeout(resolve, job.data.ms)))]);
+              clearTimeout(timer);
+              onEnd();
+            },
+            { connection: { connectionString: ctx.url, max: 3 }, concurrency: 1 },
+            createPostgresBackend,
+          );
+          longWorker = started_;
+          started_.on("error", (error: unknown) => console.error("bullmq long worker error:", error));
+          await started_.waitUntilReady();
+          await q.add(LONG_QUEUE, { ms });
+          await running;
+        },
         async pending() {
           const counts = await queue.getJobCounts("wait", "active", "delayed", "prioritized", "waiting-children");
           return Object.values(counts).reduce((a, b) => a + b, 0);
@@ -89,6 +121,9 @@ function make(backend: Backend): SystemModule {
           return `Worker concurrency ${CONCURRENCY}${backend === "pg" ? `, pg pool max ${CONCURRENCY + 2}` : ""}, removeOnComplete`;
         },
         async close() {
+          releaseLong();
+          await longWorker?.close();
+          await longQueue?.close();
           await worker?.close();
           if (backend === "redis") await queue.obliterate({ force: true }).catch(() => undefined);
           await queue.close();

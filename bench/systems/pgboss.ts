@@ -9,6 +9,9 @@
  *   pg-boss has no mode that fetches one job at a time without sleeping: with `batchSize: 1` a
  *   worker sleeps the polling interval (≥ 0.5 s) after every fetch. The same settings are used
  *   for every scenario; "batched" is reported as not applicable.
+ * - long job: a queue of its own (`bench-long`) worked by `work()` with `localConcurrency: 1`,
+ *   `batchSize: 1` beside the 10: pg-boss commits the fetch (state `active`), so a running job
+ *   holds no transaction.
  */
 import pg from "pg";
 import { PgBoss } from "pg-boss";
@@ -16,6 +19,7 @@ import { packageVersion } from "../lib/versions.ts";
 import { Unsupported, type Harness, type HarnessContext, type SystemModule } from "./types.ts";
 
 const QUEUE = "bench-noop";
+const LONG_QUEUE = "bench-long";
 const WORK = { localConcurrency: 10, batchSize: 10, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 } as const;
 const POOL_MAX = 12;
 
@@ -42,6 +46,8 @@ export const pgboss: SystemModule = {
     await instance.start();
     const probe = new pg.Client({ connectionString: ctx.url });
     await probe.connect();
+    let releaseLong = () => {};
+    const longReleased = new Promise<void>((resolve) => (releaseLong = resolve));
     return {
       async enqueue(i) {
         await instance.send(QUEUE, { i });
@@ -55,6 +61,20 @@ export const pgboss: SystemModule = {
           for (const job of jobs) onJob(job.data.i);
         });
       },
+      async startLongJob(ms, onEnd) {
+        let started!: () => void;
+        const running = new Promise<void>((resolve) => (started = resolve));
+        await instance.createQueue(LONG_QUEUE, { notify: true });
+        await instance.work<{ ms: number }>(LONG_QUEUE, { localConcurrency: 1, batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+          started();
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([longReleased, new Promise<void>((resolve) => (timer = setTimeout(resolve, job!.data.ms)))]);
+          clearTimeout(timer);
+          onEnd();
+        });
+        await instance.send(LONG_QUEUE, { ms });
+        await running;
+      },
       async pending() {
         const { rows } = await probe.query<{ n: number }>(
           "SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state IN ('created', 'retry', 'active')",
@@ -66,6 +86,7 @@ export const pgboss: SystemModule = {
         return `work() ${JSON.stringify(WORK)}, pool max ${POOL_MAX}, useListenNotify + queue notify`;
       },
       async close() {
+        releaseLong();
         await instance.stop({ graceful: true, close: true, timeout: 10_000 });
         await probe.end().catch(() => undefined);
       },

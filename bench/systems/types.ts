@@ -40,7 +40,14 @@ export interface Harness {
    * Resolves when the workers are ready to take jobs.
    */
   startWorkers(variant: Variant, onJob: (i: number) => void): Promise<void>;
-  /** Jobs the store has not completed yet (queued or running). */
+  /**
+   * Starts ONE long job in the same database, on a worker of its own beside the 10 that
+   * startWorkers starts, and resolves once its handler runs. It runs `ms` at most (close() ends
+   * it sooner) and calls `onEnd` when its handler returns. arrower-jobs runs it in lease mode, in
+   * the same queue. Absent: the system has none (the cell says n/a).
+   */
+  startLongJob?(ms: number, onEnd: () => void): Promise<void>;
+  /** Short jobs the store has not completed yet (queued or running; the long job not counted). */
   pending(): Promise<number>;
   /** What the settings were, for the report. */
   describe(variant: Variant): string;

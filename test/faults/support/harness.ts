@@ -83,6 +83,8 @@ export interface WorkerSettings {
   poolSize?: number;
   pollInterval?: number;
   shutdownDeadline?: number;
+  /** Register the lease-mode types (fixtures/jobs.ts) too. */
+  lease?: boolean;
 }
 
 export interface WorkerProcess {
