@@ -198,6 +198,8 @@ export class Slot {
   private lost: Error | undefined;
   /** The job running is a lease-mode one (its connection idles meanwhile). */
   private leased = false;
+  /** …and holds concurrency slots as this connection's session locks. */
+  private leaseSlot = false;
 
   constructor(private readonly host: SlotHost) {}
 
@@ -223,8 +225,10 @@ export class Slot {
    */
   private onConnectionError(connection: pg.Client, error: Error): void {
     this.host.engine.logger.warn("worker connection error", { queue: this.host.queue, error });
-    // A lease-mode job holds nothing on this connection: its outcome is written on a new one.
-    if (connection !== this.connection || !this.current || this.leased) return;
+    // A lease-mode job holds nothing on this connection (its outcome is written on a new one),
+    // unless its concurrency slots are this session's locks: gone with it, another worker may
+    // take them, so the job stops (and runs again) rather than exceed the limit.
+    if (connection !== this.connection || !this.current || (this.leased && !this.leaseSlot)) return;
     this.lost = error;
     this.current.abort(new ConnectionLostError(error));
   }
@@ -350,9 +354,11 @@ export class Slot {
     }
     for (const { report } of batch.settled) report();
     if (batch.lease) {
+      this.leaseSlot = leaseSlot;
       try {
         await this.runLeased(batch.lease.job, batch.lease.attempt, takenAt);
       } finally {
+        this.leaseSlot = false;
         if (leaseSlot) await this.freeSessionSlots();
       }
     } else if (leaseSlot) {

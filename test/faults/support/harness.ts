@@ -22,7 +22,9 @@ const EFFECT_TABLE = `
     job_id bigint NOT NULL,
     pid integer NOT NULL,
     attempt integer NOT NULL,
-    at timestamptz NOT NULL DEFAULT clock_timestamp()
+    at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- When the attempt that wrote it started (the limits scenario counts holders by it).
+    started_at timestamptz
   );
   CREATE INDEX fault_effect_job ON fault_effect (job_id);`;
 
@@ -85,6 +87,8 @@ export interface WorkerSettings {
   shutdownDeadline?: number;
   /** Register the lease-mode types (fixtures/jobs.ts) too. */
   lease?: boolean;
+  /** Register the concurrency-limited type (fixtures/jobs.ts: Limited) too. */
+  limited?: boolean;
 }
 
 export interface WorkerProcess {
