@@ -1,6 +1,7 @@
 /**
  * Limits across processes: `concurrency` of a job type (both modes) and of a queue, and a
- * queue's `groupConcurrency` per group, are never exceeded by 3 worker processes (holders counted from each run's start and end, by the
+ * queue's `groupConcurrency` per group, and a job type's rate limit, are never exceeded by 3
+ * worker processes (holders counted from each run's start and end, by the
  * database's clock); a rate limit wakes its pool when its window ends, not by polling.
  */
 import { fileURLToPath } from "node:url";
@@ -9,14 +10,19 @@ import { defineJob, InvalidOptionsError } from "../../src/index.ts";
 import { createTestApp, waitFor, type TestApp } from "../helpers/app.ts";
 import { startProcess, stopProcess, type WorkerProcess } from "../helpers/processes.ts";
 import pg from "pg";
-import { Capped, CappedLease, QA, QB, Tenant } from "./fixtures/limits-jobs.ts";
+import { Capped, CappedLease, QA, QB, Rated, Tenant } from "./fixtures/limits-jobs.ts";
 
 const fixture = fileURLToPath(new URL("./fixtures/limits-process.ts", import.meta.url));
+
+/** A PostgreSQL timestamptz as text ("2026-12-04 18:00:00.123+00"), in ms. */
+function parseTime(text: string): number {
+  return Date.parse(text.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00"));
+}
 
 /** The most runs in progress at any instant, from "start|end" notes. */
 function mostAtOnce(notes: string[]): number {
   const events = notes.flatMap((note) => {
-    const [start, end] = note.split("|").map((t) => Date.parse(t.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00")));
+    const [start, end] = note.split("|").map(parseTime);
     return [
       { at: start!, delta: 1 },
       { at: end!, delta: -1 },
@@ -52,7 +58,8 @@ describe("limits", () => {
     const queued = await app.prisma.$jobs.enqueue(Array.from({ length: 120 }, (_, n) => (n % 2 ? QA({ n }) : QB({ n }))));
     const tenants = ["t1", "t2", "t3"];
     const grouped = await Promise.all(tenants.map((group) => app.prisma.$jobs.enqueue(Array.from({ length: 30 }, (_, n) => Tenant({ n })), { group })));
-    const all = [...capped, ...leased, ...queued, ...grouped.flat()];
+    const rated = await app.prisma.$jobs.enqueue(Array.from({ length: 20 }, (_, n) => Rated({ n })));
+    const all = [...capped, ...leased, ...queued, ...grouped.flat(), ...rated];
     await waitFor(async () => (await app.count("job_history", "id = ANY($1) AND state = 'succeeded'", [all])) === all.length, 120_000, "every job to succeed");
     expect(await app.count("attempts", "job_id = ANY($1)", [all])).toBe(0);
     // Each limit was reached (the test would prove nothing otherwise), never exceeded.
@@ -62,6 +69,12 @@ describe("limits", () => {
     // One at a time per group, several groups at once.
     for (const ids of grouped) expect(mostAtOnce(await notes(ids))).toBe(1);
     expect(mostAtOnce(await notes(grouped.flat()))).toBeGreaterThan(1);
+    // The rate limit (5 per 500 ms, fixed windows): any 16 starts span 3 windows or more, so
+    // more than 2 windows' length (1,000 ms); asserted with room for the time from a token to the
+    // handler's start, which varies under load. Unlimited, all 20 would start within ~100 ms.
+    const starts = (await notes(rated)).map(parseTime).sort((a, b) => a - b);
+    for (let i = 0; i + 15 < starts.length; i++) expect(starts[i + 15]! - starts[i]!).toBeGreaterThanOrEqual(800);
+    expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(3 * 500 - 50);
   }, 180_000);
 
   it("a worker that dies holding a slot frees it at once: the other processes fill it", async () => {
