@@ -86,7 +86,7 @@ const apiCases: ApiCase[] = [
   ["jobs() with a logger that is not one", () => jobs({ logger: {} as never }), InvalidOptionsError, /logger must have debug, info, warn and error methods \(console works\)/],
   // admin
   ["getJob of a non-id", (a) => a.prisma.$jobs.getJob("abc"), InvalidOptionsError, /a job id is a string of digits \(as enqueue returns it\), got "abc"/],
-  ["listJobs with an unknown state", (a) => a.prisma.$jobs.listJobs({ state: "done" as never }), InvalidOptionsError, /listJobs filter: state must be one of available, scheduled, succeeded, failed, cancelled, got "done"/],
+  ["listJobs with an unknown state", (a) => a.prisma.$jobs.listJobs({ state: "done" as never }), InvalidOptionsError, /listJobs filter: state must be one of available, scheduled, waiting, succeeded, failed, cancelled, got "done"/],
 ];
 
 /** A config the loader accepts up to the point under test: no real Prisma client needed. */

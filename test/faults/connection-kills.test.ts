@@ -53,7 +53,8 @@ describe("connections killed", () => {
       if (!victim) continue;
       await observer.rows(`SELECT pg_terminate_backend($1::int)`, [victim.pid]);
       kills.push(victim.at.getTime());
-      if (victim.state.startsWith("idle in transaction")) killed.job++;
+      // state is null for a backend still starting up.
+      if ((victim.state ?? "").startsWith("idle in transaction")) killed.job++;
       else if (/LISTEN|pools|attempts/.test(victim.query)) killed.control++;
       else killed.idle++;
     }
