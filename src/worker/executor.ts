@@ -380,21 +380,12 @@ export class Slot {
    * holder's attempt as crashed (undefined when it was the last: the job ends failed).
    */
   private async countLeaseCrash(job: ClaimedRow, batch: Batch): Promise<number | undefined> {
-    const { engine, control, queue } = this.host;
     // The claim that took the lease set attempts to the attempt it started.
     const crashedAttempt = job.attempts;
     const error =
       `lease expired: the worker running attempt ${crashedAttempt} (pool ${job.leased_by}) stopped renewing it ` +
       "(process killed or paused, or cut off from the database)";
-    await control.query(engine.queries.recordCrash, [job.id, crashedAttempt, error, null, job.leased_by]);
-    this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error });
-    if (crashedAttempt < job.max_attempts) return crashedAttempt + 1;
-    batch.finishes.push({ id: job.id, state: "failed", attempts: crashedAttempt, error, startedAt: null, pool: null, traceId: null, result: undefined });
-    batch.settled.push({
-      trace: undefined,
-      report: () => this.host.emit({ kind: "failed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error }),
-    });
-    return undefined;
+    return this.recordCrashed(job, crashedAttempt, error, job.leased_by, batch);
   }
 
   /**
@@ -409,7 +400,17 @@ export class Slot {
     const [found] = await control.query<{ attempt: number }>(engine.queries.crashedAttempt, [job.id, job.attempts]);
     const crashedAttempt = found!.attempt;
     const error = `worker crashed while running attempt ${crashedAttempt} (process killed, connection lost or server restarted)`;
-    await control.query(engine.queries.recordCrash, [job.id, crashedAttempt, error, null, null]);
+    return this.recordCrashed(job, crashedAttempt, error, null, batch);
+  }
+
+  /**
+   * Records a crashed attempt (on the control connection, where it outlives this transaction)
+   * and returns the attempt to run next, or undefined when it was the last: the job then ends
+   * failed with the batch's commit.
+   */
+  private async recordCrashed(job: ClaimedRow, crashedAttempt: number, error: string, pool: string | null, batch: Batch): Promise<number | undefined> {
+    const { engine, control, queue } = this.host;
+    await control.query(engine.queries.recordCrash, [job.id, crashedAttempt, error, null, pool]);
     this.host.emit({ kind: "crashed", jobId: job.id, type: job.type, queue, attempt: crashedAttempt, error });
     if (crashedAttempt < job.max_attempts) return crashedAttempt + 1;
     batch.finishes.push({ id: job.id, state: "failed", attempts: crashedAttempt, error, startedAt: null, pool: null, traceId: null, result: undefined });
